@@ -1,0 +1,82 @@
+#pragma once
+/// fxd::client: a blocking client for the fxd protocol, shared by fxc, the
+/// integration tests and the benchmark tool. Every call has a deadline.
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace fxd::client {
+
+using namespace std::chrono_literals;
+
+/// Could not connect, or the connection broke or timed out.
+class connection_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct reply {
+    boost::json::object header;
+    std::string body;
+
+    bool ok() const;
+    /// The error code ("" for an ok reply).
+    std::string code() const;
+};
+
+/// A TCP connection speaking frames.
+class connection {
+public:
+    /// Connects to host:port (numeric address or name) within the timeout.
+    connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s);
+    connection(connection&& other) noexcept;
+    connection& operator=(connection&& other) noexcept;
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    ~connection();
+
+    void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
+
+    /// Sends one request; header gets "size" set from the body.
+    void send(boost::json::object header, std::span<const char> body = {});
+    void send(boost::json::object header, std::string_view body) { send(std::move(header), std::span(body.data(), body.size())); }
+    /// Reads one whole reply (header and body).
+    reply receive();
+    /// send() then receive().
+    reply call(boost::json::object header, std::string_view body = {});
+
+    /// Raw bytes, for tests of malformed frames.
+    void send_raw(std::string_view bytes);
+    /// Reads exactly n bytes.
+    std::string receive_exact(std::size_t n);
+    /// True when the server closed the connection (reads EOF) within the timeout.
+    bool closed_by_peer();
+    /// Half-closes the sending side.
+    void shutdown_send();
+
+    int native_handle() const noexcept { return fd_; }
+
+private:
+    void wait(short events);
+    int fd_ = -1;
+    std::chrono::milliseconds timeout_;
+};
+
+/// One UDP request and its reply; nullopt when nothing came back within the timeout.
+std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t port, std::string_view datagram,
+                                        std::chrono::milliseconds timeout = 2s);
+
+/// Builds a datagram or TCP frame from a header object and body ("size" is set).
+std::string make_frame(boost::json::object header, std::string_view body = {});
+
+/// Splits a datagram into its reply; throws connection_error when it is not a frame.
+reply parse_frame(std::string_view frame);
+
+} // namespace fxd::client

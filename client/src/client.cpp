@@ -1,0 +1,287 @@
+#include <fxd/client/client.hpp>
+
+#include <fxd/protocol/decoder.hpp>
+#include <fxd/protocol/encoder.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace fxd::client {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what)
+{
+    throw connection_error(what);
+}
+
+struct addrinfo_list {
+    addrinfo* head = nullptr;
+    ~addrinfo_list() { if (head) ::freeaddrinfo(head); }
+};
+
+addrinfo_list resolve(const std::string& host, std::uint16_t port, int socktype)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    addrinfo_list list;
+    const auto service = std::to_string(port);
+    if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list.head); rc != 0)
+        fail("cannot resolve " + host + ": " + ::gai_strerror(rc));
+    return list;
+}
+
+class fd_guard {
+public:
+    explicit fd_guard(int fd) : fd_(fd) {}
+    ~fd_guard() { if (fd_ >= 0) ::close(fd_); }
+    int release() { return std::exchange(fd_, -1); }
+    int get() const { return fd_; }
+private:
+    int fd_;
+};
+
+} // namespace
+
+bool reply::ok() const
+{
+    const auto* status = header.if_contains("status");
+    return status && status->is_string() && status->get_string() == "ok";
+}
+
+std::string reply::code() const
+{
+    const auto* code = header.if_contains("code");
+    return code && code->is_string() ? std::string(code->get_string()) : std::string();
+}
+
+connection::connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout)
+    : timeout_(timeout)
+{
+    const auto addrs = resolve(host, port, SOCK_STREAM);
+    std::string last_error = "no address";
+    for (auto* ai = addrs.head; ai; ai = ai->ai_next) {
+        fd_guard fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+        if (fd.get() < 0)
+            continue;
+        fd_ = fd.get();
+        if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+            if (errno != EINPROGRESS) {
+                last_error = std::strerror(errno);
+                fd_ = -1;
+                continue;
+            }
+            try {
+                wait(POLLOUT);
+            } catch (const connection_error& e) {
+                last_error = e.what();
+                fd_ = -1;
+                continue;
+            }
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err != 0) {
+                last_error = std::strerror(err);
+                fd_ = -1;
+                continue;
+            }
+        }
+        const int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fd_ = fd.release();
+        return;
+    }
+    fail("cannot connect to " + host + ":" + std::to_string(port) + ": " + last_error);
+}
+
+connection::connection(connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), timeout_(other.timeout_)
+{
+}
+
+connection& connection::operator=(connection&& other) noexcept
+{
+    if (this != &other) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+        timeout_ = other.timeout_;
+    }
+    return *this;
+}
+
+connection::~connection()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+void connection::wait(short events)
+{
+    pollfd p{fd_, events, 0};
+    for (;;) {
+        const int rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
+        if (rc > 0)
+            return;
+        if (rc == 0)
+            fail("timed out after " + std::to_string(timeout_.count()) + " ms");
+        if (errno != EINTR)
+            fail(std::string("poll: ") + std::strerror(errno));
+    }
+}
+
+void connection::send_raw(std::string_view bytes)
+{
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait(POLLOUT);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            fail(std::string("send: ") + std::strerror(errno));
+        }
+    }
+}
+
+std::string connection::receive_exact(std::size_t n)
+{
+    std::string out(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+        const ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
+        if (r > 0) {
+            got += static_cast<std::size_t>(r);
+        } else if (r == 0) {
+            fail("connection closed by the server");
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            wait(POLLIN);
+        } else if (errno != EINTR) {
+            fail(std::string("recv: ") + std::strerror(errno));
+        }
+    }
+    return out;
+}
+
+bool connection::closed_by_peer()
+{
+    char byte = 0;
+    for (;;) {
+        const ssize_t r = ::recv(fd_, &byte, 1, 0);
+        if (r == 0)
+            return true;
+        if (r > 0)
+            return false;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            try {
+                wait(POLLIN);
+            } catch (const connection_error&) {
+                return false;
+            }
+        } else if (errno == ECONNRESET) {
+            return true;
+        } else if (errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+void connection::shutdown_send()
+{
+    ::shutdown(fd_, SHUT_WR);
+}
+
+std::string make_frame(boost::json::object header, std::string_view body)
+{
+    header["size"] = body.size();
+    std::string out;
+    protocol::append_request(out, boost::json::serialize(header), std::span(body.data(), body.size()));
+    return out;
+}
+
+void connection::send(boost::json::object header, std::span<const char> body)
+{
+    send_raw(make_frame(std::move(header), std::string_view(body.data(), body.size())));
+}
+
+reply connection::receive()
+{
+    const std::string prefix = receive_exact(protocol::prefix_bytes);
+    const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(prefix.data()));
+    if (len == 0 || len > (1u << 24))
+        fail("reply header length " + std::to_string(len) + " is not sane");
+    const std::string text = receive_exact(len);
+    boost::system::error_code ec;
+    auto value = boost::json::parse(text, ec);
+    if (ec || !value.is_object())
+        fail("reply header is not a JSON object: " + text);
+    reply r;
+    r.header = std::move(value.get_object());
+    const auto* size = r.header.if_contains("size");
+    if (!size || !size->is_number())
+        fail("reply header has no size: " + text);
+    r.body = receive_exact(size->to_number<std::size_t>());
+    return r;
+}
+
+reply connection::call(boost::json::object header, std::string_view body)
+{
+    send(std::move(header), body);
+    return receive();
+}
+
+reply parse_frame(std::string_view frame)
+{
+    if (frame.size() < protocol::prefix_bytes)
+        fail("datagram shorter than a frame prefix");
+    const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(frame.data()));
+    if (len == 0 || len > frame.size() - protocol::prefix_bytes)
+        fail("datagram header length is wrong");
+    boost::system::error_code ec;
+    auto value = boost::json::parse(frame.substr(protocol::prefix_bytes, len), ec);
+    if (ec || !value.is_object())
+        fail("datagram header is not a JSON object");
+    reply r;
+    r.header = std::move(value.get_object());
+    r.body = std::string(frame.substr(protocol::prefix_bytes + len));
+    return r;
+}
+
+std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t port, std::string_view datagram,
+                                        std::chrono::milliseconds timeout)
+{
+    const auto addrs = resolve(host, port, SOCK_DGRAM);
+    fd_guard fd(::socket(addrs.head->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0)
+        fail(std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd.get(), addrs.head->ai_addr, addrs.head->ai_addrlen) != 0)
+        fail(std::string("connect: ") + std::strerror(errno));
+    if (::send(fd.get(), datagram.data(), datagram.size(), 0) < 0)
+        fail(std::string("send: ") + std::strerror(errno));
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
+        return std::nullopt;
+    std::string buf(65536, '\0');
+    const ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+    if (n < 0)
+        return std::nullopt;
+    buf.resize(static_cast<std::size_t>(n));
+    return buf;
+}
+
+} // namespace fxd::client

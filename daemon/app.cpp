@@ -1,0 +1,152 @@
+#include "app.hpp"
+
+#include "config.hpp"
+#include "logging.hpp"
+#include "server.hpp"
+#include "version.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <spdlog/logger.h>
+
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fxd::daemon {
+
+namespace {
+
+constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
+
+fxd serves framed requests over TCP and UDP: echo, ping, hello and stats
+(see docs/protocol.md).
+
+Options:
+  --config FILE       read settings from a JSON config file (comments allowed)
+  --set KEY=VALUE     override one setting, e.g. --set tcp.port=0 (repeatable;
+                      applied after the file)
+  --check-config      validate the settings, print "config ok" and exit
+  --print-ports       once both sockets are bound, print "tcp=PORT udp=PORT"
+                      on stdout (useful with port 0)
+  --version           print the version and exit
+  --help              print this help and exit
+
+Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
+127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
+
+Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
+cannot start (port in use, storage not usable), 2 for bad options or config.
+)";
+
+struct options {
+    std::optional<std::filesystem::path> config_file;
+    std::vector<std::string> overrides;
+    bool check_config = false;
+    bool print_ports = false;
+};
+
+/// Makes storage.dir exist with owner-only permissions; refuses a folder others may write to.
+void prepare_storage(const std::filesystem::path& dir)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        throw std::runtime_error("cannot create storage.dir '" + dir.string() + "': " + ec.message());
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw std::runtime_error("storage.dir '" + dir.string() + "' is not a folder");
+    if ((st.st_mode & S_IWOTH) != 0)
+        throw std::runtime_error("storage.dir '" + dir.string() + "' is writable by everyone; chmod o-w it");
+    if (st.st_uid == ::geteuid() && (st.st_mode & 0077) != 0)
+        ::chmod(dir.c_str(), 0700);
+}
+
+} // namespace
+
+int run(int argc, char** argv)
+{
+    options opts;
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto arg = args[i];
+        auto value = [&](std::string_view flag) -> std::optional<std::string> {
+            if (i + 1 >= args.size()) {
+                std::cerr << "fxd: " << flag << " needs a value (see fxd --help)\n";
+                return std::nullopt;
+            }
+            return std::string(args[++i]);
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        } else if (arg == "--version") {
+            std::cout << "fxd " << version << '\n';
+            return 0;
+        } else if (arg == "--config") {
+            auto v = value(arg);
+            if (!v)
+                return 2;
+            opts.config_file = *v;
+        } else if (arg == "--set") {
+            auto v = value(arg);
+            if (!v)
+                return 2;
+            opts.overrides.push_back(*v);
+        } else if (arg.starts_with("--set=")) {
+            opts.overrides.emplace_back(arg.substr(6));
+        } else if (arg.starts_with("--config=")) {
+            opts.config_file = std::string(arg.substr(9));
+        } else if (arg == "--check-config") {
+            opts.check_config = true;
+        } else if (arg == "--print-ports") {
+            opts.print_ports = true;
+        } else {
+            std::cerr << "fxd: unknown option '" << arg << "' (see fxd --help)\n";
+            return 2;
+        }
+    }
+
+    config cfg;
+    try {
+        cfg = load_config(opts.config_file ? &*opts.config_file : nullptr, opts.overrides);
+    } catch (const config_error& e) {
+        std::cerr << "fxd: " << e.what() << '\n';
+        return 2;
+    }
+    if (opts.check_config) {
+        std::cout << "config ok\n";
+        return 0;
+    }
+
+    auto log = make_logger(cfg.log.level, cfg.log.format);
+    std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death
+    try {
+        prepare_storage(cfg.storage.dir);
+        boost::asio::io_context io(1);
+        server srv(io, cfg, *log);
+        srv.start();
+        log->info("fxd {} listening: tcp={}:{} udp={}:{} storage={}", version, cfg.tcp.bind, srv.tcp_port(),
+                  cfg.udp.bind, srv.udp_port(), std::filesystem::absolute(cfg.storage.dir).string());
+        if (opts.print_ports) {
+            std::printf("tcp=%u udp=%u\n", unsigned{srv.tcp_port()}, unsigned{srv.udp_port()});
+            std::fflush(stdout);
+        }
+        io.run();
+    } catch (const std::exception& e) {
+        log->critical("cannot run: {}", e.what());
+        return 1;
+    }
+    log->info("exiting cleanly");
+    return 0;
+}
+
+} // namespace fxd::daemon

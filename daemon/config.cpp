@@ -1,0 +1,231 @@
+#include "config.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <variant>
+
+namespace fxd::daemon {
+
+namespace {
+
+namespace json = boost::json;
+
+using field_ref = std::variant<std::string*, std::filesystem::path*, std::uint16_t*, std::uint32_t*,
+                               std::uint64_t*, double*>;
+
+enum class check { none, address, log_level, log_format, non_empty };
+
+struct key_spec {
+    std::string_view name;
+    field_ref (*field)(config&);
+    double min = 0;
+    double max = 0;
+    check extra = check::none;
+};
+
+constexpr double u64_max = static_cast<double>(std::numeric_limits<std::uint64_t>::max());
+
+// The one list of keys: name, where it lives, and its bounds. config/fxd.json
+// documents each; a test keeps the two in step.
+const key_spec keys[] = {
+    {"tcp.bind", [](config& c) -> field_ref { return &c.tcp.bind; }, 0, 0, check::address},
+    {"tcp.port", [](config& c) -> field_ref { return &c.tcp.port; }, 0, 65535},
+    {"udp.bind", [](config& c) -> field_ref { return &c.udp.bind; }, 0, 0, check::address},
+    {"udp.port", [](config& c) -> field_ref { return &c.udp.port; }, 0, 65535},
+    {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
+    {"log.level", [](config& c) -> field_ref { return &c.log.level; }, 0, 0, check::log_level},
+    {"log.format", [](config& c) -> field_ref { return &c.log.format; }, 0, 0, check::log_format},
+    {"limits.max_header_bytes", [](config& c) -> field_ref { return &c.limits.max_header_bytes; }, 64, 16777216},
+    {"limits.max_echo_bytes", [](config& c) -> field_ref { return &c.limits.max_echo_bytes; }, 0, 1073741824},
+    {"limits.max_upload_bytes", [](config& c) -> field_ref { return &c.limits.max_upload_bytes; }, 0, 4611686018427387904.0},
+    {"limits.max_discard_bytes", [](config& c) -> field_ref { return &c.limits.max_discard_bytes; }, 0, 4611686018427387904.0},
+    {"limits.max_connections", [](config& c) -> field_ref { return &c.limits.max_connections; }, 1, 1000000},
+    {"timeouts.idle_s", [](config& c) -> field_ref { return &c.timeouts.idle_s; }, 0.01, 1e7},
+    {"timeouts.header_s", [](config& c) -> field_ref { return &c.timeouts.header_s; }, 0.01, 1e7},
+    {"timeouts.body_s", [](config& c) -> field_ref { return &c.timeouts.body_s; }, 0.01, 1e7},
+    {"timeouts.drain_s", [](config& c) -> field_ref { return &c.timeouts.drain_s; }, 0, 1e7},
+    {"workers.threads", [](config& c) -> field_ref { return &c.workers.threads; }, 1, 64},
+    {"workers.queue_limit", [](config& c) -> field_ref { return &c.workers.queue_limit; }, 1, 1000000},
+};
+
+const key_spec* find_key(std::string_view name)
+{
+    for (const auto& k : keys) {
+        if (k.name == name)
+            return &k;
+    }
+    return nullptr;
+}
+
+[[noreturn]] void refuse(std::string_view key, std::string_view why)
+{
+    throw config_error("config key '" + std::string(key) + "': " + std::string(why));
+}
+
+std::string describe(const json::value& v)
+{
+    return json::serialize(v);
+}
+
+void check_string(const key_spec& spec, const std::string& s)
+{
+    switch (spec.extra) {
+    case check::address: {
+        std::array<unsigned char, 16> buf{};
+        if (inet_pton(AF_INET, s.c_str(), buf.data()) != 1 && inet_pton(AF_INET6, s.c_str(), buf.data()) != 1)
+            refuse(spec.name, "'" + s + "' is not an IPv4 or IPv6 address");
+        break;
+    }
+    case check::log_level:
+        if (s != "trace" && s != "debug" && s != "info" && s != "warn" && s != "error")
+            refuse(spec.name, "'" + s + "' is not one of trace, debug, info, warn, error");
+        break;
+    case check::log_format:
+        if (s != "text" && s != "json")
+            refuse(spec.name, "'" + s + "' is not one of text, json");
+        break;
+    case check::non_empty:
+        if (s.empty())
+            refuse(spec.name, "must not be empty");
+        break;
+    case check::none:
+        break;
+    }
+}
+
+template <class Int>
+void assign_integer(const key_spec& spec, const json::value& v, Int& out)
+{
+    std::uint64_t n = 0;
+    if (v.is_uint64())
+        n = v.get_uint64();
+    else if (v.is_int64() && v.get_int64() >= 0)
+        n = static_cast<std::uint64_t>(v.get_int64());
+    else
+        refuse(spec.name, describe(v) + " is not a non-negative integer");
+    if (static_cast<double>(n) < spec.min || static_cast<double>(n) > spec.max) {
+        std::ostringstream why;
+        why << n << " is outside " << static_cast<std::uint64_t>(spec.min) << ".."
+            << static_cast<std::uint64_t>(std::min(spec.max, u64_max));
+        refuse(spec.name, why.str());
+    }
+    out = static_cast<Int>(n);
+}
+
+void assign(const key_spec& spec, config& cfg, const json::value& v)
+{
+    std::visit(
+        [&](auto* target) {
+            using T = std::remove_pointer_t<decltype(target)>;
+            if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::filesystem::path>) {
+                if (!v.is_string())
+                    refuse(spec.name, describe(v) + " is not a string");
+                std::string s(v.get_string());
+                check_string(spec, s);
+                *target = s;
+            } else if constexpr (std::is_same_v<T, double>) {
+                if (!v.is_number())
+                    refuse(spec.name, describe(v) + " is not a number");
+                const double d = v.to_number<double>();
+                if (!(d >= spec.min && d <= spec.max)) {
+                    std::ostringstream why;
+                    why << d << " is outside " << spec.min << ".." << spec.max;
+                    refuse(spec.name, why.str());
+                }
+                *target = d;
+            } else {
+                assign_integer(spec, v, *target);
+            }
+        },
+        spec.field(cfg));
+}
+
+bool is_text_key(const key_spec& spec)
+{
+    config probe;
+    const auto ref = spec.field(probe);
+    return std::holds_alternative<std::string*>(ref) || std::holds_alternative<std::filesystem::path*>(ref);
+}
+
+void apply_file(config& cfg, const std::filesystem::path& file)
+{
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw config_error("cannot read config file '" + file.string() + "'");
+    std::stringstream text;
+    text << in.rdbuf();
+
+    json::parse_options opts;
+    opts.allow_comments = true;
+    opts.allow_trailing_commas = true;
+    boost::system::error_code ec;
+    const json::value root = json::parse(text.str(), ec, {}, opts);
+    if (ec)
+        throw config_error("config file '" + file.string() + "' is not valid JSON: " + ec.message());
+    const auto* sections = root.if_object();
+    if (!sections)
+        throw config_error("config file '" + file.string() + "' must hold a JSON object");
+    for (const auto& [section, members] : *sections) {
+        const auto* inner = members.if_object();
+        if (!inner)
+            refuse(section, "a section must be an object of keys");
+        for (const auto& [name, value] : *inner) {
+            const std::string full = std::string(section) + "." + std::string(name);
+            const auto* spec = find_key(full);
+            if (!spec)
+                refuse(full, "unknown key");
+            assign(*spec, cfg, value);
+        }
+    }
+}
+
+void apply_override(config& cfg, std::string_view assignment)
+{
+    const auto eq = assignment.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+        throw config_error("--set expects KEY=VALUE, got '" + std::string(assignment) + "'");
+    const std::string_view name = assignment.substr(0, eq);
+    const std::string_view raw = assignment.substr(eq + 1);
+    const auto* spec = find_key(name);
+    if (!spec)
+        refuse(name, "unknown key");
+    if (is_text_key(*spec)) {
+        assign(*spec, cfg, json::value(json::string(raw)));
+        return;
+    }
+    boost::system::error_code ec;
+    const json::value v = json::parse(raw, ec);
+    if (ec)
+        refuse(name, "'" + std::string(raw) + "' is not a number");
+    assign(*spec, cfg, v);
+}
+
+} // namespace
+
+config load_config(const std::filesystem::path* file, const std::vector<std::string>& overrides)
+{
+    config cfg;
+    if (file)
+        apply_file(cfg, *file);
+    for (const auto& o : overrides)
+        apply_override(cfg, o);
+    return cfg;
+}
+
+std::vector<std::string_view> config_key_names()
+{
+    std::vector<std::string_view> names;
+    for (const auto& k : keys)
+        names.push_back(k.name);
+    return names;
+}
+
+} // namespace fxd::daemon

@@ -1,0 +1,73 @@
+#pragma once
+/// The daemon's configuration: built-in defaults, overlaid by a JSON file, then
+/// by --set KEY=VALUE. Every key is declared once, in config.cpp, with its type
+/// and bounds; unknown keys and bad values are refused with the key named.
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fxd::daemon {
+
+struct config {
+    struct tcp_section {
+        std::string bind = "127.0.0.1";
+        std::uint16_t port = 7070;
+        bool operator==(const tcp_section&) const = default;
+    } tcp;
+    struct udp_section {
+        std::string bind = "127.0.0.1";
+        std::uint16_t port = 7071;
+        bool operator==(const udp_section&) const = default;
+    } udp;
+    struct storage_section {
+        std::filesystem::path dir = "var";
+        bool operator==(const storage_section&) const = default;
+    } storage;
+    struct log_section {
+        std::string level = "info";
+        std::string format = "text";
+        bool operator==(const log_section&) const = default;
+    } log;
+    struct limits_section {
+        std::uint32_t max_header_bytes = 16384;
+        std::uint64_t max_echo_bytes = 1048576;
+        std::uint64_t max_upload_bytes = 17179869184ULL;
+        std::uint64_t max_discard_bytes = 1048576;
+        std::uint64_t max_connections = 10000;
+        bool operator==(const limits_section&) const = default;
+    } limits;
+    struct timeouts_section {
+        double idle_s = 300;
+        double header_s = 10;
+        double body_s = 60;
+        double drain_s = 30;
+        bool operator==(const timeouts_section&) const = default;
+    } timeouts;
+    struct workers_section {
+        std::uint32_t threads = 2;
+        std::uint32_t queue_limit = 64;
+        bool operator==(const workers_section&) const = default;
+    } workers;
+
+    bool operator==(const config&) const = default;
+};
+
+/// A refused configuration: the message names the key. main() exits with status 2.
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Builds a config from the defaults, an optional file and KEY=VALUE overrides.
+/// Throws config_error.
+config load_config(const std::filesystem::path* file, const std::vector<std::string>& overrides);
+
+/// Every key the daemon knows, "section.name".
+std::vector<std::string_view> config_key_names();
+
+} // namespace fxd::daemon

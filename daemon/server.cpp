@@ -1,0 +1,246 @@
+#include "server.hpp"
+
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <csignal>
+
+namespace fxd::daemon {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+/// How long a closing connection may keep sending before it is cut.
+constexpr auto linger_time = std::chrono::seconds(2);
+/// Connections being told busy at once; past this they are closed without a reply.
+constexpr std::size_t max_rejecting = 256;
+
+/// The reaper wakes often enough to honour the smallest configured timeout.
+clock::duration reaper_period(const config& cfg)
+{
+    const double smallest = std::min({cfg.timeouts.idle_s, cfg.timeouts.header_s, cfg.timeouts.body_s});
+    return std::clamp(seconds(smallest / 4), clock::duration(std::chrono::milliseconds(10)),
+                      clock::duration(std::chrono::milliseconds(250)));
+}
+
+} // namespace
+
+server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
+    : io_(io),
+      cfg_(cfg),
+      log_(log),
+      dispatcher_(cfg, stats_, log),
+      workers_(cfg.workers.threads, cfg.workers.queue_limit),
+      acceptor_(io),
+      udp_(io),
+      signals_(io, SIGINT, SIGTERM),
+      reaper_timer_(io),
+      drain_timer_(io)
+{
+}
+
+server::~server() = default;
+
+void server::start()
+{
+    const tcp::endpoint tcp_at(asio::ip::make_address(cfg_.tcp.bind), cfg_.tcp.port);
+    acceptor_.open(tcp_at.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(tcp_at);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+
+    const udp::endpoint udp_at(asio::ip::make_address(cfg_.udp.bind), cfg_.udp.port);
+    udp_.open(udp_at.protocol());
+    udp_.bind(udp_at);
+    udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
+
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    asio::co_spawn(io_, udp_loop(), asio::detached);
+    asio::co_spawn(io_, reaper(), asio::detached);
+    asio::co_spawn(io_, signals(), asio::detached);
+}
+
+std::uint16_t server::tcp_port() const
+{
+    return acceptor_.local_endpoint().port();
+}
+
+std::uint16_t server::udp_port() const
+{
+    return udp_.local_endpoint().port();
+}
+
+asio::awaitable<void> server::accept_loop()
+{
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        if (draining_ || !acceptor_.is_open())
+            co_return;
+        if (ec) {
+            // Out of descriptors and the like: say so, back off, keep serving the others.
+            log_.warn("accept failed: {}", ec.message());
+            asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+            co_await pause.async_wait(use_tuple);
+            continue;
+        }
+        ++stats_.connections_total;
+        if (sessions_ >= cfg_.limits.max_connections) {
+            ++stats_.connections_refused;
+            if (rejecting_ >= max_rejecting)
+                continue; // the socket closes as it goes out of scope
+            connections_.emplace_front(std::move(socket));
+            asio::co_spawn(io_, refuse_busy(connections_.begin()), asio::detached);
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        connections_.emplace_front(std::move(socket));
+        asio::co_spawn(io_, session(connections_.begin()), asio::detached);
+    }
+}
+
+asio::awaitable<void> server::refuse_busy(connection_list::iterator self)
+{
+    ++rejecting_;
+    connection& c = *self;
+    std::string out;
+    dispatcher_.reply_error(out, nullptr, protocol::errc::busy, "too many connections; try again later");
+    bool ok = false;
+    c.set_deadline(linger_time);
+    co_await write_all(c, out, ok);
+    if (ok)
+        co_await linger_close(c);
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    connections_.erase(self);
+    --rejecting_;
+}
+
+asio::awaitable<void> server::write_all(connection& c, const std::string& out, bool& ok)
+{
+    auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(out), use_tuple);
+    stats_.bytes_out += n;
+    ok = !ec;
+    if (ec && !c.stopping)
+        log_.debug("write failed: {}", ec.message());
+}
+
+asio::awaitable<void> server::linger_close(connection& c)
+{
+    // Half-close and read what the client still sends, so it reads our last
+    // reply instead of a reset.
+    boost::system::error_code ec;
+    c.socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec)
+        co_return;
+    c.set_deadline(linger_time);
+    std::array<char, 2048> sink{};
+    std::uint64_t discarded = 0;
+    while (!c.stopping && discarded <= cfg_.limits.max_discard_bytes) {
+        auto [read_ec, n] = co_await c.socket.async_read_some(asio::buffer(sink), use_tuple);
+        if (read_ec)
+            break;
+        discarded += n;
+        stats_.bytes_in += n;
+    }
+}
+
+asio::awaitable<void> server::reaper()
+{
+    const auto period = reaper_period(cfg_);
+    const auto free_after = std::chrono::seconds(1);
+    while (!finished_) {
+        reaper_timer_.expires_after(period);
+        co_await reaper_timer_.async_wait(use_tuple);
+        const auto now = clock::now();
+        for (auto& c : connections_) {
+            if (!c.expired && now >= c.deadline) {
+                c.expired = true;
+                boost::system::error_code ignored;
+                c.socket.cancel(ignored);
+            } else if (c.parked && now - c.parked_since >= free_after) {
+                // Idle connections hold no buffers: memory stays flat with many of them.
+                if (c.decoder)
+                    c.decoder->release_memory();
+                if (c.output)
+                    std::string().swap(*c.output);
+            }
+        }
+    }
+}
+
+asio::awaitable<void> server::signals()
+{
+    while (!finished_) {
+        auto [ec, signo] = co_await signals_.async_wait(use_tuple);
+        if (ec || finished_)
+            co_return;
+        if (draining_) {
+            log_.warn("second signal {}: stopping now", signo);
+            finish();
+            co_return;
+        }
+        log_.info("signal {}: draining (up to {} s)", signo, cfg_.timeouts.drain_s);
+        drain();
+    }
+}
+
+void server::drain()
+{
+    if (draining_)
+        return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    udp_.close(ignored);
+    if (in_flight_ == 0) {
+        finish();
+        return;
+    }
+    drain_timer_.expires_after(seconds(cfg_.timeouts.drain_s));
+    drain_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && !finished_) {
+            log_.warn("drain deadline passed with {} request(s) in flight; closing them", in_flight_);
+            finish();
+        }
+    });
+}
+
+void server::request_finished()
+{
+    --in_flight_;
+    if (draining_ && in_flight_ == 0)
+        finish();
+}
+
+void server::finish()
+{
+    if (finished_)
+        return;
+    finished_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    udp_.close(ignored);
+    signals_.cancel(ignored);
+    reaper_timer_.cancel();
+    drain_timer_.cancel();
+    for (auto& c : connections_) {
+        c.stopping = true;
+        c.socket.cancel(ignored);
+    }
+    log_.info("stopped: {} connection(s) closed", connections_.size());
+}
+
+} // namespace fxd::daemon

@@ -1,0 +1,88 @@
+#pragma once
+/// One server per io_context: a TCP listener with a session coroutine per
+/// connection, a UDP socket, a reaper that enforces every deadline, and the
+/// drain on SIGTERM/SIGINT. All of it runs on the io_context's single thread.
+
+#include "config.hpp"
+#include "dispatcher.hpp"
+#include "worker_pool.hpp"
+
+#include <fxd/protocol/decoder.hpp>
+#include <fxd/services/stats.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <list>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace fxd::daemon {
+
+struct connection;
+
+class server {
+public:
+    server(boost::asio::io_context& io, const config& cfg, spdlog::logger& log);
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+    ~server();
+
+    /// Binds both sockets and starts serving. Throws std::system_error when a
+    /// socket cannot be bound (a start-up failure).
+    void start();
+
+    std::uint16_t tcp_port() const;
+    std::uint16_t udp_port() const;
+
+    /// Stops accepting, refuses new requests with shutting_down, lets requests in
+    /// flight finish for up to timeouts.drain_s, then closes everything so that
+    /// io_context::run() returns.
+    void drain();
+
+private:
+    using connection_list = std::list<connection>;
+
+    boost::asio::awaitable<void> accept_loop();
+    boost::asio::awaitable<void> session(connection_list::iterator self);
+    boost::asio::awaitable<void> refuse_busy(connection_list::iterator self);
+    boost::asio::awaitable<void> write_all(connection& c, const std::string& out, bool& ok);
+    boost::asio::awaitable<void> linger_close(connection& c);
+    boost::asio::awaitable<void> udp_loop();
+    boost::asio::awaitable<void> reaper();
+    boost::asio::awaitable<void> signals();
+
+    void handle_datagram(std::span<const char> datagram, std::string& out);
+    void request_started() noexcept { ++in_flight_; }
+    void request_finished();
+    void finish();
+
+    boost::asio::io_context& io_;
+    const config& cfg_;
+    spdlog::logger& log_;
+    services::counters stats_;
+    dispatcher dispatcher_;
+    worker_pool workers_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::ip::udp::socket udp_;
+    protocol::header_parser udp_parser_; ///< reused datagram after datagram
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer reaper_timer_;
+    boost::asio::steady_timer drain_timer_;
+    connection_list connections_;
+    std::size_t sessions_ = 0;      ///< connections being served (max_connections applies)
+    std::size_t rejecting_ = 0;     ///< connections being told busy
+    std::size_t in_flight_ = 0;     ///< requests whose header is read and reply not yet queued
+    bool draining_ = false;
+    bool finished_ = false;
+};
+
+} // namespace fxd::daemon

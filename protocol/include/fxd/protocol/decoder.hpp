@@ -1,0 +1,130 @@
+#pragma once
+/// Incremental frame decoder: feed it any number of bytes at a time; it yields
+/// request headers, then bodies in the way the caller chose for each one.
+///
+/// Frame: u32 header_len (big-endian) | header_len bytes of JSON object | size bytes of body.
+
+#include <fxd/protocol/errc.hpp>
+#include <fxd/protocol/header.hpp>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace fxd::protocol {
+
+inline constexpr std::size_t prefix_bytes = 4;
+
+struct decoder_limits {
+    std::uint32_t max_header_bytes = 16384;
+    std::size_t max_json_depth = 32;
+};
+
+/// Parses one header's JSON text and checks the fields every op shares.
+/// Keeps its memory between calls, so steady-state parsing allocates nothing.
+class header_parser {
+public:
+    explicit header_parser(std::size_t max_depth = 32);
+    header_parser(const header_parser&) = delete;
+    header_parser& operator=(const header_parser&) = delete;
+
+    /// On success the returned header views this parser's storage until the next call.
+    /// Fails with bad_header when the text is not a UTF-8 JSON object or `size` is
+    /// not a non-negative integer.
+    bool parse(std::string_view json_text, request_header& out, errc& error);
+
+private:
+    std::array<unsigned char, 2048> initial_arena_{};
+    boost::json::monotonic_resource arena_;
+    std::array<unsigned char, 1024> parser_stack_{};
+    boost::json::parser parser_;
+    boost::json::value value_;
+};
+
+class decoder {
+public:
+    enum class event {
+        need_more,   ///< feed more bytes
+        header,      ///< header() is ready: call buffer_body(), skip_body() or stream_body()
+        frame,       ///< (after buffer_body) the whole body is in body()
+        body_chunk,  ///< (after stream_body) body() holds the next piece, already consumed
+        body_end,    ///< (after stream_body) the last body byte was delivered
+        error,       ///< error() says why; the stream cannot be resynchronised
+    };
+
+    explicit decoder(decoder_limits limits = {});
+
+    /// Space to read into: at least min_free bytes. Valid until the next call on the decoder.
+    std::span<char> prepare(std::size_t min_free);
+    void commit(std::size_t n) noexcept { end_ += n; }
+    /// Copies bytes in (for tests and datagrams).
+    void feed(std::span<const char> bytes);
+
+    event next();
+
+    void buffer_body() noexcept { state_ = state::body_buffer; }
+    void skip_body() noexcept { state_ = state::body_skip; }
+    void stream_body() noexcept { state_ = state::body_stream; }
+
+    const request_header& header() const noexcept { return header_; }
+    std::span<const char> body() const noexcept { return body_; }
+    errc error() const noexcept { return error_; }
+
+    /// Body bytes still to come for the current frame.
+    std::uint64_t body_remaining() const noexcept { return remaining_; }
+    /// Bytes received but not yet decoded.
+    std::size_t buffered() const noexcept { return end_ - begin_; }
+    /// True between frames with nothing buffered.
+    bool at_frame_boundary() const noexcept { return state_ == state::prefix && begin_ == end_; }
+    /// True while a frame's prefix or header is partly received.
+    bool in_header() const noexcept { return (state_ == state::prefix || state_ == state::header) && begin_ != end_; }
+    /// True while a body is being buffered, streamed or skipped.
+    bool in_body() const noexcept;
+    /// True while a body is being gathered whole (after buffer_body()).
+    bool buffering_body() const noexcept { return state_ == state::body_buffer; }
+    /// Frees the read buffer when nothing is held, so idle connections stay small.
+    void release_memory() noexcept;
+    std::size_t capacity() const noexcept { return capacity_; }
+
+private:
+    enum class state { prefix, header, awaiting_choice, body_buffer, body_skip, body_stream, failed };
+
+    event fail(errc code) noexcept;
+
+    decoder_limits limits_;
+    header_parser parser_;
+    std::unique_ptr<char[]> buf_;
+    std::size_t capacity_ = 0;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+    state state_ = state::prefix;
+    std::uint32_t header_len_ = 0;
+    std::uint64_t remaining_ = 0;
+    bool frame_pending_release_ = false; // buffered frame delivered; drop it on next call
+    std::size_t pending_consume_ = 0;
+    request_header header_;
+    std::span<const char> body_;
+    errc error_ = errc::internal;
+};
+
+/// Reads the big-endian u32 at p.
+constexpr std::uint32_t load_u32_be(const unsigned char* p) noexcept
+{
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+}
+
+constexpr void store_u32_be(unsigned char* p, std::uint32_t v) noexcept
+{
+    p[0] = static_cast<unsigned char>(v >> 24);
+    p[1] = static_cast<unsigned char>(v >> 16);
+    p[2] = static_cast<unsigned char>(v >> 8);
+    p[3] = static_cast<unsigned char>(v);
+}
+
+} // namespace fxd::protocol

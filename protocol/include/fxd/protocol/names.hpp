@@ -1,0 +1,21 @@
+#pragma once
+/// Validation rules for file names, user names and passwords (contract: "Names and users").
+
+#include <string_view>
+
+namespace fxd::protocol {
+
+/// 1..255 bytes of valid UTF-8, no '/', '\\', NUL or other control characters,
+/// not "." or "..", not starting with '.'.
+bool is_valid_file_name(std::string_view name) noexcept;
+
+/// 1..32 characters of a-z 0-9 _ . -, starting with a letter or digit.
+bool is_valid_user_name(std::string_view name) noexcept;
+
+/// 8..1024 bytes.
+bool is_valid_password(std::string_view password) noexcept;
+
+/// Strict UTF-8 check: no overlongs, no surrogates, nothing past U+10FFFF.
+bool is_valid_utf8(std::string_view text) noexcept;
+
+} // namespace fxd::protocol

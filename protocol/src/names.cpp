@@ -1,0 +1,69 @@
+#include <fxd/protocol/names.hpp>
+
+#include <cstdint>
+
+namespace fxd::protocol {
+
+bool is_valid_utf8(std::string_view text) noexcept
+{
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* end = p + text.size();
+    while (p < end) {
+        const unsigned char c = *p;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        std::uint32_t min = 0;
+        if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+        else return false;
+        if (static_cast<std::size_t>(end - p) < len)
+            return false;
+        for (std::size_t i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+bool is_valid_file_name(std::string_view name) noexcept
+{
+    if (name.empty() || name.size() > 255 || name.front() == '.')
+        return false; // also covers "." and ".."
+    for (const char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7F || c == '/' || c == '\\')
+            return false;
+    }
+    return is_valid_utf8(name);
+}
+
+bool is_valid_user_name(std::string_view name) noexcept
+{
+    if (name.empty() || name.size() > 32)
+        return false;
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!alnum(name.front()))
+        return false;
+    for (const char c : name) {
+        if (!alnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+bool is_valid_password(std::string_view password) noexcept
+{
+    return password.size() >= 8 && password.size() <= 1024;
+}
+
+} // namespace fxd::protocol

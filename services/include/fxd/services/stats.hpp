@@ -1,0 +1,61 @@
+#pragma once
+/// stats: the daemon's counters. One instance per io_context, touched only from
+/// its thread, so plain integers suffice.
+
+#include <fxd/protocol/errc.hpp>
+#include <fxd/protocol/header.hpp>
+#include <fxd/protocol/ops.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fxd::services {
+
+struct counters {
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+    std::uint64_t connections_open = 0;
+    std::uint64_t connections_total = 0;
+    std::uint64_t connections_refused = 0; ///< turned away with busy
+    std::uint64_t timeouts = 0;
+
+    std::array<std::uint64_t, protocol::op_count> requests_by_op{};
+    std::uint64_t requests_unknown_op = 0;
+    std::array<std::uint64_t, protocol::op_count> errors_by_op{};
+    std::uint64_t errors_without_op = 0;
+    std::array<std::uint64_t, protocol::errc_count> errors_by_code{};
+
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+
+    std::uint64_t udp_in = 0;
+    std::uint64_t udp_out = 0;
+    std::uint64_t udp_dropped = 0;
+
+    void count_request(std::optional<protocol::op> op) noexcept
+    {
+        if (op)
+            ++requests_by_op[static_cast<std::size_t>(*op)];
+        else
+            ++requests_unknown_op;
+    }
+
+    void count_error(std::optional<protocol::op> op, protocol::errc code) noexcept
+    {
+        if (op)
+            ++errors_by_op[static_cast<std::size_t>(*op)];
+        else
+            ++errors_without_op;
+        ++errors_by_code[static_cast<std::size_t>(code)];
+    }
+};
+
+/// The counters as a JSON object (text).
+std::string stats_json(const counters& c);
+
+void serve_stats(const protocol::request_header& request, const counters& c, std::string& out);
+
+} // namespace fxd::services

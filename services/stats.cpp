@@ -1,0 +1,51 @@
+#include <fxd/services/stats.hpp>
+
+#include <fxd/protocol/encoder.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace fxd::services {
+
+std::string stats_json(const counters& c)
+{
+    namespace json = boost::json;
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - c.started).count();
+
+    json::object requests;
+    json::object errors_by_op;
+    for (std::size_t i = 0; i < protocol::op_count; ++i) {
+        const auto name = protocol::to_string(static_cast<protocol::op>(i));
+        requests[name] = c.requests_by_op[i];
+        errors_by_op[name] = c.errors_by_op[i];
+    }
+    requests["unknown"] = c.requests_unknown_op;
+    errors_by_op["none"] = c.errors_without_op;
+    json::object errors_by_code;
+    for (std::size_t i = 0; i < protocol::errc_count; ++i)
+        errors_by_code[protocol::to_string(static_cast<protocol::errc>(i))] = c.errors_by_code[i];
+
+    json::object root{
+        {"uptime_s", static_cast<std::uint64_t>(uptime)},
+        {"connections", json::object{{"open", c.connections_open},
+                                     {"total", c.connections_total},
+                                     {"refused_busy", c.connections_refused},
+                                     {"timed_out", c.timeouts}}},
+        {"requests", std::move(requests)},
+        {"errors", json::object{{"by_op", std::move(errors_by_op)}, {"by_code", std::move(errors_by_code)}}},
+        {"bytes", json::object{{"in", c.bytes_in}, {"out", c.bytes_out}}},
+        {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}}},
+    };
+    return json::serialize(root);
+}
+
+void serve_stats(const protocol::request_header& request, const counters& c, std::string& out)
+{
+    const std::string body = stats_json(c);
+    protocol::reply_writer reply(out);
+    reply.begin(protocol::to_string(protocol::op::stats), request.id, true);
+    reply.end(body.size());
+    out += body;
+}
+
+} // namespace fxd::services

@@ -1,0 +1,69 @@
+#pragma once
+/// Starts the real fxd binary on ports 0 with its own temporary storage folder,
+/// reads the ports it prints, and stops it at the end of the test.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fxd::test {
+
+/// A fresh folder under the system temp dir, removed on destruction.
+class temp_dir {
+public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+class daemon_process {
+public:
+    /// extra: more --set KEY=VALUE (or other) arguments. Waits for the ports line.
+    explicit daemon_process(std::vector<std::string> extra = {}, std::optional<std::filesystem::path> storage = {});
+    ~daemon_process();
+    daemon_process(const daemon_process&) = delete;
+    daemon_process& operator=(const daemon_process&) = delete;
+
+    std::uint16_t tcp_port() const noexcept { return tcp_port_; }
+    std::uint16_t udp_port() const noexcept { return udp_port_; }
+    const std::filesystem::path& storage() const noexcept { return storage_; }
+    int pid() const noexcept { return pid_; }
+
+    /// Sends a signal to the daemon.
+    void signal(int signo) const;
+    /// Waits for the daemon to exit; its exit status, or nullopt on timeout.
+    /// A death by signal is reported as 128 + signal number.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+    /// Everything the daemon wrote to stderr so far.
+    std::string log() const;
+
+private:
+    std::unique_ptr<temp_dir> own_storage_;
+    std::filesystem::path storage_;
+    std::filesystem::path log_file_;
+    int pid_ = -1;
+    std::optional<int> status_;
+    std::uint16_t tcp_port_ = 0;
+    std::uint16_t udp_port_ = 0;
+};
+
+/// Path of the fxd binary under test.
+std::string fxd_binary();
+
+/// Runs fxd with arguments to completion (for --check-config and the like).
+struct run_result {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+run_result run_fxd(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+} // namespace fxd::test
