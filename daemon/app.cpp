@@ -3,6 +3,8 @@
 #include "config.hpp"
 #include "logging.hpp"
 #include "server.hpp"
+#include "user_cli.hpp"
+#include "systemd_notify.hpp"
 #include "version.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -25,9 +27,11 @@ namespace fxd::daemon {
 namespace {
 
 constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
+       fxd [--config FILE] [--set KEY=VALUE]... user add|passwd|del NAME
+       fxd [--config FILE] [--set KEY=VALUE]... user list
 
-fxd serves framed requests over TCP and UDP: echo, ping, hello and stats
-(see docs/protocol.md).
+fxd serves framed requests over TCP and UDP: ping, hello, echo, stats,
+register, login, logout and whoami (see docs/protocol.md).
 
 Options:
   --config FILE       read settings from a JSON config file (comments allowed)
@@ -39,8 +43,17 @@ Options:
   --version           print the version and exit
   --help              print this help and exit
 
+User management works on the database of the same config, with or without
+the daemon running: add and passwd read the password from the terminal
+without echo (asked twice), or one line from stdin when it is not a terminal.
+
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
+
+SIGHUP re-reads the config and applies what can change live (log, limits,
+timeouts, auth); ports, addresses, storage and workers need a restart. Under
+systemd, fxd reports readiness and watchdog keep-alives (sd_notify) and serves
+the sockets of fxd.socket when they are passed.
 
 Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
 cannot start (port in use, storage not usable), 2 for bad options or config.
@@ -51,6 +64,7 @@ struct options {
     std::vector<std::string> overrides;
     bool check_config = false;
     bool print_ports = false;
+    std::vector<std::string> command; ///< "user" and its arguments
 };
 
 /// Makes storage.dir exist with owner-only permissions; refuses a folder others may write to.
@@ -70,10 +84,30 @@ void prepare_storage(const std::filesystem::path& dir)
         ::chmod(dir.c_str(), 0700);
 }
 
+/// What systemctl status shows once the daemon serves.
+std::string status_line(const server& srv)
+{
+    return "serving tcp=" + std::to_string(srv.tcp_port()) + " udp=" + std::to_string(srv.udp_port());
+}
+
+/// SIGHUP: re-reads the same file and --set list. An invalid file changes nothing.
+void reload_config(server& srv, spdlog::logger& log, const options& opts)
+{
+    systemd::notify_reloading();
+    log.info("SIGHUP: reloading the config");
+    try {
+        srv.reload(load_config(opts.config_file ? &*opts.config_file : nullptr, opts.overrides));
+    } catch (const config_error& e) {
+        log.error("reload refused, keeping the running config: {}", e.what());
+    }
+    systemd::notify_ready(status_line(srv));
+}
+
 } // namespace
 
 int run(int argc, char** argv)
 {
+    ::umask(077); // everything fxd creates (database, files, folders) is its own alone
     options opts;
     std::vector<std::string_view> args(argv + 1, argv + argc);
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -109,6 +143,8 @@ int run(int argc, char** argv)
             opts.check_config = true;
         } else if (arg == "--print-ports") {
             opts.print_ports = true;
+        } else if (!arg.starts_with("-") && (arg == "user" || !opts.command.empty())) {
+            opts.command.emplace_back(arg);
         } else {
             std::cerr << "fxd: unknown option '" << arg << "' (see fxd --help)\n";
             return 2;
@@ -126,6 +162,8 @@ int run(int argc, char** argv)
         std::cout << "config ok\n";
         return 0;
     }
+    if (!opts.command.empty())
+        return run_user_command(cfg, {opts.command.begin() + 1, opts.command.end()});
 
     auto log = make_logger(cfg.log.level, cfg.log.format);
     std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death
@@ -140,6 +178,8 @@ int run(int argc, char** argv)
             std::printf("tcp=%u udp=%u\n", unsigned{srv.tcp_port()}, unsigned{srv.udp_port()});
             std::fflush(stdout);
         }
+        srv.on_reload([&] { reload_config(srv, *log, opts); });
+        systemd::notify_ready(status_line(srv));
         io.run();
     } catch (const std::exception& e) {
         log->critical("cannot run: {}", e.what());

@@ -18,7 +18,7 @@ namespace {
 
 namespace json = boost::json;
 
-using field_ref = std::variant<std::string*, std::filesystem::path*, std::uint16_t*, std::uint32_t*,
+using field_ref = std::variant<std::string*, std::filesystem::path*, bool*, std::uint16_t*, std::uint32_t*,
                                std::uint64_t*, double*>;
 
 enum class check { none, address, log_level, log_format, non_empty };
@@ -41,6 +41,8 @@ const key_spec keys[] = {
     {"udp.bind", [](config& c) -> field_ref { return &c.udp.bind; }, 0, 0, check::address},
     {"udp.port", [](config& c) -> field_ref { return &c.udp.port; }, 0, 65535},
     {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
+    {"storage.partial_ttl_s", [](config& c) -> field_ref { return &c.storage.partial_ttl_s; }, 1, 1e9},
+    {"storage.quota_bytes", [](config& c) -> field_ref { return &c.storage.quota_bytes; }, 0, 9.2e18},
     {"log.level", [](config& c) -> field_ref { return &c.log.level; }, 0, 0, check::log_level},
     {"log.format", [](config& c) -> field_ref { return &c.log.format; }, 0, 0, check::log_format},
     {"limits.max_header_bytes", [](config& c) -> field_ref { return &c.limits.max_header_bytes; }, 64, 16777216},
@@ -52,6 +54,13 @@ const key_spec keys[] = {
     {"timeouts.header_s", [](config& c) -> field_ref { return &c.timeouts.header_s; }, 0.01, 1e7},
     {"timeouts.body_s", [](config& c) -> field_ref { return &c.timeouts.body_s; }, 0.01, 1e7},
     {"timeouts.drain_s", [](config& c) -> field_ref { return &c.timeouts.drain_s; }, 0, 1e7},
+    {"auth.db_path", [](config& c) -> field_ref { return &c.auth.db_path; }},
+    {"auth.allow_register", [](config& c) -> field_ref { return &c.auth.allow_register; }},
+    {"auth.max_failures", [](config& c) -> field_ref { return &c.auth.max_failures; }, 1, 1000000},
+    {"auth.max_failures_per_address", [](config& c) -> field_ref { return &c.auth.max_failures_per_address; }, 1, 1000000},
+    {"auth.lockout_s", [](config& c) -> field_ref { return &c.auth.lockout_s; }, 0.01, 1e7},
+    {"auth.hash_passes", [](config& c) -> field_ref { return &c.auth.hash_passes; }, 1, 64},
+    {"auth.hash_memory_bytes", [](config& c) -> field_ref { return &c.auth.hash_memory_bytes; }, 8192, 4294967296.0},
     {"workers.threads", [](config& c) -> field_ref { return &c.workers.threads; }, 1, 64},
     {"workers.queue_limit", [](config& c) -> field_ref { return &c.workers.queue_limit; }, 1, 1000000},
 };
@@ -131,6 +140,10 @@ void assign(const key_spec& spec, config& cfg, const json::value& v)
                 std::string s(v.get_string());
                 check_string(spec, s);
                 *target = s;
+            } else if constexpr (std::is_same_v<T, bool>) {
+                if (!v.is_bool())
+                    refuse(spec.name, describe(v) + " is not true or false");
+                *target = v.get_bool();
             } else if constexpr (std::is_same_v<T, double>) {
                 if (!v.is_number())
                     refuse(spec.name, describe(v) + " is not a number");
@@ -218,6 +231,11 @@ config load_config(const std::filesystem::path* file, const std::vector<std::str
     for (const auto& o : overrides)
         apply_override(cfg, o);
     return cfg;
+}
+
+std::filesystem::path database_path(const config& cfg)
+{
+    return cfg.auth.db_path.empty() ? cfg.storage.dir / "fxd.db" : cfg.auth.db_path;
 }
 
 std::vector<std::string_view> config_key_names()

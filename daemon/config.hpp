@@ -26,6 +26,8 @@ struct config {
     } udp;
     struct storage_section {
         std::filesystem::path dir = "var";
+        double partial_ttl_s = 86400;
+        std::uint64_t quota_bytes = 0; ///< per user; 0 = none
         bool operator==(const storage_section&) const = default;
     } storage;
     struct log_section {
@@ -48,6 +50,16 @@ struct config {
         double drain_s = 30;
         bool operator==(const timeouts_section&) const = default;
     } timeouts;
+    struct auth_section {
+        std::filesystem::path db_path;          ///< empty: storage.dir/fxd.db
+        bool allow_register = true;
+        std::uint32_t max_failures = 5;
+        std::uint32_t max_failures_per_address = 50;
+        double lockout_s = 60;
+        std::uint32_t hash_passes = 2;
+        std::uint64_t hash_memory_bytes = 19922944; // 19 MiB
+        bool operator==(const auth_section&) const = default;
+    } auth;
     struct workers_section {
         std::uint32_t threads = 2;
         std::uint32_t queue_limit = 64;
@@ -66,6 +78,9 @@ public:
 /// Builds a config from the defaults, an optional file and KEY=VALUE overrides.
 /// Throws config_error.
 config load_config(const std::filesystem::path* file, const std::vector<std::string>& overrides);
+
+/// Where the user database lives: auth.db_path, or fxd.db under storage.dir.
+std::filesystem::path database_path(const config& cfg);
 
 /// Every key the daemon knows, "section.name".
 std::vector<std::string_view> config_key_names();

@@ -3,12 +3,20 @@
 /// refusals and unexpected failures into wire error codes and counts them.
 
 #include "config.hpp"
+#include "worker_pool.hpp"
 
 #include <fxd/protocol/errc.hpp>
 #include <fxd/protocol/header.hpp>
+#include <fxd/services/accounts.hpp>
+#include <fxd/services/files.hpp>
 #include <fxd/services/info.hpp>
+#include <fxd/services/login_limiter.hpp>
 #include <fxd/services/stats.hpp>
 
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,11 +30,20 @@ namespace fxd::daemon {
 
 enum class transport { tcp, udp };
 
+/// What a TCP connection knows about its client between requests.
+struct session_context {
+    std::string peer_address;
+    std::string user; ///< empty until a successful login
+};
+
 /// What to do with a request's body, decided from its header alone.
 struct admission {
     enum class kind {
         buffer,        ///< read the whole body, then serve
         serve_now,     ///< the op takes no body: serve at once, discard any body
+        work,          ///< the op takes no body and needs the worker pool: await serve_work()
+        upload,        ///< stream the body into storage: begin_upload(), then finish_upload()
+        download,      ///< begin_download(), then send the file's bytes after the reply header
         refuse,        ///< reply `code`, then discard the body or close (discard rule)
     };
     kind action = kind::refuse;
@@ -34,16 +51,59 @@ struct admission {
     std::string_view message;
 };
 
+/// Bytes of body that follow the header: `size`, except for a resumed upload,
+/// whose `size` is the whole file's and whose body is the rest after `offset`.
+std::uint64_t body_length(const protocol::request_header& request) noexcept;
+
 class dispatcher {
 public:
-    dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log);
+    dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers);
+
+    /// Connects the accounts service (opened by the server at start).
+    void attach_accounts(services::accounts& accounts) noexcept { accounts_ = &accounts; }
+    /// Connects the files service (opened by the server at start).
+    void attach_files(services::local_files& files) noexcept { files_ = &files; }
+
+    /// Opens an admitted upload. On refusal the error reply is in out and the result is null.
+    boost::asio::awaitable<std::unique_ptr<services::upload>> begin_upload(const protocol::request_header& request,
+                                                                           session_context& session, std::string& out);
+    /// The body has fully arrived: verify, publish durably, reply. Never throws.
+    boost::asio::awaitable<void> finish_upload(const protocol::request_header& request, const session_context& session,
+                                               std::unique_ptr<services::upload> up, double seconds, std::string& out);
+    /// A body write failed mid-way: reply storage_full (or internal) and drop the bytes.
+    boost::asio::awaitable<void> fail_upload(const protocol::request_header& request, std::unique_ptr<services::upload> up,
+                                             std::error_code why, std::string& out);
+    /// The connection ended mid-body: keep what arrived as a partial. Never throws.
+    boost::asio::awaitable<void> keep_partial(std::unique_ptr<services::upload> up);
+
+    struct download {
+        services::unique_fd fd;
+        std::uint64_t offset = 0;
+        std::uint64_t count = 0;
+    };
+    /// Opens the file and appends the ok reply header (or an error reply) to out.
+    boost::asio::awaitable<std::optional<download>> begin_download(const protocol::request_header& request,
+                                                                   session_context& session, std::string& out);
+    /// Counts a download's end and logs it.
+    void end_download(const protocol::request_header& request, const session_context& session, const download& d,
+                      bool complete, double seconds);
 
     /// Counts the request and decides how to take it. While draining, every new
-    /// request is refused with shutting_down.
-    admission admit(const protocol::request_header& request, transport via, bool draining);
+    /// request is refused with shutting_down. session is null over UDP.
+    admission admit(const protocol::request_header& request, transport via, bool draining,
+                    const session_context* session);
 
     /// Appends the reply to an admitted request. Never throws: failures become `internal`.
-    void serve(const protocol::request_header& request, std::span<const char> body, std::string& out);
+    void serve(const protocol::request_header& request, std::span<const char> body, session_context* session,
+               std::string& out);
+
+    /// Serves a request admitted as `work`: the slow part runs on the worker
+    /// pool while the loop serves everyone else. Never throws.
+    boost::asio::awaitable<void> serve_work(const protocol::request_header& request, session_context& session,
+                                            std::string& out);
+
+    /// Re-reads limits that may change while running (login backoff).
+    void apply_config();
 
     /// Appends an error reply and counts it. request may be null (frame errors, busy, timeout).
     void reply_error(std::string& out, const protocol::request_header* request, protocol::errc code,
@@ -52,9 +112,23 @@ public:
     services::counters& stats() noexcept { return stats_; }
 
 private:
+    boost::asio::awaitable<void> register_user(const protocol::request_header& request, std::string& out);
+    boost::asio::awaitable<void> login(const protocol::request_header& request, session_context& session,
+                                       std::string& out);
+    /// user and password fields checked by the contract's rules; false after replying bad_request.
+    bool read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
+                          std::string& out);
+
+    boost::asio::awaitable<void> file_work(const protocol::request_header& request, session_context& session,
+                                           std::string& out);
+
     const config& cfg_;
     services::counters& stats_;
     spdlog::logger& log_;
+    worker_pool& workers_;
+    services::accounts* accounts_ = nullptr;
+    services::local_files* files_ = nullptr;
+    services::login_limiter limiter_;
     std::vector<protocol::op> tcp_ops_;
     services::server_info tcp_info_;
 };

@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include "connection.hpp"
+#include "systemd_notify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +29,11 @@ constexpr auto linger_time = std::chrono::seconds(2);
 /// Connections being told busy at once; past this they are closed without a reply.
 constexpr std::size_t max_rejecting = 256;
 
+std::int64_t unix_time()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 /// The reaper wakes often enough to honour the smallest configured timeout.
 clock::duration reaper_period(const config& cfg)
 {
@@ -42,13 +48,15 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
     : io_(io),
       cfg_(cfg),
       log_(log),
-      dispatcher_(cfg, stats_, log),
       workers_(cfg.workers.threads, cfg.workers.queue_limit),
+      dispatcher_(cfg_, stats_, log, workers_),
       acceptor_(io),
       udp_(io),
-      signals_(io, SIGINT, SIGTERM),
+      signals_(io, SIGINT, SIGTERM, SIGHUP),
       reaper_timer_(io),
-      drain_timer_(io)
+      drain_timer_(io),
+      expiry_timer_(io),
+      watchdog_timer_(io)
 {
 }
 
@@ -56,21 +64,48 @@ server::~server() = default;
 
 void server::start()
 {
-    const tcp::endpoint tcp_at(asio::ip::make_address(cfg_.tcp.bind), cfg_.tcp.port);
-    acceptor_.open(tcp_at.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(tcp_at);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    store_ = std::make_unique<services::sqlite_store>(database_path(cfg_));
+    accounts_ = std::make_unique<services::accounts>(
+        *store_, services::hash_cost{cfg_.auth.hash_passes, static_cast<std::size_t>(cfg_.auth.hash_memory_bytes)});
+    dispatcher_.attach_accounts(*accounts_);
+    files_ = std::make_unique<services::local_files>(cfg_.storage.dir, *store_);
+    for (const auto& line : files_->repair())
+        log_.warn("storage repaired: {}", line);
+    if (const auto expired = files_->expire_partials(unix_time() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
+        log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
+    dispatcher_.attach_files(*files_);
 
-    const udp::endpoint udp_at(asio::ip::make_address(cfg_.udp.bind), cfg_.udp.port);
-    udp_.open(udp_at.protocol());
-    udp_.bind(udp_at);
+    // Sockets passed by systemd (fxd.socket) are adopted as they are; the
+    // config's address and port apply only to a socket that was not passed.
+    const auto passed = systemd::take_listen_fds();
+    if (passed.tcp.fd >= 0) {
+        acceptor_.assign(passed.tcp.ipv6 ? tcp::v6() : tcp::v4(), passed.tcp.fd);
+        log_.info("tcp: serving the socket passed by systemd");
+    } else {
+        const tcp::endpoint tcp_at(asio::ip::make_address(cfg_.tcp.bind), cfg_.tcp.port);
+        acceptor_.open(tcp_at.protocol());
+        acceptor_.set_option(tcp::acceptor::reuse_address(true));
+        acceptor_.bind(tcp_at);
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+    }
+
+    if (passed.udp.fd >= 0) {
+        udp_.assign(passed.udp.ipv6 ? udp::v6() : udp::v4(), passed.udp.fd);
+        log_.info("udp: serving the socket passed by systemd");
+    } else {
+        const udp::endpoint udp_at(asio::ip::make_address(cfg_.udp.bind), cfg_.udp.port);
+        udp_.open(udp_at.protocol());
+        udp_.bind(udp_at);
+    }
     udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
 
     asio::co_spawn(io_, accept_loop(), asio::detached);
     asio::co_spawn(io_, udp_loop(), asio::detached);
     asio::co_spawn(io_, reaper(), asio::detached);
+    asio::co_spawn(io_, expire_partials(), asio::detached);
     asio::co_spawn(io_, signals(), asio::detached);
+    if (const auto every = systemd::watchdog_interval())
+        asio::co_spawn(io_, systemd::keep_alive(watchdog_timer_, *every), asio::detached);
 }
 
 std::uint16_t server::tcp_port() const
@@ -159,10 +194,9 @@ asio::awaitable<void> server::linger_close(connection& c)
 
 asio::awaitable<void> server::reaper()
 {
-    const auto period = reaper_period(cfg_);
     const auto free_after = std::chrono::seconds(1);
     while (!finished_) {
-        reaper_timer_.expires_after(period);
+        reaper_timer_.expires_after(reaper_period(cfg_)); // timeouts may change on reload
         co_await reaper_timer_.async_wait(use_tuple);
         const auto now = clock::now();
         for (auto& c : connections_) {
@@ -181,12 +215,43 @@ asio::awaitable<void> server::reaper()
     }
 }
 
+asio::awaitable<void> server::expire_partials()
+{
+    // Every few minutes (or sooner for short TTLs), off the loop.
+    const auto period = std::clamp(seconds(cfg_.storage.partial_ttl_s / 4), clock::duration(std::chrono::seconds(1)),
+                                   clock::duration(std::chrono::minutes(10)));
+    while (!finished_) {
+        expiry_timer_.expires_after(period);
+        auto [ec] = co_await expiry_timer_.async_wait(use_tuple);
+        if (ec || finished_)
+            co_return;
+        auto* files = files_.get();
+        const auto before = unix_time() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
+        try {
+            const auto removed = co_await workers_.run([files, before] { return files->expire_partials(before); });
+            if (removed != 0)
+                log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", removed);
+        } catch (const std::exception& e) {
+            log_.error("expiring partial uploads failed: {}", e.what());
+        }
+    }
+}
+
 asio::awaitable<void> server::signals()
 {
     while (!finished_) {
         auto [ec, signo] = co_await signals_.async_wait(use_tuple);
         if (ec || finished_)
             co_return;
+        if (signo == SIGHUP) {
+            if (draining_)
+                log_.info("SIGHUP while draining: not reloading");
+            else if (reload_handler_)
+                reload_handler_();
+            else
+                log_.info("SIGHUP: no config to reload");
+            continue;
+        }
         if (draining_) {
             log_.warn("second signal {}: stopping now", signo);
             finish();
@@ -202,6 +267,7 @@ void server::drain()
     if (draining_)
         return;
     draining_ = true;
+    systemd::notify_stopping("draining");
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     udp_.close(ignored);
@@ -236,6 +302,8 @@ void server::finish()
     signals_.cancel(ignored);
     reaper_timer_.cancel();
     drain_timer_.cancel();
+    expiry_timer_.cancel();
+    watchdog_timer_.cancel();
     for (auto& c : connections_) {
         c.stopping = true;
         c.socket.cancel(ignored);

@@ -1,13 +1,16 @@
 #pragma once
 /// One server per io_context: a TCP listener with a session coroutine per
 /// connection, a UDP socket, a reaper that enforces every deadline, and the
-/// drain on SIGTERM/SIGINT. All of it runs on the io_context's single thread.
+/// drain on SIGTERM/SIGINT, a config reload on SIGHUP. All of it runs on the
+/// io_context's single thread.
 
 #include "config.hpp"
 #include "dispatcher.hpp"
 #include "worker_pool.hpp"
 
 #include <fxd/protocol/decoder.hpp>
+#include <fxd/services/accounts.hpp>
+#include <fxd/services/sqlite_store.hpp>
 #include <fxd/services/stats.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -18,7 +21,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <list>
+#include <memory>
 #include <string>
 
 namespace spdlog {
@@ -36,8 +41,8 @@ public:
     server& operator=(const server&) = delete;
     ~server();
 
-    /// Binds both sockets and starts serving. Throws std::system_error when a
-    /// socket cannot be bound (a start-up failure).
+    /// Opens storage, binds both sockets and starts serving. Throws when the
+    /// database cannot be opened or a socket cannot be bound (start-up failures).
     void start();
 
     std::uint16_t tcp_port() const;
@@ -48,6 +53,17 @@ public:
     /// io_context::run() returns.
     void drain();
 
+    /// Applies a re-read config live: log level and format, limits, timeouts,
+    /// auth settings. Settings fixed at start (ports, bind addresses,
+    /// storage.dir, workers, the accounts database and hash cost) keep their
+    /// running values, with a log line saying they need a restart. Open
+    /// connections stay open.
+    void reload(const config& next);
+
+    /// SIGHUP calls handler on the loop's thread (the app re-reads its config
+    /// and calls reload()); without one, SIGHUP is logged and ignored.
+    void on_reload(std::function<void()> handler) { reload_handler_ = std::move(handler); }
+
 private:
     using connection_list = std::list<connection>;
 
@@ -56,8 +72,11 @@ private:
     boost::asio::awaitable<void> refuse_busy(connection_list::iterator self);
     boost::asio::awaitable<void> write_all(connection& c, const std::string& out, bool& ok);
     boost::asio::awaitable<void> linger_close(connection& c);
+    /// Sends count bytes of fd from offset on the connection; false when it broke.
+    boost::asio::awaitable<bool> send_file(connection& c, int fd, std::uint64_t offset, std::uint64_t count);
     boost::asio::awaitable<void> udp_loop();
     boost::asio::awaitable<void> reaper();
+    boost::asio::awaitable<void> expire_partials();
     boost::asio::awaitable<void> signals();
 
     void handle_datagram(std::span<const char> datagram, std::string& out);
@@ -66,17 +85,23 @@ private:
     void finish();
 
     boost::asio::io_context& io_;
-    const config& cfg_;
+    config cfg_; ///< the server's own copy, replaced by reload()
     spdlog::logger& log_;
     services::counters stats_;
-    dispatcher dispatcher_;
     worker_pool workers_;
+    dispatcher dispatcher_;
+    std::unique_ptr<services::sqlite_store> store_;
+    std::unique_ptr<services::accounts> accounts_;
+    std::unique_ptr<services::local_files> files_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::ip::udp::socket udp_;
     protocol::header_parser udp_parser_; ///< reused datagram after datagram
     boost::asio::signal_set signals_;
     boost::asio::steady_timer reaper_timer_;
     boost::asio::steady_timer drain_timer_;
+    boost::asio::steady_timer expiry_timer_;
+    boost::asio::steady_timer watchdog_timer_; ///< systemd keep-alives, when WatchdogSec= is set
+    std::function<void()> reload_handler_;
     connection_list connections_;
     std::size_t sessions_ = 0;      ///< connections being served (max_connections applies)
     std::size_t rejecting_ = 0;     ///< connections being told busy

@@ -6,8 +6,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <spdlog/logger.h>
+
+#include <sys/sendfile.h>
+
+#include <cstring>
 
 namespace fxd::daemon {
 
@@ -20,6 +25,8 @@ namespace {
 
 /// Least free space offered to each read; large reads keep syscalls per byte low.
 constexpr std::size_t read_chunk = 16 * 1024;
+/// Reads while an upload streams: large, so a fast client costs few syscalls per byte.
+constexpr std::size_t upload_read_chunk = 256 * 1024;
 /// Replies queued past this are written before decoding more, bounding memory.
 constexpr std::size_t max_queued_reply_bytes = 256 * 1024;
 
@@ -34,15 +41,24 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     std::string out;
     c.decoder = &decoder;
     c.output = &out;
+    session_context context;
+    {
+        boost::system::error_code ec;
+        const auto peer = c.socket.remote_endpoint(ec);
+        context.peer_address = ec ? "unknown" : peer.address().to_string();
+    }
 
     bool close_after_flush = false; // a contract error ends the connection once its reply is out
+    bool broken = false;            // the connection failed mid-reply: end it now
     bool in_flight = false;         // a buffered request whose body is still arriving
+    std::unique_ptr<services::upload> upload; // an upload whose body is streaming to storage
+    clock::time_point upload_started;
     bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
     clock::time_point header_started;
 
     auto refuse = [&](const protocol::request_header& request, errc code, std::string_view message) {
         dispatcher_.reply_error(out, &request, code, message);
-        if (request.size <= cfg_.limits.max_discard_bytes)
+        if (body_length(request) <= cfg_.limits.max_discard_bytes)
             decoder.skip_body();
         else
             close_after_flush = true; // too much to read through: reply and close
@@ -51,7 +67,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     for (;;) {
         // Decode every whole frame already received.
         bool need_more = false;
-        while (!need_more && !close_after_flush && out.size() < max_queued_reply_bytes) {
+        while (!need_more && !close_after_flush && !broken && out.size() < max_queued_reply_bytes) {
             switch (decoder.next()) {
             case protocol::decoder::event::need_more:
                 need_more = true;
@@ -66,34 +82,99 @@ asio::awaitable<void> server::session(connection_list::iterator self)
             case protocol::decoder::event::header: {
                 header_clock = false;
                 const auto& request = decoder.header();
-                const admission plan = dispatcher_.admit(request, transport::tcp, draining_);
+                decoder.set_body_length(body_length(request));
+                const admission plan = dispatcher_.admit(request, transport::tcp, draining_, &context);
                 switch (plan.action) {
                 case admission::kind::refuse:
                     refuse(request, plan.code, plan.message);
                     break;
                 case admission::kind::serve_now:
-                    dispatcher_.serve(request, {}, out);
+                    dispatcher_.serve(request, {}, &context, out);
                     decoder.skip_body();
+                    break;
+                case admission::kind::work:
+                    // Slow work off the loop; this connection waits (replies stay in order),
+                    // every other one is served meanwhile.
+                    decoder.skip_body();
+                    request_started();
+                    c.deadline = clock::time_point::max();
+                    co_await dispatcher_.serve_work(request, context, out);
+                    request_finished();
                     break;
                 case admission::kind::buffer:
                     decoder.buffer_body();
                     in_flight = true;
                     request_started();
                     break;
+                case admission::kind::upload:
+                    request_started();
+                    c.deadline = clock::time_point::max();
+                    upload = co_await dispatcher_.begin_upload(request, context, out);
+                    if (!upload) {
+                        request_finished();
+                        if (body_length(request) <= cfg_.limits.max_discard_bytes)
+                            decoder.skip_body();
+                        else
+                            close_after_flush = true;
+                        break;
+                    }
+                    upload_started = clock::now();
+                    decoder.stream_body();
+                    break;
+                case admission::kind::download: {
+                    decoder.skip_body();
+                    request_started();
+                    c.deadline = clock::time_point::max();
+                    auto file = co_await dispatcher_.begin_download(request, context, out);
+                    if (file) {
+                        // The reply header (and replies queued before it) go out first, then the bytes.
+                        c.set_deadline(seconds(cfg_.timeouts.body_s));
+                        bool ok = false;
+                        co_await write_all(c, out, ok);
+                        out.clear();
+                        const auto started = clock::now();
+                        const bool sent = ok && co_await send_file(c, file->fd.get(), file->offset, file->count);
+                        dispatcher_.end_download(request, context, *file, sent,
+                                                 std::chrono::duration<double>(clock::now() - started).count());
+                        broken = !sent;
+                    }
+                    request_finished();
+                    break;
+                }
                 }
                 break;
             }
             case protocol::decoder::event::frame:
-                dispatcher_.serve(decoder.header(), decoder.body(), out);
+                dispatcher_.serve(decoder.header(), decoder.body(), &context, out);
                 in_flight = false;
                 request_finished();
                 break;
             case protocol::decoder::event::body_chunk:
+                if (!upload)
+                    break;
+                if (const auto ec = upload->write(decoder.body())) {
+                    co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
+                    request_finished();
+                    if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
+                        decoder.skip_body();
+                    else
+                        close_after_flush = true;
+                }
+                break;
             case protocol::decoder::event::body_end:
-                break; // no streaming op is served yet
+                if (!upload)
+                    break;
+                c.deadline = clock::time_point::max();
+                co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload),
+                                                   std::chrono::duration<double>(clock::now() - upload_started).count(),
+                                                   out);
+                request_finished();
+                break;
             }
         }
 
+        if (broken)
+            break;
         if (!out.empty()) {
             c.set_deadline(seconds(cfg_.timeouts.body_s));
             bool ok = false;
@@ -140,7 +221,8 @@ asio::awaitable<void> server::session(connection_list::iterator self)
         }
 
         // A body gathered whole gets room for all of it (bounded by the echo limit at admission).
-        const std::size_t wanted = decoder.buffering_body()
+        const std::size_t wanted = upload ? upload_read_chunk
+                                   : decoder.buffering_body()
                                        ? std::max<std::size_t>(read_chunk, decoder.body_remaining() - std::min<std::uint64_t>(decoder.body_remaining(), decoder.buffered()))
                                        : read_chunk;
         const auto space = decoder.prepare(wanted);
@@ -163,6 +245,11 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     }
 
     // The one way out.
+    if (upload) {
+        // The body stopped mid-way: what arrived stays as a resumable partial.
+        co_await dispatcher_.keep_partial(std::move(upload));
+        request_finished();
+    }
     if (in_flight)
         request_finished();
     boost::system::error_code ignored;
@@ -170,6 +257,58 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     --sessions_;
     --stats_.connections_open;
     connections_.erase(self);
+}
+
+asio::awaitable<bool> server::send_file(connection& c, int fd, std::uint64_t offset, std::uint64_t count)
+{
+    // sendfile(2) moves the bytes from the page cache to the socket without a
+    // copy through the daemon; a plain read/write loop covers where it cannot.
+    const int sock = c.socket.native_handle();
+    c.socket.native_non_blocking(true);
+    auto position = static_cast<off_t>(offset);
+    std::uint64_t left = count;
+    bool use_sendfile = true;
+    std::vector<char> chunk;
+    while (left > 0) {
+        if (c.stopping)
+            co_return false;
+        c.set_deadline(seconds(cfg_.timeouts.body_s));
+        ssize_t n = 0;
+        if (use_sendfile) {
+            n = ::sendfile(sock, fd, &position, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 22)));
+            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+                use_sendfile = false;
+                continue;
+            }
+        } else {
+            chunk.resize(256 * 1024);
+            const ssize_t got = ::pread(fd, chunk.data(), std::min<std::uint64_t>(left, chunk.size()), position);
+            if (got <= 0)
+                co_return false;
+            auto [ec, written] = co_await asio::async_write(c.socket, asio::buffer(chunk.data(), static_cast<std::size_t>(got)), use_tuple);
+            if (ec)
+                co_return false;
+            n = static_cast<ssize_t>(written);
+            position += n;
+        }
+        if (n > 0) {
+            left -= static_cast<std::uint64_t>(n);
+            stats_.bytes_out += static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (n == 0)
+            co_return false; // the file is shorter than its record: cut rather than send garbage
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            log_.debug("sendfile failed: {}", std::strerror(errno));
+            co_return false;
+        }
+        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
+        if (ec)
+            co_return false;
+    }
+    co_return true;
 }
 
 } // namespace fxd::daemon

@@ -85,11 +85,11 @@ void server::handle_datagram(std::span<const char> datagram, std::string& out)
         return drop();
     request.size = body.size();
 
-    const admission plan = dispatcher_.admit(request, transport::udp, draining_);
+    const admission plan = dispatcher_.admit(request, transport::udp, draining_, nullptr);
     if (plan.action == admission::kind::refuse)
         dispatcher_.reply_error(out, &request, plan.code, plan.message);
     else
-        dispatcher_.serve(request, body, out);
+        dispatcher_.serve(request, body, nullptr, out);
 }
 
 } // namespace fxd::daemon

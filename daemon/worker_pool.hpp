@@ -32,6 +32,9 @@ public:
     void join() { pool_.join(); }
 
     /// Runs fn() on a worker. fn must return a default-constructible, movable value.
+    /// Give it only trivially destructible captures (pointers, references to the
+    /// caller's locals): GCC 12 can destroy a lambda temporary twice when it sits
+    /// in a co_await expression.
     template <class Fn>
     boost::asio::awaitable<std::invoke_result_t<Fn&>> run(Fn fn)
     {
@@ -41,24 +44,27 @@ public:
             std::size_t& d;
             ~leave() { --d; }
         } guard{depth_};
-        co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                                       void(std::exception_ptr, result)>(
-            [this, fn = std::move(fn)](auto handler) mutable {
-                boost::asio::post(pool_, [fn = std::move(fn), handler = std::move(handler)]() mutable {
-                    std::exception_ptr failure;
-                    result value{};
-                    try {
-                        value = fn();
-                    } catch (...) {
-                        failure = std::current_exception();
-                    }
-                    auto home = boost::asio::get_associated_executor(handler);
-                    boost::asio::dispatch(home, [handler = std::move(handler), failure, value = std::move(value)]() mutable {
-                        std::move(handler)(failure, std::move(value));
-                    });
+        // A named initiation taking the job as an argument: GCC 12 mishandles
+        // lambda temporaries with captures inside a co_await expression.
+        auto initiation = [this](auto handler, Fn job) {
+            boost::asio::post(pool_, [job = std::move(job), handler = std::move(handler)]() mutable {
+                std::exception_ptr failure;
+                result value{};
+                try {
+                    value = job();
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+                auto home = boost::asio::get_associated_executor(handler);
+                boost::asio::dispatch(home, [handler = std::move(handler), failure, value = std::move(value)]() mutable {
+                    std::move(handler)(failure, std::move(value));
                 });
-            },
-            boost::asio::use_awaitable);
+            });
+        };
+        result value = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                            void(std::exception_ptr, result)>(
+            initiation, boost::asio::use_awaitable, std::move(fn));
+        co_return value;
     }
 
 private:

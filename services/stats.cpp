@@ -34,6 +34,14 @@ std::string stats_json(const counters& c)
         {"requests", std::move(requests)},
         {"errors", json::object{{"by_op", std::move(errors_by_op)}, {"by_code", std::move(errors_by_code)}}},
         {"bytes", json::object{{"in", c.bytes_in}, {"out", c.bytes_out}}},
+        {"logins", json::object{{"ok", c.logins_ok}, {"failed", c.logins_failed}, {"rate_limited", c.logins_rate_limited}}},
+        {"files", json::object{{"uploads_ok", c.uploads_ok},
+                               {"uploads_failed", c.uploads_failed},
+                               {"downloads_ok", c.downloads_ok},
+                               {"downloads_failed", c.downloads_failed},
+                               {"bytes_stored", c.bytes_stored},
+                               {"partials_held", c.partials_held}}},
+        {"workers", json::object{{"queue_depth", c.worker_queue_depth}}},
         {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}}},
     };
     return json::serialize(root);

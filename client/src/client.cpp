@@ -13,8 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <system_error>
 #include <utility>
 
 namespace fxd::client {
@@ -67,7 +70,8 @@ std::string reply::code() const
     return code && code->is_string() ? std::string(code->get_string()) : std::string();
 }
 
-connection::connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout)
+connection::connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                       const std::string& source_address)
     : timeout_(timeout)
 {
     const auto addrs = resolve(host, port, SOCK_STREAM);
@@ -77,6 +81,14 @@ connection::connection(const std::string& host, std::uint16_t port, std::chrono:
         if (fd.get() < 0)
             continue;
         fd_ = fd.get();
+        if (!source_address.empty()) {
+            const auto local = resolve(source_address, 0, SOCK_STREAM);
+            if (::bind(fd.get(), local.head->ai_addr, local.head->ai_addrlen) != 0) {
+                last_error = std::string("bind ") + source_address + ": " + std::strerror(errno);
+                fd_ = -1;
+                continue;
+            }
+        }
         if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
             if (errno != EINPROGRESS) {
                 last_error = std::strerror(errno);
@@ -129,13 +141,13 @@ connection::~connection()
         ::close(fd_);
 }
 
-void connection::wait(short events)
+short connection::wait(short events)
 {
     pollfd p{fd_, events, 0};
     for (;;) {
         const int rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
         if (rc > 0)
-            return;
+            return p.revents;
         if (rc == 0)
             fail("timed out after " + std::to_string(timeout_.count()) + " ms");
         if (errno != EINTR)
@@ -219,7 +231,74 @@ void connection::send(boost::json::object header, std::span<const char> body)
     send_raw(make_frame(std::move(header), std::string_view(body.data(), body.size())));
 }
 
-reply connection::receive()
+void connection::send_header(boost::json::object header, std::uint64_t body_size)
+{
+    header["size"] = body_size;
+    std::string out;
+    protocol::append_request(out, boost::json::serialize(header));
+    send_raw(out);
+}
+
+bool connection::send_file(int file, std::uint64_t offset, std::uint64_t n,
+                           const std::function<void(std::span<const char>)>& on_chunk)
+{
+    constexpr std::size_t chunk = 256 * 1024;
+    std::unique_ptr<char[]> buf(new char[chunk]);
+    while (n > 0) {
+        const ssize_t got = ::pread(file, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)),
+                                    static_cast<off_t>(offset));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            throw std::system_error(errno, std::generic_category(), "read");
+        if (got == 0)
+            throw std::runtime_error("the file became shorter while it was being sent");
+        std::string_view piece(buf.get(), static_cast<std::size_t>(got));
+        while (!piece.empty()) {
+            // Watch for a reply too: the server answers a refused or failed
+            // upload before the body ends, then stops reading.
+            const short ev = wait(POLLOUT | POLLIN);
+            if (ev & (POLLIN | POLLHUP | POLLERR))
+                return false;
+            const ssize_t sent = ::send(fd_, piece.data(), piece.size(), MSG_NOSIGNAL);
+            if (sent > 0) {
+                piece.remove_prefix(static_cast<std::size_t>(sent));
+            } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                continue;
+            } else if (sent < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+                return false; // the reply, if any, is still readable
+            } else {
+                fail(std::string("send: ") + std::strerror(errno));
+            }
+        }
+        if (on_chunk)
+            on_chunk(std::span<const char>(buf.get(), static_cast<std::size_t>(got)));
+        offset += static_cast<std::uint64_t>(got);
+        n -= static_cast<std::uint64_t>(got);
+    }
+    return true;
+}
+
+void connection::receive_body(std::uint64_t n, const std::function<void(std::span<const char>)>& on_chunk)
+{
+    constexpr std::size_t chunk = 256 * 1024;
+    std::unique_ptr<char[]> buf(new char[chunk]);
+    while (n > 0) {
+        const ssize_t r = ::recv(fd_, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)), 0);
+        if (r > 0) {
+            n -= static_cast<std::uint64_t>(r);
+            on_chunk(std::span<const char>(buf.get(), static_cast<std::size_t>(r)));
+        } else if (r == 0) {
+            fail("connection closed by the server in the middle of a body");
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            wait(POLLIN);
+        } else if (errno != EINTR) {
+            fail(std::string("recv: ") + std::strerror(errno));
+        }
+    }
+}
+
+reply connection::receive_header()
 {
     const std::string prefix = receive_exact(protocol::prefix_bytes);
     const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(prefix.data()));
@@ -235,7 +314,13 @@ reply connection::receive()
     const auto* size = r.header.if_contains("size");
     if (!size || !size->is_number())
         fail("reply header has no size: " + text);
-    r.body = receive_exact(size->to_number<std::size_t>());
+    return r;
+}
+
+reply connection::receive()
+{
+    reply r = receive_header();
+    r.body = receive_exact(r.header.at("size").to_number<std::size_t>());
     return r;
 }
 
@@ -282,6 +367,16 @@ std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t p
         return std::nullopt;
     buf.resize(static_cast<std::size_t>(n));
     return buf;
+}
+
+reply udp_call(const std::string& host, std::uint16_t port, boost::json::object header, std::string_view body,
+               std::chrono::milliseconds timeout)
+{
+    const auto datagram = udp_exchange(host, port, make_frame(std::move(header), body), timeout);
+    if (!datagram)
+        fail("no reply over UDP from " + host + ":" + std::to_string(port) + " within " +
+             std::to_string(timeout.count()) + " ms");
+    return parse_frame(*datagram);
 }
 
 } // namespace fxd::client

@@ -1,1 +1,314 @@
+// The UDP side of the wire contract: one datagram, one frame, at most one
+// reply, never more than 128 bytes longer than the request; malformed
+// datagrams are dropped and counted.
+
+#include "daemon_process.hpp"
+#include "wire.hpp"
+
+#include <fxd/client/client.hpp>
+
+#include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+using fxd::client::make_frame;
+using fxd::client::parse_frame;
+using fxd::client::reply;
+using fxd::test::daemon_process;
+using namespace fxd::test;
+using namespace std::chrono_literals;
+namespace utf = boost::unit_test;
+
+namespace {
+
+constexpr std::size_t max_growth = 128;
+
+/// Sends one datagram and returns the reply, checking the size bound and that
+/// the reply is a frame whose "size" matches its body.
+reply round_trip(udp_peer& peer, const std::string& datagram)
+{
+    peer.send(datagram);
+    const auto got = peer.receive();
+    BOOST_TEST_REQUIRE(got.has_value(), "no reply to " << show(datagram.substr(0, 200)));
+    BOOST_TEST(got->size() <= datagram.size() + max_growth,
+               "reply of " << got->size() << " bytes to a request of " << datagram.size() << ": " << show(*got));
+    auto r = parse_frame(*got);
+    BOOST_TEST_INFO("reply header: " << boost::json::serialize(r.header));
+    BOOST_TEST_REQUIRE(r.header.contains("status"));
+    BOOST_TEST_REQUIRE(r.header.contains("size"));
+    BOOST_TEST(r.header.at("size").to_number<std::size_t>() == r.body.size());
+    return r;
+}
+
+void check_error(const reply& r, std::string_view code)
+{
+    BOOST_TEST_INFO("reply header: " << boost::json::serialize(r.header));
+    BOOST_TEST(str(r, "status") == "error");
+    BOOST_TEST(r.code() == code);
+    BOOST_TEST(!str(r, "message").empty());
+    BOOST_TEST(r.body.empty());
+}
+
+std::string upper_ascii(std::string s)
+{
+    for (auto& c : s) {
+        if (c >= 'a' && c <= 'z')
+            c = static_cast<char>(c - 'a' + 'A');
+    }
+    return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(udp)
+
+BOOST_AUTO_TEST_CASE(ping_over_udp_replies_ok, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    const auto r = round_trip(peer, make_frame({{"op", "ping"}, {"id", 11}}));
+    BOOST_TEST(str(r, "status") == "ok");
+    BOOST_TEST(str(r, "op") == "ping");
+    BOOST_TEST(r.header.at("id").to_number<int>() == 11);
+    BOOST_TEST(r.header.at("size").to_number<int>() == 0);
+    BOOST_TEST(!r.header.contains("code"));
+}
+
+BOOST_AUTO_TEST_CASE(ping_body_is_ignored, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    const auto r = round_trip(peer, make_frame({{"op", "ping"}}, "ignored body"));
+    BOOST_TEST(r.ok());
+    BOOST_TEST(r.body.empty());
+}
+
+BOOST_AUTO_TEST_CASE(echo_over_udp_changes_only_a_to_z, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    std::string body;
+    for (int b = 0; b < 256; ++b)
+        body += static_cast<char>(b);
+    const auto r = round_trip(peer, make_frame({{"op", "echo"}, {"id", "e"}}, body));
+    BOOST_TEST(r.ok());
+    BOOST_TEST(str(r, "op") == "echo");
+    BOOST_TEST(str(r, "id") == "e");
+    BOOST_TEST((r.body == upper_ascii(body)));
+}
+
+BOOST_AUTO_TEST_CASE(echo_without_size_takes_the_rest_of_the_datagram, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    const auto r = round_trip(peer, raw_frame(R"({"op":"echo","id":1})", "no size given"));
+    BOOST_TEST(r.ok());
+    BOOST_TEST(r.body == "NO SIZE GIVEN");
+}
+
+BOOST_AUTO_TEST_CASE(echo_over_max_echo_bytes_gets_body_too_large, *utf::timeout(30))
+{
+    daemon_process daemon({"--set", "limits.max_echo_bytes=10"});
+    udp_peer peer(daemon.udp_port());
+    BOOST_TEST(round_trip(peer, make_frame({{"op", "echo"}}, std::string(10, 'a'))).body == std::string(10, 'A'));
+    const auto r = round_trip(peer, make_frame({{"op", "echo"}, {"id", 2}}, std::string(11, 'a')));
+    check_error(r, "body_too_large");
+    BOOST_TEST(r.header.at("id").to_number<int>() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(empty_datagram_gets_an_empty_datagram_back, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    peer.send("");
+    const auto got = peer.receive();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->empty());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_datagrams_are_dropped_and_counted, *utf::timeout(120))
+{
+    daemon_process daemon;
+    const std::string big_header = R"({"op":"ping","pad":")" + std::string(16385 - 22, 'p') + "\"}";
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"one byte", std::string(1, '\0')},
+        {"two bytes", std::string(2, '\0')},
+        {"three bytes", std::string("\0\0\x0d", 3)},
+        {"header_len zero", be32(0)},
+        {"header_len zero with bytes after", be32(0) + R"({"op":"ping"})"},
+        {"header_len past the end", be32(100) + R"({"op":"ping"})"},
+        {"header_len one past the end", be32(14) + R"({"op":"ping"})"},
+        {"header_len huge", be32(0xFFFFFFFFu) + R"({"op":"ping"})"},
+        {"header_len over max_header_bytes", raw_frame(big_header)},
+        {"not JSON", raw_frame("ping")},
+        {"truncated JSON", raw_frame(R"({"op":"ping")")},
+        {"JSON array", raw_frame(R"(["op","ping"])")},
+        {"JSON string", raw_frame(R"("ping")")},
+        {"invalid UTF-8", raw_frame("{\"op\":\"ping\",\"x\":\"\xff\"}")},
+        {"size larger than the body", raw_frame(R"({"op":"echo","size":5})", "abc")},
+        {"size smaller than the body", raw_frame(R"({"op":"echo","size":2})", "abc")},
+        {"size without a body", raw_frame(R"({"op":"ping","size":1})")},
+        {"negative size", raw_frame(R"({"op":"echo","size":-3})", "abc")},
+        {"string size", raw_frame(R"({"op":"echo","size":"3"})", "abc")},
+        {"fractional size", raw_frame(R"({"op":"echo","size":2.5})", "abc")},
+    };
+    BOOST_TEST_REQUIRE(big_header.size() == 16385u);
+
+    const auto before = stats_snapshot(daemon.tcp_port());
+    udp_peer peer(daemon.udp_port());
+    for (const auto& [name, datagram] : cases) {
+        BOOST_TEST_CONTEXT(name << ": " << show(datagram.substr(0, 60)))
+        {
+            peer.send(datagram);
+            const auto got = peer.receive(500ms);
+            BOOST_TEST(!got.has_value(), "got a reply: " << show(got.value_or("")));
+        }
+    }
+    // Still serving, from the same socket.
+    BOOST_TEST(round_trip(peer, make_frame({{"op", "ping"}})).ok());
+
+    const auto after = stats_snapshot(daemon.tcp_port());
+    BOOST_TEST(counter(after, "udp.dropped") - counter(before, "udp.dropped") == cases.size());
+    BOOST_TEST(counter(after, "udp.in") - counter(before, "udp.in") == cases.size() + 1);
+    BOOST_TEST(counter(after, "udp.out") - counter(before, "udp.out") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(header_of_exactly_max_header_bytes_is_served, *utf::timeout(30))
+{
+    daemon_process daemon({"--set", "limits.max_header_bytes=1000"});
+    udp_peer peer(daemon.udp_port());
+    const std::string start = R"({"op":"ping","id":1,"pad":")";
+    const std::string header = start + std::string(1000 - start.size() - 2, 'p') + "\"}";
+    BOOST_TEST_REQUIRE(header.size() == 1000u);
+    const auto r = round_trip(peer, raw_frame(header));
+    BOOST_TEST(r.ok());
+    BOOST_TEST(r.header.at("id").to_number<int>() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(ops_offered_over_tcp_only_get_unsupported, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    int id = 0;
+    for (const auto* op : {"hello", "register", "login", "logout", "whoami", "upload", "download", "stat", "list", "delete",
+                           "stats"}) {
+        BOOST_TEST_CONTEXT("op " << op)
+        {
+            const auto r = round_trip(peer, make_frame({{"op", op}, {"id", ++id}}));
+            check_error(r, "unsupported");
+            BOOST_TEST(str(r, "op") == op);
+            BOOST_TEST(r.header.at("id").to_number<int>() == id);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(unknown_or_missing_op_gets_unknown_op, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    for (const auto* header : {R"({"op":"frobnicate","id":"x"})", R"({"id":"x"})", R"({"op":7,"id":"x"})"}) {
+        BOOST_TEST_CONTEXT(header)
+        {
+            const auto r = round_trip(peer, raw_frame(header));
+            check_error(r, "unknown_op");
+            BOOST_TEST(!r.header.contains("op"));
+            BOOST_TEST(str(r, "id") == "x");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(id_is_copied_verbatim, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    for (const auto* id : {"0", "-42", "18446744073709551615", R"("")", R"("s p a c e")", R"("q\"\\\u0001\u00e9")"}) {
+        BOOST_TEST_CONTEXT("id " << id)
+        {
+            const auto sent = boost::json::parse(id);
+            for (const auto* op : {"ping", "echo", "hello", "nope"}) {
+                const auto r = round_trip(peer, raw_frame(std::string(R"({"op":")") + op + R"(","id":)" + id + "}"));
+                const auto* got = r.header.if_contains("id");
+                BOOST_TEST_REQUIRE(got != nullptr, op << " reply has no id");
+                BOOST_TEST((*got == sent), op << " reply id " << boost::json::serialize(*got));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(id_of_another_type_gets_bad_request_without_id, *utf::timeout(30))
+{
+    daemon_process daemon;
+    udp_peer peer(daemon.udp_port());
+    for (const auto* id : {"1.5", "true", "null", "[]", "{}"}) {
+        BOOST_TEST_CONTEXT("id " << id)
+        {
+            const auto r = round_trip(peer, raw_frame(std::string(R"({"op":"ping","id":)") + id + "}"));
+            check_error(r, "bad_request");
+            BOOST_TEST(!r.header.contains("id"));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(no_reply_is_longer_than_its_request_plus_128_bytes, *utf::timeout(60))
+{
+    // The smallest requests that draw each kind of reply; round_trip() checks the bound.
+    daemon_process daemon({"--set", "limits.max_echo_bytes=1"});
+    udp_peer peer(daemon.udp_port());
+    const std::vector<std::string> requests{
+        raw_frame("{}"),
+        raw_frame(R"({"op":0})"),
+        raw_frame(R"({"op":""})"),
+        raw_frame(R"({"op":"x"})"),
+        raw_frame(R"({"id":[]})"),
+        raw_frame(R"({"id":{}})"),
+        raw_frame(R"({"id":0.5})"),
+        raw_frame(R"({"op":"ping"})"),
+        raw_frame(R"({"op":"ping","id":1.5})"),
+        raw_frame(R"({"op":"stat"})"),
+        raw_frame(R"({"op":"list"})"),
+        raw_frame(R"({"op":"login"})"),
+        raw_frame(R"({"op":"hello"})"),
+        raw_frame(R"({"op":"stats"})"),
+        raw_frame(R"({"op":"echo"})"),
+        raw_frame(R"({"op":"echo"})", "ab"),
+        raw_frame(R"({"op":"echo"})", "a"),
+        raw_frame(R"({"op":"x","id":"\u00e9\u00e9\u00e9"})"),
+        raw_frame(R"({"op":"x","id":"\/\/\/\/"})"),
+        raw_frame(R"({"op":"ping","id":-0})"),
+    };
+    for (const auto& request : requests) {
+        BOOST_TEST_CONTEXT("request " << show(request))
+        {
+            peer.send(request);
+            const auto got = peer.receive(2s);
+            // A request that is not a valid frame may go unanswered; one that is answered obeys the bound.
+            if (got) {
+                BOOST_TEST(got->size() <= request.size() + max_growth,
+                           "reply of " << got->size() << " bytes: " << show(*got));
+            }
+        }
+    }
+    // Every request above is a valid frame, so each must have been answered.
+    const auto s = stats_snapshot(daemon.tcp_port());
+    BOOST_TEST(counter(s, "udp.out") == requests.size());
+    BOOST_TEST(counter(s, "udp.dropped") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(udp_counters_move_with_traffic, *utf::timeout(30))
+{
+    daemon_process daemon;
+    const auto before = stats_snapshot(daemon.tcp_port());
+    udp_peer peer(daemon.udp_port());
+    for (int i = 0; i < 3; ++i)
+        BOOST_TEST(round_trip(peer, make_frame({{"op", "ping"}})).ok());
+    BOOST_TEST(round_trip(peer, make_frame({{"op", "echo"}}, "x")).ok());
+    const auto after = stats_snapshot(daemon.tcp_port());
+    BOOST_TEST(counter(after, "udp.in") - counter(before, "udp.in") == 4u);
+    BOOST_TEST(counter(after, "udp.out") - counter(before, "udp.out") == 4u);
+    BOOST_TEST(counter(after, "requests.ping") - counter(before, "requests.ping") == 3u);
+    BOOST_TEST(counter(after, "requests.echo") - counter(before, "requests.echo") == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

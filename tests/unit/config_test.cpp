@@ -1,1 +1,460 @@
+#include "config.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+using fxd::daemon::config;
+using fxd::daemon::config_error;
+using fxd::daemon::config_key_names;
+using fxd::daemon::load_config;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path shipped_config = fs::path(FXD_SOURCE_DIR) / "config" / "fxd.json";
+
+/// A config file in the temp folder, removed again at scope exit.
+class temp_file {
+public:
+    explicit temp_file(std::string_view text)
+    {
+        static std::atomic<int> counter{0};
+        path_ = fs::temp_directory_path() /
+                ("fxd-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".json");
+        std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+        out << text;
+        BOOST_REQUIRE(out.good());
+    }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+    ~temp_file()
+    {
+        std::error_code ignored;
+        fs::remove(path_, ignored);
+    }
+    const fs::path& path() const noexcept { return path_; }
+
+private:
+    fs::path path_;
+};
+
+config load_text(std::string_view text, const std::vector<std::string>& overrides = {})
+{
+    temp_file f(text);
+    return load_config(&f.path(), overrides);
+}
+
+/// Runs `load` and returns the config_error's message; fails the test when nothing is thrown.
+template <class Load>
+std::string refusal(Load load)
+{
+    try {
+        load();
+    } catch (const config_error& e) {
+        return e.what();
+    }
+    BOOST_ERROR("expected config_error, nothing was thrown");
+    return {};
+}
+
+std::string file_refusal(std::string_view text)
+{
+    return refusal([&] { load_text(text); });
+}
+
+std::string set_refusal(std::vector<std::string> overrides)
+{
+    return refusal([&] { load_config(nullptr, overrides); });
+}
+
+bool mentions(const std::string& message, std::string_view what)
+{
+    return message.find(what) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(daemon_config)
+
+// ---- Defaults and the shipped file -------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(defaults_apply_without_file_or_overrides, *boost::unit_test::timeout(10))
+{
+    const config c = load_config(nullptr, {});
+    BOOST_TEST((c == config{}));
+    // The contract's defaults.
+    BOOST_TEST(c.tcp.bind == "127.0.0.1");
+    BOOST_TEST(c.tcp.port == 7070);
+    BOOST_TEST(c.udp.bind == "127.0.0.1");
+    BOOST_TEST(c.udp.port == 7071);
+    BOOST_TEST(c.log.level == "info");
+    BOOST_TEST(c.log.format == "text");
+    BOOST_TEST(c.limits.max_header_bytes == 16384u);
+    BOOST_TEST(c.limits.max_echo_bytes == 1048576u);
+    BOOST_TEST(c.limits.max_upload_bytes == 17179869184ull);
+    BOOST_TEST(c.limits.max_discard_bytes == 1048576u);
+    BOOST_TEST(c.limits.max_connections == 10000u);
+    BOOST_TEST(c.timeouts.idle_s == 300.0);
+    BOOST_TEST(c.timeouts.header_s == 10.0);
+    BOOST_TEST(c.timeouts.body_s == 60.0);
+    BOOST_TEST(c.timeouts.drain_s == 30.0);
+    BOOST_TEST(c.auth.max_failures == 5u);
+    BOOST_TEST(c.auth.max_failures_per_address == 50u);
+    BOOST_TEST(c.auth.lockout_s == 60.0);
+    BOOST_TEST(c.auth.allow_register == true);
+    BOOST_TEST(c.storage.partial_ttl_s == 86400.0);
+    BOOST_TEST(c.storage.quota_bytes == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(knows_every_contract_key, *boost::unit_test::timeout(10))
+{
+    const std::string_view contract_keys[] = {
+        "tcp.bind", "tcp.port", "udp.bind", "udp.port", "storage.dir", "storage.partial_ttl_s",
+        "storage.quota_bytes", "log.level", "log.format",
+        "limits.max_header_bytes", "limits.max_echo_bytes", "limits.max_upload_bytes", "limits.max_discard_bytes",
+        "limits.max_connections", "timeouts.idle_s", "timeouts.header_s", "timeouts.body_s", "timeouts.drain_s",
+        "auth.max_failures", "auth.max_failures_per_address", "auth.lockout_s", "auth.allow_register",
+    };
+    const auto names = config_key_names();
+    for (const auto key : contract_keys)
+        BOOST_TEST((std::find(names.begin(), names.end(), key) != names.end()), "missing key " << key);
+}
+
+BOOST_AUTO_TEST_CASE(shipped_config_file_equals_the_defaults, *boost::unit_test::timeout(10))
+{
+    BOOST_REQUIRE(fs::exists(shipped_config));
+    const config c = load_config(&shipped_config, {});
+    BOOST_TEST((c == config{}));
+}
+
+BOOST_AUTO_TEST_CASE(shipped_config_file_documents_every_key, *boost::unit_test::timeout(10))
+{
+    std::ifstream in(shipped_config, std::ios::binary);
+    BOOST_REQUIRE(in.good());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    boost::json::parse_options opts;
+    opts.allow_comments = true;
+    opts.allow_trailing_commas = true;
+    const boost::json::value root = boost::json::parse(text, {}, opts);
+    BOOST_REQUIRE(root.is_object());
+
+    const auto names = config_key_names();
+    BOOST_TEST(!names.empty());
+    for (const auto name : names) {
+        const auto dot = name.find('.');
+        BOOST_REQUIRE_MESSAGE(dot != std::string_view::npos, "key without a section: " << name);
+        const auto* section = root.as_object().if_contains(name.substr(0, dot));
+        const bool present = section && section->is_object() && section->as_object().contains(name.substr(dot + 1));
+        BOOST_TEST(present, "config/fxd.json lacks " << name);
+    }
+    // And the other way round: the file holds no key the daemon does not know.
+    std::size_t keys_in_file = 0;
+    for (const auto& [section, members] : root.as_object()) {
+        for (const auto& [key, value] : members.as_object()) {
+            const std::string full = std::string(section) + "." + std::string(key);
+            BOOST_TEST((std::find(names.begin(), names.end(), full) != names.end()), "unknown key in file: " << full);
+            ++keys_in_file;
+        }
+    }
+    BOOST_TEST(keys_in_file == names.size());
+}
+
+// ---- Files -------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(file_with_comments_and_trailing_commas_loads, *boost::unit_test::timeout(10))
+{
+    const config c = load_text(R"(// leading comment
+{
+  /* block comment */
+  "tcp": { "port": 0, // after a value
+           "bind": "::1", },
+  "timeouts": { "header_s": 0.5 },
+  "log": { "level": "debug", "format": "json" },
+}
+)");
+    config want;
+    want.tcp.port = 0;
+    want.tcp.bind = "::1";
+    want.timeouts.header_s = 0.5;
+    want.log.level = "debug";
+    want.log.format = "json";
+    BOOST_TEST((c == want));
+}
+
+BOOST_AUTO_TEST_CASE(empty_object_file_gives_the_defaults, *boost::unit_test::timeout(10))
+{
+    BOOST_TEST((load_text("{}") == config{}));
+    BOOST_TEST((load_text(R"({"tcp":{}})") == config{}));
+}
+
+BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10))
+{
+    const std::string_view file = R"({
+  "tcp": {"bind": "0.0.0.0", "port": 1001},
+  "udp": {"bind": "::", "port": 1002},
+  "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014},
+  "log": {"level": "warn", "format": "json"},
+  "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
+             "max_discard_bytes": 1006, "max_connections": 1007},
+  "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
+  "auth": {"db_path": "/srv/users.db", "allow_register": false, "max_failures": 1010,
+           "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
+  "workers": {"threads": 3, "queue_limit": 1009}
+})";
+    config want;
+    want.tcp.bind = "0.0.0.0";
+    want.tcp.port = 1001;
+    want.udp.bind = "::";
+    want.udp.port = 1002;
+    want.storage.dir = "/srv/fxd";
+    want.storage.partial_ttl_s = 3600.5;
+    want.storage.quota_bytes = 1014;
+    want.log.level = "warn";
+    want.log.format = "json";
+    want.limits.max_header_bytes = 1003;
+    want.limits.max_echo_bytes = 1004;
+    want.limits.max_upload_bytes = 1005;
+    want.limits.max_discard_bytes = 1006;
+    want.limits.max_connections = 1007;
+    want.timeouts.idle_s = 1.5;
+    want.timeouts.header_s = 2.5;
+    want.timeouts.body_s = 3.5;
+    want.timeouts.drain_s = 4.5;
+    want.auth.db_path = "/srv/users.db";
+    want.auth.allow_register = false;
+    want.auth.max_failures = 1010;
+    want.auth.max_failures_per_address = 1011;
+    want.auth.lockout_s = 5.5;
+    want.auth.hash_passes = 12;
+    want.auth.hash_memory_bytes = 1013000;
+    want.workers.threads = 3;
+    want.workers.queue_limit = 1009;
+
+    BOOST_TEST((load_text(file) == want));
+
+    const std::vector<std::string> overrides = {
+        "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "storage.dir=/srv/fxd",
+        "storage.partial_ttl_s=3600.5", "storage.quota_bytes=1014",
+        "log.level=warn", "log.format=json", "limits.max_header_bytes=1003", "limits.max_echo_bytes=1004",
+        "limits.max_upload_bytes=1005", "limits.max_discard_bytes=1006", "limits.max_connections=1007",
+        "timeouts.idle_s=1.5", "timeouts.header_s=2.5", "timeouts.body_s=3.5", "timeouts.drain_s=4.5",
+        "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.max_failures=1010",
+        "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
+        "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
+    };
+    BOOST_TEST((load_config(nullptr, overrides) == want));
+
+    // Every key the daemon knows is exercised here; a new key needs a line above.
+    for (const auto name : config_key_names()) {
+        const bool covered = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+            return o.substr(0, o.find('=')) == name;
+        });
+        BOOST_TEST(covered, "key not covered by this test: " << name);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(boolean_keys_take_true_or_false_only, *boost::unit_test::timeout(10))
+{
+    BOOST_TEST(load_config(nullptr, {"auth.allow_register=false"}).auth.allow_register == false);
+    BOOST_TEST(load_config(nullptr, {"auth.allow_register=false", "auth.allow_register=true"}).auth.allow_register == true);
+    for (const std::string bad : {"auth.allow_register=yes", "auth.allow_register=1", "auth.allow_register="}) {
+        const auto msg = set_refusal({bad});
+        BOOST_TEST(mentions(msg, "auth.allow_register"), bad << ": " << msg);
+    }
+    const auto msg = file_refusal(R"({"auth": {"allow_register": "true"}})");
+    BOOST_TEST(mentions(msg, "auth.allow_register"), msg);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_unknown_key_in_file_naming_it, *boost::unit_test::timeout(10))
+{
+    const auto msg = file_refusal(R"({"tcp": {"prot": 1}})");
+    BOOST_TEST(mentions(msg, "tcp.prot"), msg);
+    const auto section_msg = file_refusal(R"({"nosuch": {"key": 1}})");
+    BOOST_TEST(mentions(section_msg, "nosuch.key"), section_msg);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_section_that_is_not_an_object, *boost::unit_test::timeout(10))
+{
+    for (const std::string_view text : {R"({"tcp": 5})", R"({"tcp": [1]})", R"({"tcp": "x"})", R"({"tcp": null})"}) {
+        const auto msg = file_refusal(text);
+        BOOST_TEST(mentions(msg, "tcp"), text << ": " << msg);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_file_that_is_not_json, *boost::unit_test::timeout(10))
+{
+    temp_file f("tcp.port = 7070\n");
+    const auto msg = refusal([&] { load_config(&f.path(), {}); });
+    BOOST_TEST(mentions(msg, f.path().string()), msg);
+
+    for (const std::string_view text : {"", "{", R"({"tcp": {"port": 1})"})
+        BOOST_TEST(!file_refusal(text).empty(), "text: '" << text << "'");
+}
+
+BOOST_AUTO_TEST_CASE(refuses_file_that_is_not_an_object, *boost::unit_test::timeout(10))
+{
+    for (const std::string_view text : {"[]", "42", R"("tcp")", "null"})
+        BOOST_TEST(!file_refusal(text).empty(), "text: " << text);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_missing_file, *boost::unit_test::timeout(10))
+{
+    const fs::path missing = fs::temp_directory_path() / ("fxd-no-such-config-" + std::to_string(::getpid()) + ".json");
+    BOOST_REQUIRE(!fs::exists(missing));
+    const auto msg = refusal([&] { load_config(&missing, {}); });
+    BOOST_TEST(mentions(msg, missing.string()), msg);
+}
+
+// ---- Bad values --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(refuses_bad_values_in_file_naming_the_key, *boost::unit_test::timeout(10))
+{
+    const std::pair<std::string_view, std::string_view> cases[] = {
+        {R"({"tcp": {"port": 70000}})", "tcp.port"},
+        {R"({"tcp": {"port": 65536}})", "tcp.port"},
+        {R"({"tcp": {"port": -1}})", "tcp.port"},
+        {R"({"tcp": {"port": "x"}})", "tcp.port"},
+        {R"({"tcp": {"port": "7070"}})", "tcp.port"},
+        {R"({"tcp": {"port": 80.5}})", "tcp.port"},
+        {R"({"tcp": {"port": true}})", "tcp.port"},
+        {R"({"tcp": {"port": null}})", "tcp.port"},
+        {R"({"udp": {"port": 70000}})", "udp.port"},
+        {R"({"log": {"level": "loud"}})", "log.level"},
+        {R"({"log": {"level": 3}})", "log.level"},
+        {R"({"log": {"format": "xml"}})", "log.format"},
+        {R"({"tcp": {"bind": "not-an-ip"}})", "tcp.bind"},
+        {R"({"tcp": {"bind": "localhost"}})", "tcp.bind"},
+        {R"({"tcp": {"bind": "256.0.0.1"}})", "tcp.bind"},
+        {R"({"tcp": {"bind": ""}})", "tcp.bind"},
+        {R"({"udp": {"bind": "not-an-ip"}})", "udp.bind"},
+        {R"({"timeouts": {"idle_s": 0}})", "timeouts.idle_s"},
+        {R"({"timeouts": {"idle_s": -1}})", "timeouts.idle_s"},
+        {R"({"timeouts": {"idle_s": "10"}})", "timeouts.idle_s"},
+        {R"({"timeouts": {"header_s": 0}})", "timeouts.header_s"},
+        {R"({"timeouts": {"body_s": 0}})", "timeouts.body_s"},
+        {R"({"limits": {"max_connections": 0}})", "limits.max_connections"},
+        {R"({"limits": {"max_header_bytes": 63}})", "limits.max_header_bytes"},
+        {R"({"limits": {"max_echo_bytes": -5}})", "limits.max_echo_bytes"},
+        {R"({"storage": {"dir": ""}})", "storage.dir"},
+        {R"({"storage": {"dir": 5}})", "storage.dir"},
+        {R"({"workers": {"threads": 0}})", "workers.threads"},
+        {R"({"workers": {"queue_limit": 0}})", "workers.queue_limit"},
+    };
+    for (const auto& [text, key] : cases) {
+        BOOST_TEST_CONTEXT(text) {
+            const auto msg = file_refusal(text);
+            BOOST_TEST(mentions(msg, key), msg);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_bad_values_in_overrides_naming_the_key, *boost::unit_test::timeout(10))
+{
+    const std::pair<std::string, std::string_view> cases[] = {
+        {"tcp.port=70000", "tcp.port"},
+        {"tcp.port=-1", "tcp.port"},
+        {"tcp.port=x", "tcp.port"},
+        {"tcp.port=", "tcp.port"},
+        {"tcp.port=80.5", "tcp.port"},
+        {"tcp.port=12abc", "tcp.port"},
+        {"log.level=loud", "log.level"},
+        {"log.format=xml", "log.format"},
+        {"tcp.bind=not-an-ip", "tcp.bind"},
+        {"timeouts.idle_s=0", "timeouts.idle_s"},
+        {"timeouts.idle_s=soon", "timeouts.idle_s"},
+        {"limits.max_connections=0", "limits.max_connections"},
+        {"storage.dir=", "storage.dir"},
+    };
+    for (const auto& [assignment, key] : cases) {
+        BOOST_TEST_CONTEXT(assignment) {
+            const auto msg = set_refusal({assignment});
+            BOOST_TEST(mentions(msg, key), msg);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_unknown_key_in_overrides_naming_it, *boost::unit_test::timeout(10))
+{
+    for (const std::string assignment : {"tcp.prot=1", "nosuch.key=1", "port=1", "tcp.port.extra=1"}) {
+        const auto msg = set_refusal({assignment});
+        const std::string key = assignment.substr(0, assignment.find('='));
+        BOOST_TEST(mentions(msg, key), msg);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_override_without_equals, *boost::unit_test::timeout(10))
+{
+    const auto msg = set_refusal({"tcp.port"});
+    BOOST_TEST(mentions(msg, "tcp.port"), msg);
+    BOOST_TEST(!set_refusal({"=5"}).empty());
+    BOOST_TEST(!set_refusal({""}).empty());
+}
+
+BOOST_AUTO_TEST_CASE(accepts_values_at_the_bounds, *boost::unit_test::timeout(10))
+{
+    const config c = load_config(nullptr, {"tcp.port=65535", "udp.port=0", "limits.max_header_bytes=64",
+                                           "limits.max_connections=1", "timeouts.drain_s=0", "workers.threads=64"});
+    BOOST_TEST(c.tcp.port == 65535);
+    BOOST_TEST(c.udp.port == 0);
+    BOOST_TEST(c.limits.max_header_bytes == 64u);
+    BOOST_TEST(c.limits.max_connections == 1u);
+    BOOST_TEST(c.timeouts.drain_s == 0.0);
+    BOOST_TEST(c.workers.threads == 64u);
+    BOOST_TEST(!set_refusal({"workers.threads=65"}).empty());
+}
+
+// ---- Overrides ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(overrides_accept_the_contract_examples, *boost::unit_test::timeout(10))
+{
+    const config c = load_config(nullptr, {"tcp.port=0", "storage.dir=./x", "timeouts.header_s=0.5", "tcp.bind=::1"});
+    config want;
+    want.tcp.port = 0;
+    want.storage.dir = "./x";
+    want.timeouts.header_s = 0.5;
+    want.tcp.bind = "::1";
+    BOOST_TEST((c == want));
+}
+
+BOOST_AUTO_TEST_CASE(text_overrides_keep_the_value_verbatim, *boost::unit_test::timeout(10))
+{
+    // Everything after the first '=' is the value, even if it holds '=' or looks like a number.
+    const config c = load_config(nullptr, {"storage.dir=a=b", "udp.bind=::ffff:127.0.0.1"});
+    BOOST_TEST(c.storage.dir == fs::path("a=b"));
+    BOOST_TEST(c.udp.bind == "::ffff:127.0.0.1");
+    const config numeric_dir = load_config(nullptr, {"storage.dir=123"});
+    BOOST_TEST(numeric_dir.storage.dir == fs::path("123"));
+}
+
+BOOST_AUTO_TEST_CASE(later_override_wins_over_file_and_earlier_override, *boost::unit_test::timeout(10))
+{
+    temp_file f(R"({"tcp": {"port": 1234}, "log": {"level": "debug"}})");
+    const config c = load_config(&f.path(), {"tcp.port=5", "log.level=error", "tcp.port=6"});
+    BOOST_TEST(c.tcp.port == 6);
+    BOOST_TEST(c.log.level == "error");
+
+    const config file_only = load_config(&f.path(), {});
+    BOOST_TEST(file_only.tcp.port == 1234);
+    BOOST_TEST(file_only.log.level == "debug");
+}
+
+BOOST_AUTO_TEST_CASE(bad_override_is_refused_even_after_a_good_file, *boost::unit_test::timeout(10))
+{
+    temp_file f(R"({"tcp": {"port": 1234}})");
+    const auto msg = refusal([&] { load_config(&f.path(), {"tcp.port=99999"}); });
+    BOOST_TEST(mentions(msg, "tcp.port"), msg);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

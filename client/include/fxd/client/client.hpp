@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -35,7 +36,9 @@ struct reply {
 class connection {
 public:
     /// Connects to host:port (numeric address or name) within the timeout.
-    connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s);
+    /// source_address, when given, is the local address to connect from (e.g. 127.0.0.2).
+    connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s,
+               const std::string& source_address = {});
     connection(connection&& other) noexcept;
     connection& operator=(connection&& other) noexcept;
     connection(const connection&) = delete;
@@ -52,6 +55,21 @@ public:
     /// send() then receive().
     reply call(boost::json::object header, std::string_view body = {});
 
+    /// Sends only a request's prefix and header, announcing body_size body
+    /// bytes that the caller then sends (send_raw() or send_file()).
+    void send_header(boost::json::object header, std::uint64_t body_size);
+    /// Sends n bytes of the open file fd from offset as (part of) a body;
+    /// on_chunk sees each piece once it is on its way. Returns false, with
+    /// the rest unsent, when the server starts answering first (it refused
+    /// the request, or failed while storing it): receive the reply then, and
+    /// treat the connection as finished, since the body was cut short.
+    bool send_file(int fd, std::uint64_t offset, std::uint64_t n,
+                   const std::function<void(std::span<const char>)>& on_chunk = {});
+    /// Reads one reply's header only; body left unread, reply.body empty.
+    reply receive_header();
+    /// Reads n body bytes in pieces, handing each to on_chunk.
+    void receive_body(std::uint64_t n, const std::function<void(std::span<const char>)>& on_chunk);
+
     /// Raw bytes, for tests of malformed frames.
     void send_raw(std::string_view bytes);
     /// Reads exactly n bytes.
@@ -62,9 +80,11 @@ public:
     void shutdown_send();
 
     int native_handle() const noexcept { return fd_; }
+    std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
 private:
-    void wait(short events);
+    /// Waits for events within the timeout; returns the events that fired.
+    short wait(short events);
     int fd_ = -1;
     std::chrono::milliseconds timeout_;
 };
@@ -78,5 +98,10 @@ std::string make_frame(boost::json::object header, std::string_view body = {});
 
 /// Splits a datagram into its reply; throws connection_error when it is not a frame.
 reply parse_frame(std::string_view frame);
+
+/// One request over UDP (header and body in one datagram) and its reply;
+/// throws connection_error when nothing valid comes back within the timeout.
+reply udp_call(const std::string& host, std::uint16_t port, boost::json::object header, std::string_view body = {},
+               std::chrono::milliseconds timeout = 2s);
 
 } // namespace fxd::client

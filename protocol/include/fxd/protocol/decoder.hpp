@@ -68,6 +68,9 @@ public:
 
     event next();
 
+    /// Before choosing: an op whose body is not `size` bytes (a resumed upload
+    /// sends size - offset) sets its real length here.
+    void set_body_length(std::uint64_t n) noexcept { remaining_ = n; }
     void buffer_body() noexcept { state_ = state::body_buffer; }
     void skip_body() noexcept { state_ = state::body_skip; }
     void stream_body() noexcept { state_ = state::body_stream; }

@@ -31,6 +31,18 @@ struct counters {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
 
+    std::uint64_t logins_ok = 0;
+    std::uint64_t logins_failed = 0;
+    std::uint64_t logins_rate_limited = 0;
+    std::uint64_t worker_queue_depth = 0; ///< blocking jobs (password hashes) queued or running
+
+    std::uint64_t uploads_ok = 0;
+    std::uint64_t uploads_failed = 0;    ///< refused after admission, broken off, or failed to store
+    std::uint64_t downloads_ok = 0;
+    std::uint64_t downloads_failed = 0;
+    std::uint64_t bytes_stored = 0;      ///< sum of finished files' sizes
+    std::uint64_t partials_held = 0;
+
     std::uint64_t udp_in = 0;
     std::uint64_t udp_out = 0;
     std::uint64_t udp_dropped = 0;

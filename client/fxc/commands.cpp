@@ -1,0 +1,412 @@
+// fxc's commands: each talks to the server through fxd::client::session and
+// prints its result as text or as one JSON object.
+
+#include "fxc.hpp"
+
+#include <fxd/client/sha256.hpp>
+#include <fxd/protocol/names.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace fxc {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using fxd::client::session;
+
+namespace {
+
+void pretty(std::ostream& os, const json::value& v, int indent)
+{
+    const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
+    if (v.is_object()) {
+        const auto& o = v.get_object();
+        if (o.empty()) {
+            os << "{}";
+            return;
+        }
+        os << "{\n";
+        std::size_t i = 0;
+        for (const auto& kv : o) {
+            os << pad << "  " << json::serialize(json::value(kv.key())) << ": ";
+            pretty(os, kv.value(), indent + 1);
+            os << (++i < o.size() ? ",\n" : "\n");
+        }
+        os << pad << "}";
+    } else if (v.is_array()) {
+        const auto& a = v.get_array();
+        if (a.empty()) {
+            os << "[]";
+            return;
+        }
+        os << "[\n";
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            os << pad << "  ";
+            pretty(os, a[i], indent + 1);
+            os << (i + 1 < a.size() ? ",\n" : "\n");
+        }
+        os << pad << "]";
+    } else {
+        os << json::serialize(v);
+    }
+}
+
+std::string local_time(std::int64_t t)
+{
+    const std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ::localtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+std::string join(const std::vector<std::string>& parts, const char* sep)
+{
+    std::string out;
+    for (const auto& p : parts) {
+        if (!out.empty())
+            out += sep;
+        out += p;
+    }
+    return out;
+}
+
+void login(const options& opts, session& s, const std::string& command)
+{
+    const std::string user = required_user(opts, command);
+    s.login(user, password_for(user, false));
+}
+
+json::value json_text(const std::string& bytes)
+{
+    // Echo bodies come from the command line, so they are text; keep invalid
+    // UTF-8 out of the JSON output all the same.
+    if (fxd::protocol::is_valid_utf8(bytes))
+        return json::value(bytes);
+    std::string safe;
+    for (const char c : bytes)
+        safe += static_cast<unsigned char>(c) < 0x80 ? c : '?';
+    return json::value(safe);
+}
+
+} // namespace
+
+std::string hint_for(const std::string& code)
+{
+    static const std::map<std::string, std::string, std::less<>> hints{
+        {"unauthorized", "log in: pass --user NAME (or set FXC_USER) and the password in FXC_PASSWORD or at the prompt"},
+        {"bad_credentials", "check the user name and the password"},
+        {"user_exists", "pick another name, or log in with that one"},
+        {"rate_limited", "too many failed logins: wait a minute, then retry"},
+        {"registration_closed", "ask the server's operator for an account"},
+        {"not_found", "see 'fxc ls' for your files"},
+        {"bad_name", "names are 1 to 255 bytes, without '/', '\\' or control characters, not starting with '.'"},
+        {"bad_request", "user names are 1 to 32 of a-z 0-9 _ . - (starting with a letter or digit); passwords 8 to 1024 bytes"},
+        {"quota_exceeded", "delete files with 'fxc rm NAME' to make room"},
+        {"storage_full", "the server's disk is full; try again later"},
+        {"body_too_large", "the server's limits are shown by 'fxc hello'"},
+        {"busy", "the server is at its limit; retry shortly"},
+        {"shutting_down", "the server is stopping; retry when it is back"},
+        {"unknown_op", "this fxd does not offer that yet; 'fxc hello' lists what it does"},
+        {"checksum_mismatch", "run the same command again to transfer the file afresh"},
+    };
+    const auto it = hints.find(code);
+    return it == hints.end() ? std::string() : it->second;
+}
+
+std::string human_bytes(double bytes)
+{
+    static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) {
+        bytes /= 1024;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0)
+        std::snprintf(buf, sizeof buf, "%.0f B", bytes);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+void output::result(const std::string& command, const std::string& text, json::object fields) const
+{
+    if (opts_.json) {
+        json::object o{{"command", command}, {"ok", true}};
+        for (auto& kv : fields)
+            o[kv.key()] = std::move(kv.value());
+        std::cout << json::serialize(o) << "\n";
+    } else if (!text.empty()) {
+        std::cout << text;
+        if (text.back() != '\n')
+            std::cout << "\n";
+    }
+    std::cout.flush();
+}
+
+void output::failure(const std::string& command, const std::string& code, const std::string& message,
+                     const std::string& hint, int status) const
+{
+    if (opts_.json) {
+        json::object o{{"command", command}, {"ok", false}, {"code", code}, {"message", message}, {"exit", status}};
+        if (!hint.empty())
+            o["hint"] = hint;
+        std::cout << json::serialize(o) << "\n";
+        std::cout.flush();
+    }
+    std::cerr << "fxc: " << command << ": " << message;
+    if (status == exit_server_error && code != "checksum_mismatch")
+        std::cerr << " (" << code << ")";
+    std::cerr << "\n";
+    if (!hint.empty())
+        std::cerr << "fxc: " << hint << "\n";
+}
+
+void output::note(const std::string& text) const
+{
+    if (!opts_.quiet)
+        std::cerr << "fxc: " << text << "\n";
+}
+
+std::string required_user(const options& opts, const std::string& command)
+{
+    if (!opts.user || opts.user->empty())
+        throw usage_error(command + " needs a user: pass --user NAME or set FXC_USER");
+    if (!fxd::protocol::is_valid_user_name(*opts.user))
+        throw usage_error("'" + *opts.user +
+                          "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)");
+    return *opts.user;
+}
+
+void check_file_name(const std::string& name)
+{
+    if (!fxd::protocol::is_valid_file_name(name))
+        throw usage_error("'" + name +
+                          "' is not a valid file name on the server: 1 to 255 bytes of UTF-8, no '/', '\\' or "
+                          "control characters, not starting with '.'");
+}
+
+void do_upload(const options& opts, const output& out, session& s, const std::string& file, const std::string& name)
+{
+    check_file_name(name);
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec))
+        throw fxd::client::local_file_error(file + (fs::exists(file, ec) ? " is not a regular file" : " does not exist"));
+    const auto mode = progress_bar::choose(opts);
+    fxd::client::upload_options o;
+    {
+        // Hashing a large file takes a while: show it on a terminal only.
+        progress_bar hashing("sha256 " + name, mode == progress_bar::mode::bar ? mode : progress_bar::mode::off);
+        o.sha256 = fxd::client::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) { hashing.update(d, t); });
+        hashing.finish();
+    }
+    progress_bar bar("upload " + name, mode);
+    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    fxd::client::upload_result r;
+    try {
+        r = s.upload(file, name, o);
+    } catch (...) {
+        bar.finish(false);
+        throw;
+    }
+    bar.finish(true);
+    std::ostringstream text;
+    text << "uploaded " << file << " as " << r.name << ": " << r.size << " bytes, sha256 " << r.sha256;
+    if (r.resumed_from > 0)
+        text << " (resumed at " << r.resumed_from << " bytes)";
+    if (r.restarted)
+        text << " (the partial held did not fit, so it was sent whole)";
+    out.result("upload", text.str(),
+               {{"file", file},
+                {"name", r.name},
+                {"size", r.size},
+                {"sha256", r.sha256},
+                {"resumed_from", r.resumed_from},
+                {"restarted", r.restarted},
+                {"seconds", r.seconds}});
+}
+
+void do_download(const options& opts, const output& out, session& s, const std::string& name, const std::string& file)
+{
+    check_file_name(name);
+    fs::path target = file.empty() ? fs::path(name) : fs::path(file);
+    std::error_code ec;
+    if (fs::is_directory(target, ec))
+        target /= name;
+    progress_bar bar("download " + name, progress_bar::choose(opts));
+    fxd::client::download_options o;
+    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    fxd::client::download_result r;
+    try {
+        r = s.download(name, target, o);
+    } catch (...) {
+        bar.finish(false);
+        throw;
+    }
+    bar.finish(true);
+    std::ostringstream text;
+    text << "downloaded " << name << " to " << target.string() << ": " << r.size << " bytes, sha256 " << r.sha256
+         << " verified";
+    if (r.resumed_from > 0)
+        text << " (resumed at " << r.resumed_from << " bytes)";
+    out.result("download", text.str(),
+               {{"name", name},
+                {"file", target.string()},
+                {"size", r.size},
+                {"sha256", r.sha256},
+                {"resumed_from", r.resumed_from},
+                {"restarted", r.restarted},
+                {"seconds", r.seconds}});
+}
+
+void do_list(const output& out, session& s)
+{
+    const auto files = s.list();
+    json::array entries;
+    std::ostringstream text;
+    if (files.empty()) {
+        text << "(no files)";
+    } else {
+        char line[64];
+        std::snprintf(line, sizeof line, "%14s  %-19s  %s\n", "SIZE", "MODIFIED", "NAME");
+        text << line;
+        for (const auto& f : files) {
+            std::snprintf(line, sizeof line, "%14llu  %-19s  ", static_cast<unsigned long long>(f.size),
+                          local_time(f.mtime).c_str());
+            text << line << f.name << "\n";
+        }
+    }
+    for (const auto& f : files)
+        entries.push_back(json::object{{"name", f.name}, {"size", f.size}, {"mtime", f.mtime}});
+    out.result("ls", text.str(), {{"files", std::move(entries)}});
+}
+
+int run_udp_command(const options& opts, const output& out)
+{
+    const auto start = std::chrono::steady_clock::now();
+    const bool is_echo = opts.command == "echo";
+    const std::string text = is_echo ? join(opts.args, " ") : std::string();
+    auto r = fxd::client::udp_call(opts.host, opts.udp_port, {{"op", is_echo ? "echo" : "ping"}}, text, opts.timeout);
+    if (!r.ok())
+        throw fxd::client::server_error(opts.command, std::move(r.header));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (is_echo) {
+        out.result("echo", r.body, {{"transport", "udp"}, {"text", json_text(r.body)}});
+    } else {
+        char line[128];
+        std::snprintf(line, sizeof line, "pong from %s:%u over UDP in %.2f ms", opts.host.c_str(), opts.udp_port, ms);
+        out.result("ping", line, {{"transport", "udp"}, {"host", opts.host}, {"port", opts.udp_port}, {"ms", ms}});
+    }
+    return exit_ok;
+}
+
+int run_command(const options& opts, const output& out, session& s)
+{
+    const auto& cmd = opts.command;
+    const auto& args = opts.args;
+    if (cmd == "ping") {
+        const auto start = std::chrono::steady_clock::now();
+        s.ping();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        char line[128];
+        std::snprintf(line, sizeof line, "pong from %s:%u in %.2f ms", opts.host.c_str(), opts.port, ms);
+        out.result("ping", line, {{"transport", "tcp"}, {"host", opts.host}, {"port", opts.port}, {"ms", ms}});
+    } else if (cmd == "hello") {
+        json::object h;
+        for (auto& kv : s.hello()) {
+            if (kv.key() != "op" && kv.key() != "status" && kv.key() != "size" && kv.key() != "id")
+                h[kv.key()] = kv.value();
+        }
+        std::ostringstream text;
+        for (const auto& kv : h) {
+            text << kv.key() << ": ";
+            if (kv.value().is_string()) {
+                text << kv.value().get_string().c_str();
+            } else if (kv.value().is_array()) {
+                std::vector<std::string> items;
+                for (const auto& item : kv.value().get_array())
+                    items.push_back(item.is_string() ? std::string(item.get_string()) : json::serialize(item));
+                text << join(items, " ");
+            } else if (kv.value().is_object()) {
+                std::vector<std::string> items;
+                for (const auto& sub : kv.value().get_object())
+                    items.push_back(std::string(sub.key()) + "=" + json::serialize(sub.value()));
+                text << join(items, " ");
+            } else {
+                text << json::serialize(kv.value());
+            }
+            text << "\n";
+        }
+        out.result("hello", text.str(), std::move(h));
+    } else if (cmd == "echo") {
+        const auto reply = s.echo(join(args, " "));
+        out.result("echo", reply, {{"transport", "tcp"}, {"text", json_text(reply)}});
+    } else if (cmd == "stats") {
+        auto stats = s.stats();
+        std::ostringstream text;
+        pretty(text, stats, 0);
+        out.result("stats", text.str(), {{"stats", std::move(stats)}});
+    } else if (cmd == "register") {
+        const std::string user = required_user(opts, cmd);
+        const auto name = s.register_user(user, password_for(user, true));
+        out.result("register", "registered " + name, {{"user", name}});
+    } else if (cmd == "whoami") {
+        if (opts.user)
+            login(opts, s, cmd);
+        const auto who = s.whoami();
+        out.result("whoami", who ? *who : "(not logged in)", {{"user", who ? json::value(*who) : json::value(nullptr)}});
+    } else if (cmd == "upload") {
+        login(opts, s, cmd);
+        const std::string name = args.size() > 1 ? args[1] : fs::path(args[0]).filename().string();
+        do_upload(opts, out, s, args[0], name);
+    } else if (cmd == "download") {
+        login(opts, s, cmd);
+        do_download(opts, out, s, args[0], opts.output.value_or(""));
+    } else if (cmd == "ls") {
+        login(opts, s, cmd);
+        do_list(out, s);
+    } else if (cmd == "stat") {
+        login(opts, s, cmd);
+        const auto st = s.stat(args[0]);
+        if (!st)
+            throw fxd::client::server_error(
+                "stat", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
+        std::ostringstream text;
+        text << "name:    " << st->name << "\n";
+        text << "exists:  " << (st->exists ? "yes" : "no (only an interrupted upload)") << "\n";
+        json::object fields{{"name", st->name}, {"exists", st->exists}, {"partial", st->partial}};
+        if (st->exists) {
+            text << "size:    " << st->size << " (" << human_bytes(static_cast<double>(st->size)) << ")\n";
+            text << "sha256:  " << st->sha256 << "\n";
+            text << "mtime:   " << local_time(st->mtime) << " (" << st->mtime << ")\n";
+            fields["size"] = st->size;
+            fields["sha256"] = st->sha256;
+            fields["mtime"] = st->mtime;
+        }
+        text << "partial: " << st->partial;
+        if (st->partial > 0)
+            text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
+        out.result("stat", text.str(), std::move(fields));
+    } else if (cmd == "rm") {
+        login(opts, s, cmd);
+        s.remove(args[0]);
+        out.result("rm", "deleted " + args[0], {{"name", args[0]}});
+    } else {
+        throw usage_error("unknown command '" + cmd + "'");
+    }
+    return exit_ok;
+}
+
+} // namespace fxc

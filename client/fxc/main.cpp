@@ -1,0 +1,310 @@
+// fxc: the command-line client of fxd. Parses the command line, runs one
+// command (or the interactive shell) and maps every failure to an exit status.
+
+#include "fxc.hpp"
+
+#include <fxd/client/client.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string_view>
+#include <system_error>
+
+namespace {
+
+using namespace fxc;
+
+constexpr const char* help_text = R"(fxc - the command-line client of fxd
+
+Usage: fxc [OPTIONS] COMMAND [ARGS...]
+
+Commands:
+  ping                    check that fxd answers (also --udp)
+  hello                   show the server's name, protocol, ops and limits
+  echo TEXT...            send TEXT, print the server's upper-cased copy (also --udp)
+  stats                   print the daemon's counters (JSON)
+  register                create the account --user NAME (password: see below)
+  whoami                  show who the connection acts as; logs in first when
+                          a user is given
+  upload FILE [NAME]      store FILE as NAME (default: FILE's base name). Sends
+                          its SHA-256; when the server holds an interrupted
+                          upload of NAME, continues from where it stopped
+  download NAME [-o FILE] fetch NAME into FILE (default: NAME). Bytes go to
+                          FILE.part, renamed to FILE once the SHA-256 matches;
+                          an existing FILE.part is continued; on a mismatch the
+                          .part is removed and fxc exits 1
+  ls                      list your files (size, modified, name)
+  stat NAME               show a file's size, SHA-256, mtime and partial bytes
+  rm NAME                 delete a file
+  shell                   interactive menu on one connection: 1 register,
+                          2 login, 3 download, 4 upload, 5 list, q quit
+
+Options (anywhere on the line; '--' ends them):
+  --host H          server address (default 127.0.0.1)
+  --port P          TCP port (default 7070)
+  --udp-port U      UDP port for --udp (default 7071)
+  --timeout S       seconds to wait for the connection or for any progress
+                    (default 10)
+  --user NAME       the account to use (default: $FXC_USER)
+  --udp             ping and echo: use UDP instead of TCP
+  -o, --output FILE download: where to write
+  -q, --quiet       no progress bars or notes on stderr (errors still print)
+  --json            one JSON object per command on stdout, for scripts:
+                    {"command": ..., "ok": true, ...} or
+                    {"command": ..., "ok": false, "code": ..., "message": ..., "exit": N}
+  -h, --help        this text
+  -V, --version     fxc's version
+
+Password: taken from $FXC_PASSWORD, else asked on the terminal without echo
+(twice for register). ls, stat, rm, upload and download need a user.
+
+Progress: uploads and downloads draw a bar on stderr (bytes, percent, rate,
+time left) when stderr is a terminal, and print one plain line at the end
+otherwise.
+
+Exit status:
+  0  success
+  1  the server answered an error (its code and message are printed), or a
+     downloaded file did not match its SHA-256
+  2  usage error, or a local file that cannot be read or written
+  3  could not connect, or the connection broke or timed out
+
+Examples:
+  fxc --port 7070 ping
+  FXC_USER=alice fxc register
+  fxc --user alice upload big.iso          # interrupted? run it again to resume
+  fxc --user alice download big.iso -o copy.iso
+  fxc --json --user alice ls
+)";
+
+struct command_spec {
+    std::size_t min_args;
+    std::size_t max_args;
+    const char* usage;
+};
+
+const std::map<std::string, command_spec, std::less<>>& commands()
+{
+    static const std::map<std::string, command_spec, std::less<>> table{
+        {"ping", {0, 0, "ping [--udp]"}},
+        {"hello", {0, 0, "hello"}},
+        {"echo", {1, SIZE_MAX, "echo [--udp] TEXT..."}},
+        {"stats", {0, 0, "stats"}},
+        {"register", {0, 0, "register"}},
+        {"whoami", {0, 0, "whoami"}},
+        {"upload", {1, 2, "upload FILE [NAME]"}},
+        {"download", {1, 1, "download NAME [-o FILE]"}},
+        {"ls", {0, 0, "ls"}},
+        {"stat", {1, 1, "stat NAME"}},
+        {"rm", {1, 1, "rm NAME"}},
+        {"shell", {0, 0, "shell"}},
+    };
+    return table;
+}
+
+std::uint16_t parse_port(std::string_view what, const std::string& text)
+{
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || v < 1 || v > 65535)
+        throw usage_error(std::string(what) + " must be a port number from 1 to 65535, not '" + text + "'");
+    return static_cast<std::uint16_t>(v);
+}
+
+std::chrono::milliseconds parse_timeout(const std::string& text)
+{
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || errno != 0 || !(v > 0) || v > 86400)
+        throw usage_error("--timeout must be a number of seconds above 0, not '" + text + "'");
+    return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(v * 1000)));
+}
+
+enum class parsed { run, help, version };
+
+parsed parse(int argc, char** argv, options& opts)
+{
+    bool udp_given = false;
+    bool output_given = false;
+    bool options_done = false;
+    std::vector<std::string> positional;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (options_done || arg.size() < 2 || arg[0] != '-') {
+            positional.push_back(arg);
+            continue;
+        }
+        if (arg == "--") {
+            options_done = true;
+            continue;
+        }
+        std::string key = arg;
+        std::optional<std::string> inline_value;
+        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+            key = arg.substr(0, eq);
+            inline_value = arg.substr(eq + 1);
+        }
+        auto value = [&]() -> std::string {
+            if (inline_value)
+                return *inline_value;
+            if (i + 1 >= argc)
+                throw usage_error(key + " needs a value");
+            return argv[++i];
+        };
+        auto flag = [&] {
+            if (inline_value)
+                throw usage_error(key + " takes no value");
+        };
+        if (key == "-h" || key == "--help") {
+            flag();
+            return parsed::help;
+        } else if (key == "-V" || key == "--version") {
+            flag();
+            return parsed::version;
+        } else if (key == "--host") {
+            opts.host = value();
+            if (opts.host.empty())
+                throw usage_error("--host must not be empty");
+        } else if (key == "--port") {
+            opts.port = parse_port("--port", value());
+        } else if (key == "--udp-port") {
+            opts.udp_port = parse_port("--udp-port", value());
+        } else if (key == "--timeout") {
+            opts.timeout = parse_timeout(value());
+        } else if (key == "--user") {
+            opts.user = value();
+        } else if (key == "-q" || key == "--quiet") {
+            flag();
+            opts.quiet = true;
+        } else if (key == "--json") {
+            flag();
+            opts.json = true;
+        } else if (key == "--udp") {
+            flag();
+            opts.udp = udp_given = true;
+        } else if (key == "-o" || key == "--output") {
+            opts.output = value();
+            output_given = true;
+        } else {
+            throw usage_error("unknown option " + key);
+        }
+    }
+    if (positional.empty())
+        throw usage_error("no command given");
+    opts.command = positional.front();
+    if (opts.command == "list")
+        opts.command = "ls";
+    else if (opts.command == "delete")
+        opts.command = "rm";
+    opts.args.assign(positional.begin() + 1, positional.end());
+    const auto it = commands().find(opts.command);
+    if (it == commands().end())
+        throw usage_error("unknown command '" + opts.command + "'");
+    const auto& spec = it->second;
+    if (opts.args.size() < spec.min_args || opts.args.size() > spec.max_args)
+        throw usage_error(std::string("usage: fxc ") + spec.usage);
+    if (udp_given && opts.command != "ping" && opts.command != "echo")
+        throw usage_error("--udp applies to ping and echo only");
+    if (output_given && opts.command != "download")
+        throw usage_error("-o applies to download only");
+    if (output_given && opts.output->empty())
+        throw usage_error("-o needs a file name");
+    if (!opts.user) {
+        if (const char* env = std::getenv("FXC_USER"); env && *env)
+            opts.user = env;
+    }
+    return parsed::run;
+}
+
+bool is_transfer(const std::string& command)
+{
+    return command == "upload" || command == "download";
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    options opts;
+    try {
+        switch (parse(argc, argv, opts)) {
+        case parsed::help:
+            std::cout << help_text;
+            return exit_ok;
+        case parsed::version:
+            std::cout << "fxc " << FXC_VERSION << "\n";
+            return exit_ok;
+        case parsed::run:
+            break;
+        }
+    } catch (const usage_error& e) {
+        std::cerr << "fxc: " << e.what() << "\nTry 'fxc --help' for more.\n";
+        return exit_usage;
+    }
+
+    const output out(opts);
+    const std::string where = opts.host + ":" + std::to_string(opts.port);
+    bool connected = false;
+    try {
+        if (opts.udp) {
+            // UDP needs no TCP session.
+            return run_udp_command(opts, out);
+        }
+        // Command lines that cannot work fail before anything is sent.
+        if (opts.command == "upload" || opts.command == "download" || opts.command == "ls" ||
+            opts.command == "stat" || opts.command == "rm" || opts.command == "register")
+            required_user(opts, opts.command);
+        if (opts.command == "stat" || opts.command == "rm" || opts.command == "download")
+            check_file_name(opts.args.at(0));
+        fxd::client::session s(opts.host, opts.port, opts.timeout);
+        connected = true;
+        if (opts.command == "shell")
+            return run_shell(opts, out, s);
+        return run_command(opts, out, s);
+    } catch (const usage_error& e) {
+        std::cerr << "fxc: " << e.what() << "\n";
+        return exit_usage;
+    } catch (const fxd::client::server_error& e) {
+        out.failure(opts.command, e.code(), e.message(), hint_for(e.code()), exit_server_error);
+        return exit_server_error;
+    } catch (const fxd::client::checksum_error& e) {
+        out.failure(opts.command, "checksum_mismatch", e.what(), hint_for("checksum_mismatch"), exit_server_error);
+        return exit_server_error;
+    } catch (const fxd::client::local_file_error& e) {
+        out.failure(opts.command, "local_file", e.what(), "", exit_usage);
+        return exit_usage;
+    } catch (const std::system_error& e) {
+        out.failure(opts.command, "local_file", e.what(), "", exit_usage);
+        return exit_usage;
+    } catch (const fxd::client::connection_error& e) {
+        const std::string text = e.what();
+        if (opts.udp) {
+            out.failure(opts.command, "no_reply", text,
+                        "is fxd's UDP socket on " + opts.host + ":" + std::to_string(opts.udp_port) + "? (--udp-port)",
+                        exit_connection);
+        } else if (!connected) {
+            out.failure(opts.command, "connect_failed", text,
+                        "is fxd running on " + where + "? (start it, or pass --host and --port)", exit_connection);
+        } else if (text.find("timed out") != std::string::npos) {
+            out.failure(opts.command, "timeout", "no answer from " + where + ": " + text,
+                        "the server may be overloaded; a longer --timeout waits more" +
+                            std::string(is_transfer(opts.command) ? "; run the same command again to resume" : ""),
+                        exit_connection);
+        } else {
+            out.failure(opts.command, "connection_broken", "the connection to " + where + " broke: " + text,
+                        is_transfer(opts.command) ? "run the same command again to resume"
+                                                  : "is fxd still running on " + where + "?",
+                        exit_connection);
+        }
+        return exit_connection;
+    } catch (const std::exception& e) {
+        out.failure(opts.command, "client_error", e.what(), "", exit_server_error);
+        return exit_server_error;
+    }
+}

@@ -1,0 +1,285 @@
+// upload, download, stat, list and delete: checks on the loop, disk work on the worker pool.
+
+#include "dispatcher.hpp"
+#include "logging.hpp"
+
+#include <fxd/protocol/encoder.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <spdlog/logger.h>
+
+namespace fxd::daemon {
+
+using protocol::errc;
+using protocol::op;
+using services::file_status;
+
+namespace {
+
+std::string field_string(const protocol::request_header& request, std::string_view key)
+{
+    return std::string(protocol::string_field(request, key).value_or(std::string_view{}));
+}
+
+std::string_view op_name(const protocol::request_header& request)
+{
+    return protocol::to_string(*request.operation);
+}
+
+double rate_mb_s(std::uint64_t bytes, double seconds)
+{
+    return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0;
+}
+
+} // namespace
+
+boost::asio::awaitable<std::unique_ptr<services::upload>>
+dispatcher::begin_upload(const protocol::request_header& request, session_context& session, std::string& out)
+{
+    const std::string name = field_string(request, "name");
+    const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
+    const std::uint64_t size = request.size;
+    try {
+        if (!workers_.has_room()) {
+            reply_error(out, &request, errc::busy, "the server is busy; retry shortly");
+            co_return nullptr;
+        }
+        auto* files = files_;
+        const std::string user = session.user;
+        const std::uint64_t quota = cfg_.storage.quota_bytes;
+        auto begun = co_await workers_.run([files, &user, &name, size, offset, quota] {
+            return std::make_shared<services::local_files::begun>(files->begin_upload(user, name, size, offset, quota));
+        });
+        switch (begun->status) {
+        case file_status::ok:
+            co_return std::move(begun->up);
+        case file_status::bad_offset: {
+            stats_.count_error(request.operation, errc::bad_offset);
+            protocol::reply_writer reply(out);
+            reply.begin(op_name(request), request.id, false);
+            reply.field("code", protocol::to_string(errc::bad_offset));
+            reply.field("message", "offset must be 0 or equal the partial held, with the same size");
+            reply.field("partial", begun->partial);
+            reply.end(0);
+            break;
+        }
+        case file_status::quota_exceeded:
+            reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.quota_bytes");
+            break;
+        case file_status::storage_full:
+            reply_error(out, &request, errc::storage_full, "the server's disk is full");
+            break;
+        default:
+            reply_error(out, &request, errc::internal, "internal error");
+        }
+    } catch (const std::exception& e) {
+        log_.error("upload of {} failed to start: {}", escape_for_log(name), e.what());
+        reply_error(out, &request, errc::internal, "internal error");
+    }
+    ++stats_.uploads_failed;
+    co_return nullptr;
+}
+
+boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_header& request,
+                                                       const session_context& session,
+                                                       std::unique_ptr<services::upload> up, double seconds,
+                                                       std::string& out)
+{
+    std::optional<std::string> expected;
+    if (const auto sha = protocol::string_field(request, "sha256"))
+        expected = std::string(*sha);
+    try {
+        auto* files = files_;
+        services::upload* raw = up.get();
+        struct result {
+            file_status status = file_status::ok;
+            services::file_record file;
+        };
+        const auto r = co_await workers_.run([files, raw, &expected] {
+            result res;
+            res.status = files->commit(*raw, expected, res.file);
+            return res;
+        });
+        if (r.status == file_status::checksum_mismatch) {
+            ++stats_.uploads_failed;
+            reply_error(out, &request, errc::checksum_mismatch, "the body's SHA-256 differs from sha256; nothing stored");
+            co_return;
+        }
+        if (r.status == file_status::storage_full) {
+            ++stats_.uploads_failed;
+            reply_error(out, &request, errc::storage_full, "the server's disk is full");
+            co_return;
+        }
+        ++stats_.uploads_ok;
+        protocol::reply_writer reply(out);
+        reply.begin(op_name(request), request.id, true);
+        reply.field("name", r.file.name);
+        reply.field("total", r.file.size); // "size" is the reply's body length (0) by the frame rule
+        reply.field("sha256", r.file.sha256);
+        reply.end(0);
+        log_.info("upload user={} name={} bytes={} seconds={:.3f} MB/s={:.1f} sha256={}", session.user,
+                  escape_for_log(r.file.name), r.file.size, seconds, rate_mb_s(r.file.size, seconds), r.file.sha256);
+    } catch (const std::exception& e) {
+        ++stats_.uploads_failed;
+        log_.error("upload of {} failed: {}", escape_for_log(up->name()), e.what());
+        reply_error(out, &request, errc::internal, "internal error");
+    }
+}
+
+boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_header& request,
+                                                     std::unique_ptr<services::upload> up, std::error_code why,
+                                                     std::string& out)
+{
+    ++stats_.uploads_failed;
+    const bool full = why == std::errc::no_space_on_device || why.value() == EDQUOT;
+    if (full) {
+        log_.warn("upload of {} stopped: {}", escape_for_log(up->name()), why.message());
+        reply_error(out, &request, errc::storage_full, "the server's disk is full");
+    } else {
+        log_.error("upload of {} stopped: {}", escape_for_log(up->name()), why.message());
+        reply_error(out, &request, errc::internal, "internal error");
+    }
+    try {
+        auto* files = files_;
+        services::upload* raw = up.get();
+        co_await workers_.run([files, raw] {
+            files->discard(*raw);
+            return true;
+        });
+    } catch (const std::exception& e) {
+        log_.error("could not remove a failed upload: {}", e.what());
+    }
+}
+
+boost::asio::awaitable<void> dispatcher::keep_partial(std::unique_ptr<services::upload> up)
+{
+    ++stats_.uploads_failed;
+    try {
+        auto* files = files_;
+        services::upload* raw = up.get();
+        co_await workers_.run([files, raw] {
+            files->keep_partial(*raw);
+            return true;
+        });
+        log_.info("upload of {} interrupted: kept {} of {} bytes as a partial", escape_for_log(up->name()),
+                  up->received(), up->size());
+    } catch (const std::exception& e) {
+        log_.error("could not keep a partial upload: {}", e.what());
+    }
+}
+
+boost::asio::awaitable<std::optional<dispatcher::download>>
+dispatcher::begin_download(const protocol::request_header& request, session_context& session, std::string& out)
+{
+    const std::string name = field_string(request, "name");
+    const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
+    try {
+        auto* files = files_;
+        const std::string user = session.user;
+        auto opened = co_await workers_.run([files, &user, &name] {
+            return std::make_shared<std::optional<services::local_files::opened>>(files->open_for_download(user, name));
+        });
+        if (!*opened) {
+            ++stats_.downloads_failed;
+            reply_error(out, &request, errc::not_found, "no such file");
+            co_return std::nullopt;
+        }
+        auto& file = **opened;
+        if (offset > file.info.size) {
+            ++stats_.downloads_failed;
+            reply_error(out, &request, errc::bad_offset, "offset is past the end of the file");
+            co_return std::nullopt;
+        }
+        protocol::reply_writer reply(out);
+        reply.begin(op_name(request), request.id, true);
+        reply.field("name", file.info.name);
+        reply.field("total", file.info.size);
+        reply.field("sha256", file.info.sha256);
+        reply.end(file.info.size - offset);
+        co_return download{std::move(file.fd), offset, file.info.size - offset};
+    } catch (const std::exception& e) {
+        ++stats_.downloads_failed;
+        log_.error("download of {} failed: {}", escape_for_log(name), e.what());
+        reply_error(out, &request, errc::internal, "internal error");
+    }
+    co_return std::nullopt;
+}
+
+void dispatcher::end_download(const protocol::request_header& request, const session_context& session,
+                              const download& d, bool complete, double seconds)
+{
+    const std::string name = field_string(request, "name");
+    if (complete) {
+        ++stats_.downloads_ok;
+        log_.info("download user={} name={} bytes={} seconds={:.3f} MB/s={:.1f}", session.user, escape_for_log(name),
+                  d.count, seconds, rate_mb_s(d.count, seconds));
+    } else {
+        ++stats_.downloads_failed;
+        log_.info("download user={} name={} cut after {:.3f} s", session.user, escape_for_log(name), seconds);
+    }
+}
+
+boost::asio::awaitable<void> dispatcher::file_work(const protocol::request_header& request, session_context& session,
+                                                   std::string& out)
+{
+    auto* files = files_;
+    const std::string user = session.user;
+    const std::string name = field_string(request, "name");
+    protocol::reply_writer reply(out);
+    switch (*request.operation) {
+    case op::stat: {
+        struct found {
+            std::optional<services::file_record> file;
+            std::optional<services::partial_record> partial;
+        };
+        const auto f = co_await workers_.run([files, &user, &name] {
+            return found{files->catalog().find_file(user, name), files->catalog().find_partial(user, name)};
+        });
+        if (!f.file && !f.partial) {
+            reply_error(out, &request, errc::not_found, "no such file");
+            co_return;
+        }
+        reply.begin(op_name(request), request.id, true);
+        reply.field("name", name);
+        reply.field("exists", f.file.has_value());
+        if (f.file) {
+            reply.field("total", f.file->size); // "size" is the reply's body length (0) by the frame rule
+            reply.field("sha256", f.file->sha256);
+            reply.field("mtime", f.file->mtime);
+        }
+        reply.field("partial", f.partial ? f.partial->bytes : std::uint64_t{0});
+        reply.end(0);
+        co_return;
+    }
+    case op::list: {
+        const auto listed = co_await workers_.run([files, &user] { return files->catalog().list_files(user); });
+        boost::json::array entries;
+        entries.reserve(listed.size());
+        for (const auto& f : listed)
+            entries.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"mtime", f.mtime}});
+        const std::string body = boost::json::serialize(entries);
+        reply.begin(op_name(request), request.id, true);
+        reply.end(body.size());
+        out += body;
+        co_return;
+    }
+    case op::delete_file: {
+        const bool removed = co_await workers_.run([files, &user, &name] { return files->remove(user, name); });
+        if (!removed) {
+            reply_error(out, &request, errc::not_found, "no such file");
+            co_return;
+        }
+        log_.info("delete user={} name={}", user, escape_for_log(name));
+        reply.begin(op_name(request), request.id, true);
+        reply.end(0);
+        co_return;
+    }
+    default:
+        throw std::logic_error("not a file op");
+    }
+}
+
+} // namespace fxd::daemon

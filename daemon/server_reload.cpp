@@ -1,0 +1,53 @@
+// server::reload: what SIGHUP changes in a running server.
+
+#include "logging.hpp"
+#include "server.hpp"
+
+#include <spdlog/logger.h>
+
+#include <string_view>
+#include <vector>
+
+namespace fxd::daemon {
+
+namespace {
+
+/// A setting fixed at start keeps its running value; its name is noted.
+template <class T>
+void keep_running(std::string_view name, const T& running, T& next, std::vector<std::string_view>& kept)
+{
+    if (next == running)
+        return;
+    next = running;
+    kept.push_back(name);
+}
+
+} // namespace
+
+void server::reload(const config& next)
+{
+    config applied = next;
+    std::vector<std::string_view> kept;
+    // Sockets, storage, the worker pool and the accounts database are set up
+    // once in start(); changing them means a restart.
+    keep_running("tcp", cfg_.tcp, applied.tcp, kept);
+    keep_running("udp", cfg_.udp, applied.udp, kept);
+    keep_running("storage.dir", cfg_.storage.dir, applied.storage.dir, kept);
+    keep_running("workers", cfg_.workers, applied.workers, kept);
+    keep_running("auth.db_path", cfg_.auth.db_path, applied.auth.db_path, kept);
+    keep_running("auth.hash_passes", cfg_.auth.hash_passes, applied.auth.hash_passes, kept);
+    keep_running("auth.hash_memory_bytes", cfg_.auth.hash_memory_bytes, applied.auth.hash_memory_bytes, kept);
+    for (const auto name : kept)
+        log_.warn("reload: '{}' changed, which needs a restart; keeping the running value", name);
+
+    if (applied == cfg_) {
+        log_.info("reload: no setting that can change live has changed");
+        return;
+    }
+    configure_logger(log_, applied.log.level, applied.log.format);
+    cfg_ = applied;
+    dispatcher_.apply_config();
+    log_.info("reload: applied (log.level={} log.format={})", cfg_.log.level, cfg_.log.format);
+}
+
+} // namespace fxd::daemon

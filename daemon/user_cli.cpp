@@ -1,0 +1,142 @@
+#include "user_cli.hpp"
+
+#include <fxd/protocol/names.hpp>
+#include <fxd/services/accounts.hpp>
+#include <fxd/services/files.hpp>
+#include <fxd/services/sqlite_store.hpp>
+
+#include <sodium.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+namespace fxd::daemon {
+
+namespace {
+
+/// Reads one line; from a terminal without echo. nullopt at end of input.
+std::optional<std::string> read_secret(const std::string& prompt)
+{
+    const bool tty = ::isatty(STDIN_FILENO) != 0;
+    termios saved{};
+    if (tty) {
+        std::cerr << prompt << std::flush;
+        ::tcgetattr(STDIN_FILENO, &saved);
+        termios quiet = saved;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    std::string line;
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (tty) {
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::cerr << '\n';
+    }
+    if (!got)
+        return std::nullopt;
+    if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+    return line;
+}
+
+/// Asks for a new password (twice on a terminal) and checks the contract's rule.
+std::optional<std::string> new_password(const std::string& user)
+{
+    auto first = read_secret("New password for " + user + ": ");
+    if (!first) {
+        std::cerr << "fxd: no password given\n";
+        return std::nullopt;
+    }
+    if (::isatty(STDIN_FILENO)) {
+        auto again = read_secret("Repeat it: ");
+        if (!again || *again != *first) {
+            std::cerr << "fxd: the passwords differ\n";
+            sodium_memzero(first->data(), first->size());
+            return std::nullopt;
+        }
+        sodium_memzero(again->data(), again->size());
+    }
+    if (!protocol::is_valid_password(*first)) {
+        std::cerr << "fxd: a password must be 8 to 1024 bytes\n";
+        return std::nullopt;
+    }
+    return first;
+}
+
+int usage_error(const std::string& why)
+{
+    std::cerr << "fxd: " << why << "\nusage: fxd user add|passwd|del NAME, or fxd user list\n";
+    return 2;
+}
+
+} // namespace
+
+int run_user_command(const config& cfg, const std::vector<std::string>& args)
+{
+    if (args.empty())
+        return usage_error("user needs a command");
+    const std::string& command = args[0];
+    const bool takes_name = command == "add" || command == "passwd" || command == "del";
+    if (!takes_name && command != "list")
+        return usage_error("unknown user command '" + command + "'");
+    if (takes_name ? args.size() != 2 : args.size() != 1)
+        return usage_error(takes_name ? command + " needs exactly one NAME" : "list takes no arguments");
+    const std::string name = takes_name ? args[1] : std::string();
+    if (takes_name && !protocol::is_valid_user_name(name))
+        return usage_error("'" + name + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)");
+
+    try {
+        std::error_code ec;
+        std::filesystem::create_directories(cfg.storage.dir, ec);
+        services::sqlite_store store(database_path(cfg));
+        services::accounts accounts(
+            store, services::hash_cost{cfg.auth.hash_passes, static_cast<std::size_t>(cfg.auth.hash_memory_bytes)});
+        using outcome = services::accounts::outcome;
+
+        if (command == "list") {
+            for (const auto& user : store.names())
+                std::cout << user << '\n';
+            return 0;
+        }
+        if (command == "del") {
+            if (accounts.remove_user(name) != outcome::ok) {
+                std::cerr << "fxd: no user '" << name << "'\n";
+                return 1;
+            }
+            services::local_files files(cfg.storage.dir, store);
+            files.remove_user(name);
+            std::cout << "deleted user " << name << " and their files\n";
+            return 0;
+        }
+        if (command == "add" && store.password_hash(name)) {
+            std::cerr << "fxd: user '" << name << "' already exists\n";
+            return 1;
+        }
+        if (command == "passwd" && !store.password_hash(name)) {
+            std::cerr << "fxd: no user '" << name << "'\n";
+            return 1;
+        }
+        auto password = new_password(name);
+        if (!password)
+            return 2;
+        const auto result = command == "add" ? accounts.register_user(name, *password)
+                                             : accounts.change_password(name, *password);
+        sodium_memzero(password->data(), password->size());
+        if (result != outcome::ok) {
+            std::cerr << "fxd: " << (command == "add" ? "user '" + name + "' already exists" : "no user '" + name + "'")
+                      << '\n';
+            return 1;
+        }
+        std::cout << (command == "add" ? "added user " : "changed the password of ") << name << '\n';
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "fxd: " << e.what() << '\n';
+        return 1;
+    }
+}
+
+} // namespace fxd::daemon

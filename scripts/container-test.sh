@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the fxd image with podman and checks it as a user would run it: ports
+# published on 127.0.0.1, data in a named volume; ping and echo over TCP and
+# UDP, register/upload/download when the daemon offers them; the health check;
+# fxd as PID 1 under a non-root user; `podman stop` (SIGTERM) draining to exit
+# status 0; and the data still there for a new container on the same volume.
+#
+# Usage (as root): scripts/container-test.sh
+#   FXD_TCP_PORT / FXD_UDP_PORT   host ports to publish (default 27070 / 27071)
+#   JOBS                          compile jobs inside the image build (default 2)
+#   KEEP=1                        keep the container and volume afterwards
+# Needs only Debian's podman: ../shared/tools/container-env.sh sets it up and
+# makes the debian:bookworm base images locally (no registry is contacted).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=/dev/null
+source "$here/../../shared/tools/container-env.sh"
+set -euo pipefail
+
+image=localhost/fxd:test
+name=fxd-container-test
+volume=fxd-container-test-data
+tcp=${FXD_TCP_PORT:-27070}
+udp=${FXD_UDP_PORT:-27071}
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "FAIL: $*"; podman logs "$name" 2>&1 | tail -20 || true; exit 1; }
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] && return
+  podman rm -f -t 0 "$name" "$name-again" >/dev/null 2>&1 || true
+  podman volume rm -f "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+
+step "build the image (compiles fxd and runs its unit tests inside)"
+start=$(date +%s)
+# --format docker keeps HEALTHCHECK (the OCI image format has no field for it).
+podman build --pull=never --network host --format docker --build-arg JOBS="${JOBS:-2}" -t "$image" "$repo" \
+  > /tmp/fxd-container-build.log 2>&1 || { tail -40 /tmp/fxd-container-build.log; fail "podman build"; }
+grep -E 'tests passed|tests failed' /tmp/fxd-container-build.log || true
+echo "built $image in $(( $(date +%s) - start )) s; image size: $(podman image inspect "$image" --format '{{.Size}}' | numfmt --to=iec) ($(podman images "$image" --format '{{.Size}}'))"
+
+step "run: ports on 127.0.0.1:$tcp/tcp and 127.0.0.1:$udp/udp, volume $volume"
+podman volume create "$volume" >/dev/null
+podman run -d --name "$name" -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
+  -v "$volume:/var/lib/fxd" "$image" >/dev/null
+python3 "$repo/scripts/smoke-client.py" --tcp "$tcp" --udp "$udp" write || fail "talking to the container"
+
+step "inside the container"
+podman top "$name" pid user args | sed 's/^/  /'
+[ "$(podman top "$name" pid | sed -n 2p | tr -d ' ')" = 1 ] || fail "fxd is not PID 1"
+[ "$(podman top "$name" user | sed -n 2p | tr -d ' ')" = fxd ] || fail "fxd does not run as user fxd"
+if podman exec "$name" test -x /usr/bin/fxc; then
+  podman healthcheck run "$name" >/dev/null 2>&1 || fail "health check (fxc ping) failed"
+  echo "  health check (fxc ping): $(podman inspect "$name" --format '{{.State.Health.Status}}')"
+else
+  echo "  skip health check: the image has no /usr/bin/fxc yet"
+fi
+
+step "podman stop (SIGTERM): drain and exit 0"
+podman stop -t 35 "$name" >/dev/null
+code=$(podman inspect "$name" --format '{{.State.ExitCode}}')
+podman logs "$name" 2>&1 | tail -4 | sed 's/^/  /'
+[ "$code" = 0 ] || fail "exit status $code after SIGTERM"
+echo "  exit status 0"
+
+step "data kept in volume $volume"
+podman run --rm -v "$volume:/var/lib/fxd" --entrypoint /bin/ls "$image" -la /var/lib/fxd | sed 's/^/  /'
+podman run -d --name "$name-again" -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
+  -v "$volume:/var/lib/fxd" "$image" >/dev/null
+python3 "$repo/scripts/smoke-client.py" --tcp "$tcp" --udp "$udp" read || fail "reading back from a new container"
+podman stop -t 35 "$name-again" >/dev/null
+[ "$(podman inspect "$name-again" --format '{{.State.ExitCode}}')" = 0 ] || fail "second container's exit status"
+
+echo
+echo "container-test: all checks passed"

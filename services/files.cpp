@@ -1,0 +1,517 @@
+#include <fxd/services/files.hpp>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+
+namespace fxd::services {
+
+namespace {
+
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+[[noreturn]] void throw_errno(const std::string& what)
+{
+    throw std::system_error(errno, std::system_category(), what);
+}
+
+bool is_space_error(int err)
+{
+    return err == ENOSPC || err == EDQUOT;
+}
+
+std::optional<struct stat> stat_at(int dir, const std::string& name)
+{
+    struct stat st {};
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return std::nullopt;
+    return st;
+}
+
+/// Feeds an open file's first `limit` bytes (all when limit is max) into a hash.
+void hash_file(int fd, std::uint64_t limit, sha256& into)
+{
+    std::vector<char> chunk(1 << 20);
+    std::uint64_t offset = 0;
+    while (offset < limit) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), limit - offset));
+        const ssize_t n = ::pread(fd, chunk.data(), want, static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            throw_errno("read");
+        }
+        if (n == 0)
+            break;
+        into.update({chunk.data(), static_cast<std::size_t>(n)});
+        offset += static_cast<std::uint64_t>(n);
+    }
+}
+
+std::string whole_file_sha(int dir, const std::string& name)
+{
+    unique_fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd)
+        throw_errno("open " + name);
+    sha256 h;
+    hash_file(fd.get(), UINT64_MAX, h);
+    return h.hex();
+}
+
+std::vector<std::string> folder_entries(int dir)
+{
+    std::vector<std::string> names;
+    const int copy = ::dup(dir);
+    if (copy < 0)
+        throw_errno("dup");
+    DIR* d = ::fdopendir(copy);
+    if (!d) {
+        ::close(copy);
+        throw_errno("fdopendir");
+    }
+    ::rewinddir(d);
+    while (const dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n != "." && n != "..")
+            names.push_back(n);
+    }
+    ::closedir(d);
+    return names;
+}
+
+std::string printable(const std::string& name)
+{
+    std::string out;
+    for (const unsigned char c : name) {
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return "\"" + out + "\"";
+}
+
+} // namespace
+
+unique_fd& unique_fd::operator=(unique_fd&& o) noexcept
+{
+    if (this != &o) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+}
+
+unique_fd::~unique_fd()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+sha256::sha256() : ctx_(EVP_MD_CTX_new())
+{
+    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("SHA-256 unavailable");
+}
+
+sha256::~sha256()
+{
+    EVP_MD_CTX_free(ctx_);
+}
+
+void sha256::update(std::span<const char> bytes)
+{
+    EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+}
+
+std::string sha256::hex()
+{
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, digest.data(), &len);
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+        out += digits[digest[i] >> 4];
+        out += digits[digest[i] & 0xF];
+    }
+    return out;
+}
+
+bool is_sha256_hex(std::string_view text) noexcept
+{
+    if (text.size() != 64)
+        return false;
+    for (const char c : text) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+upload::upload(local_files& owner, unique_fd dir, unique_fd file, upload_record record, std::uint64_t received)
+    : owner_(owner), dir_(std::move(dir)), file_(std::move(file)), record_(std::move(record)), received_(received)
+{
+}
+
+upload::~upload()
+{
+    if (finished_)
+        return;
+    try {
+        owner_.discard(*this);
+    } catch (...) {
+        // The start-up repair removes what is left.
+    }
+}
+
+std::error_code upload::write(std::span<const char> bytes)
+{
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(file_.get(), bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return {errno, std::system_category()};
+        }
+        hash_.update(bytes.first(static_cast<std::size_t>(n)));
+        received_ += static_cast<std::uint64_t>(n);
+        bytes = bytes.subspan(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+void local_files::refresh_totals()
+{
+    bytes_stored_.store(catalog_.bytes_used_total(), std::memory_order_relaxed);
+    partials_.store(catalog_.partial_count(), std::memory_order_relaxed);
+}
+
+local_files::local_files(const std::filesystem::path& storage_dir, file_catalog& catalog)
+    : users_root_(storage_dir / "users"), catalog_(catalog)
+{
+    if (::mkdir(users_root_.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_errno("mkdir " + users_root_.string());
+    root_ = unique_fd(::open(users_root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root_)
+        throw_errno("open " + users_root_.string());
+}
+
+unique_fd local_files::user_dir(const std::string& user, bool create)
+{
+    if (create && ::mkdirat(root_.get(), user.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_errno("mkdir for user " + user);
+    unique_fd dir(::openat(root_.get(), user.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir && (create || errno != ENOENT))
+        throw_errno("open folder of user " + user);
+    return dir;
+}
+
+std::string local_files::fresh_blob_name()
+{
+    std::array<unsigned char, 12> noise{};
+    randombytes_buf(noise.data(), noise.size());
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string name = ".blob-";
+    for (const auto b : noise) {
+        name += digits[b >> 4];
+        name += digits[b & 0xF];
+    }
+    return name;
+}
+
+local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
+                                             std::uint64_t offset, std::uint64_t quota_bytes)
+{
+    if (quota_bytes != 0) {
+        const std::uint64_t used = catalog_.bytes_used(user);
+        if (used > quota_bytes || size > quota_bytes - used)
+            return {file_status::quota_exceeded, nullptr, 0};
+    }
+    const auto partial = catalog_.find_partial(user, name);
+    if (offset != 0 && (!partial || partial->bytes != offset || partial->size != size))
+        return {file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
+
+    unique_fd dir = user_dir(user, true);
+    upload_record record{fresh_blob_name(), user, name, size, {}};
+    catalog_.begin_upload(record);
+    if (offset == 0) {
+        unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!file) {
+            const int err = errno;
+            catalog_.drop_upload(record.blob);
+            if (is_space_error(err))
+                return {file_status::storage_full, nullptr, 0};
+            errno = err;
+            throw_errno("create upload blob");
+        }
+        return {file_status::ok, std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, 0)), 0};
+    }
+
+    // Resume: take the partial over under a fresh blob name, so a second
+    // resume of the same name cannot write into it too.
+    if (::renameat(dir.get(), partial->blob.c_str(), dir.get(), record.blob.c_str()) != 0) {
+        catalog_.drop_upload(record.blob);
+        catalog_.remove_partial(user, name);
+        return {file_status::bad_offset, nullptr, 0};
+    }
+    catalog_.remove_partial(user, name);
+    refresh_totals();
+    unique_fd file(::openat(dir.get(), record.blob.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    if (!file)
+        throw_errno("open partial blob");
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0)
+        throw_errno("stat partial blob");
+    if (static_cast<std::uint64_t>(st.st_size) < offset) {
+        ::unlinkat(dir.get(), record.blob.c_str(), 0);
+        catalog_.drop_upload(record.blob);
+        return {file_status::bad_offset, nullptr, 0};
+    }
+    if (static_cast<std::uint64_t>(st.st_size) > offset && ::ftruncate(file.get(), static_cast<off_t>(offset)) != 0)
+        throw_errno("truncate partial blob");
+    if (::lseek(file.get(), 0, SEEK_END) < 0)
+        throw_errno("seek partial blob");
+    auto up = std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, offset));
+    hash_file(up->file_.get(), offset, up->hash_);
+    return {file_status::ok, std::move(up), 0};
+}
+
+file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published)
+{
+    const std::string sha = up.hash_.hex();
+    if (expected_sha256 && *expected_sha256 != sha) {
+        discard(up);
+        return file_status::checksum_mismatch;
+    }
+    if (::fsync(up.file_.get()) != 0) {
+        const int err = errno;
+        discard(up);
+        if (is_space_error(err))
+            return file_status::storage_full;
+        errno = err;
+        throw_errno("fsync upload");
+    }
+    catalog_.mark_publishing(up.record_.blob, sha);
+    std::optional<partial_record> stale;
+    {
+        std::lock_guard lock(publish_mutex_);
+        stale = catalog_.find_partial(up.record_.user, up.record_.name);
+        if (::renameat(up.dir_.get(), up.record_.blob.c_str(), up.dir_.get(), up.record_.name.c_str()) != 0)
+            throw_errno("publish upload");
+        ::fsync(up.dir_.get()); // the rename itself must survive a crash
+        published = {up.record_.name, up.received_, sha, unix_now()};
+        catalog_.publish(up.record_, published);
+    }
+    up.finished_ = true;
+    if (stale && stale->blob != up.record_.blob)
+        ::unlinkat(up.dir_.get(), stale->blob.c_str(), 0);
+    refresh_totals();
+    return file_status::ok;
+}
+
+void local_files::keep_partial(upload& up)
+{
+    if (up.received_ == 0) {
+        discard(up);
+        return;
+    }
+    const auto stale = catalog_.find_partial(up.record_.user, up.record_.name);
+    catalog_.upload_to_partial(up.record_.blob, up.record_.user,
+                               {up.record_.name, up.record_.size, up.received_, up.record_.blob, unix_now()});
+    up.finished_ = true;
+    if (stale && stale->blob != up.record_.blob)
+        ::unlinkat(up.dir_.get(), stale->blob.c_str(), 0);
+    refresh_totals();
+}
+
+void local_files::discard(upload& up)
+{
+    up.finished_ = true;
+    ::unlinkat(up.dir_.get(), up.record_.blob.c_str(), 0);
+    catalog_.drop_upload(up.record_.blob);
+}
+
+std::optional<local_files::opened> local_files::open_for_download(const std::string& user, const std::string& name)
+{
+    std::lock_guard lock(publish_mutex_);
+    auto info = catalog_.find_file(user, name);
+    if (!info)
+        return std::nullopt;
+    unique_fd dir = user_dir(user, false);
+    if (!dir)
+        return std::nullopt;
+    unique_fd fd(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd)
+        throw_errno("open a listed file");
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != info->size)
+        throw std::runtime_error("folder and catalog disagree about a file's size");
+    return opened{std::move(fd), std::move(*info)};
+}
+
+bool local_files::remove(const std::string& user, const std::string& name)
+{
+    std::lock_guard lock(publish_mutex_);
+    const auto file = catalog_.find_file(user, name);
+    const auto partial = catalog_.find_partial(user, name);
+    if (!file && !partial)
+        return false;
+    unique_fd dir = user_dir(user, false);
+    if (file) {
+        if (dir)
+            ::unlinkat(dir.get(), name.c_str(), 0);
+        catalog_.remove_file(user, name);
+    }
+    if (partial) {
+        if (dir)
+            ::unlinkat(dir.get(), partial->blob.c_str(), 0);
+        catalog_.remove_partial(user, name);
+    }
+    if (dir)
+        ::fsync(dir.get());
+    refresh_totals();
+    return true;
+}
+
+void local_files::remove_user(const std::string& user)
+{
+    std::lock_guard lock(publish_mutex_);
+    if (unique_fd dir = user_dir(user, false)) {
+        for (const auto& entry : folder_entries(dir.get()))
+            ::unlinkat(dir.get(), entry.c_str(), 0);
+        ::unlinkat(root_.get(), user.c_str(), AT_REMOVEDIR);
+    }
+    catalog_.remove_user_files(user);
+    refresh_totals();
+}
+
+std::size_t local_files::expire_partials(std::int64_t before)
+{
+    std::size_t removed = 0;
+    for (const auto& [user, partial] : catalog_.partials_older_than(before)) {
+        if (unique_fd dir = user_dir(user, false))
+            ::unlinkat(dir.get(), partial.blob.c_str(), 0);
+        catalog_.remove_partial(user, partial.name);
+        ++removed;
+    }
+    refresh_totals();
+    return removed;
+}
+
+std::vector<std::string> local_files::repair()
+{
+    std::vector<std::string> done;
+    // 1. Uploads that were in progress when the daemon stopped.
+    for (const auto& u : catalog_.uploads()) {
+        unique_fd dir = user_dir(u.user, false);
+        const auto st = dir ? stat_at(dir.get(), u.blob) : std::nullopt;
+        if (!u.sha256.empty()) {
+            // Verified and synced; the rename may or may not have happened: finish it.
+            if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
+                ::fsync(dir.get());
+            if (dir && stat_at(dir.get(), u.name)) {
+                catalog_.publish(u, {u.name, u.size, u.sha256, unix_now()});
+                done.push_back("finished publishing " + printable(u.name) + " of user " + u.user);
+                continue;
+            }
+        }
+        const std::uint64_t bytes = st ? std::min<std::uint64_t>(static_cast<std::uint64_t>(st->st_size), u.size) : 0;
+        const auto existing = catalog_.find_partial(u.user, u.name);
+        if (bytes == 0 || (existing && existing->bytes >= bytes)) {
+            if (dir)
+                ::unlinkat(dir.get(), u.blob.c_str(), 0);
+            catalog_.drop_upload(u.blob);
+            done.push_back("dropped an empty or superseded interrupted upload of " + printable(u.name) + " of user " + u.user);
+            continue;
+        }
+        if (static_cast<std::uint64_t>(st->st_size) > bytes)
+            static_cast<void>(::truncate((users_root_ / u.user / u.blob).c_str(), static_cast<off_t>(bytes)));
+        catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, unix_now()});
+        if (existing)
+            ::unlinkat(dir.get(), existing->blob.c_str(), 0);
+        done.push_back("kept " + std::to_string(bytes) + " bytes of an interrupted upload of " + printable(u.name) +
+                       " of user " + u.user + " as a partial");
+    }
+
+    // 2. Partials whose bytes are gone or shorter than recorded.
+    std::set<std::pair<std::string, std::string>> referenced; // (user, blob)
+    for (auto [user, p] : catalog_.all_partials()) {
+        unique_fd dir = user_dir(user, false);
+        const auto st = dir ? stat_at(dir.get(), p.blob) : std::nullopt;
+        if (!st) {
+            catalog_.remove_partial(user, p.name);
+            done.push_back("forgot a partial of " + printable(p.name) + " of user " + user + " whose bytes are gone");
+            continue;
+        }
+        referenced.emplace(user, p.blob);
+        if (static_cast<std::uint64_t>(st->st_size) != p.bytes) {
+            p.bytes = std::min<std::uint64_t>(static_cast<std::uint64_t>(st->st_size), p.bytes);
+            catalog_.put_partial(user, p);
+            done.push_back("corrected the size of a partial of " + printable(p.name) + " of user " + user);
+        }
+    }
+
+    // 3. Finished files: the folder is the truth for bytes, the catalog for names.
+    std::set<std::string> users;
+    for (const auto& u : catalog_.users_with_files())
+        users.insert(u);
+    for (const auto& entry : folder_entries(root_.get()))
+        users.insert(entry);
+    for (const auto& user : users) {
+        unique_fd dir = user_dir(user, false);
+        std::set<std::string> listed;
+        for (const auto& f : catalog_.list_files(user)) {
+            const auto st = dir ? stat_at(dir.get(), f.name) : std::nullopt;
+            if (!st || !S_ISREG(st->st_mode)) {
+                catalog_.remove_file(user, f.name);
+                done.push_back("forgot " + printable(f.name) + " of user " + user + ": its bytes are gone");
+                continue;
+            }
+            listed.insert(f.name);
+            if (static_cast<std::uint64_t>(st->st_size) != f.size) {
+                catalog_.put_file(user, {f.name, static_cast<std::uint64_t>(st->st_size), whole_file_sha(dir.get(), f.name),
+                                         static_cast<std::int64_t>(st->st_mtime)});
+                done.push_back("re-hashed " + printable(f.name) + " of user " + user + ": its size had changed");
+            }
+        }
+        if (!dir)
+            continue;
+        for (const auto& entry : folder_entries(dir.get())) {
+            const auto st = stat_at(dir.get(), entry);
+            if (!st || !S_ISREG(st->st_mode))
+                continue;
+            if (entry.starts_with(".")) {
+                if (!referenced.contains({user, entry})) {
+                    ::unlinkat(dir.get(), entry.c_str(), 0);
+                    done.push_back("removed a leftover temporary file of user " + user);
+                }
+            } else if (!listed.contains(entry)) {
+                catalog_.put_file(user, {entry, static_cast<std::uint64_t>(st->st_size), whole_file_sha(dir.get(), entry),
+                                         static_cast<std::int64_t>(st->st_mtime)});
+                done.push_back("listed " + printable(entry) + " of user " + user + ", found in the folder only");
+            }
+        }
+    }
+    refresh_totals();
+    return done;
+}
+
+} // namespace fxd::services

@@ -1,0 +1,76 @@
+#pragma once
+/// What is known about each user's files: the finished ones (name, size,
+/// SHA-256, mtime) and the partial uploads. The SQLite store implements it;
+/// another database could. Calls block: use them from the worker pool.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fxd::services {
+
+struct file_record {
+    std::string name;
+    std::uint64_t size = 0;
+    std::string sha256;   ///< 64 lowercase hex digits
+    std::int64_t mtime = 0; ///< seconds since the epoch
+};
+
+struct partial_record {
+    std::string name;
+    std::uint64_t size = 0;     ///< the whole file's declared size
+    std::uint64_t bytes = 0;    ///< bytes held
+    std::string blob;           ///< the partial's file name in the user's folder
+    std::int64_t mtime = 0;
+};
+
+/// An upload in progress: its blob (temporary file) and, once verified, the
+/// SHA-256 it is being published with. Recorded so a crash can be repaired.
+struct upload_record {
+    std::string blob;
+    std::string user;
+    std::string name;
+    std::uint64_t size = 0;
+    std::string sha256; ///< empty until the upload is being published
+};
+
+class file_catalog {
+public:
+    virtual ~file_catalog() = default;
+
+    virtual std::optional<file_record> find_file(std::string_view user, std::string_view name) = 0;
+    virtual std::vector<file_record> list_files(std::string_view user) = 0;
+    virtual std::uint64_t bytes_used(std::string_view user) = 0;
+    virtual std::uint64_t bytes_used_total() = 0;
+    /// Inserts or replaces a finished file (repairs use it directly).
+    virtual void put_file(std::string_view user, const file_record& file) = 0;
+    virtual bool remove_file(std::string_view user, std::string_view name) = 0;
+
+    virtual std::optional<partial_record> find_partial(std::string_view user, std::string_view name) = 0;
+    virtual void put_partial(std::string_view user, const partial_record& partial) = 0;
+    virtual bool remove_partial(std::string_view user, std::string_view name) = 0;
+    /// Partials last touched before the given time, as (user, record).
+    virtual std::vector<std::pair<std::string, partial_record>> partials_older_than(std::int64_t mtime) = 0;
+    virtual std::uint64_t partial_count() = 0;
+
+    virtual void begin_upload(const upload_record& upload) = 0;
+    /// Records the verified SHA-256 before the blob is renamed into place.
+    virtual void mark_publishing(std::string_view blob, std::string_view sha256) = 0;
+    /// In one transaction: the file's row, the upload's row gone, any partial of the name gone.
+    virtual void publish(const upload_record& upload, const file_record& file) = 0;
+    /// In one transaction: the upload's row gone and the partial of its name set (replacing any).
+    virtual void upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial) = 0;
+    virtual void drop_upload(std::string_view blob) = 0;
+    virtual std::vector<upload_record> uploads() = 0;
+    /// Every (user, record) of every partial, for start-up checks.
+    virtual std::vector<std::pair<std::string, partial_record>> all_partials() = 0;
+    /// Every user that has file rows.
+    virtual std::vector<std::string> users_with_files() = 0;
+
+    /// Forgets everything about a user's files.
+    virtual void remove_user_files(std::string_view user) = 0;
+};
+
+} // namespace fxd::services

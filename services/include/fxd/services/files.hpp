@@ -1,0 +1,166 @@
+#pragma once
+/// Per-user file storage on the local disk: storage.dir/users/NAME/, every
+/// file opened relative to the user's folder descriptor with O_NOFOLLOW, so a
+/// client's name never becomes a path. Uploads stream into a private blob and
+/// are published by rename after fsync; metadata lives in the catalog.
+/// Every call except upload::write blocks (fsync, SQLite): call it from the
+/// worker pool. upload::write only copies into the page cache.
+
+#include <fxd/services/file_catalog.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+struct evp_md_ctx_st;
+
+namespace fxd::services {
+
+/// An owned file descriptor.
+class unique_fd {
+public:
+    unique_fd() = default;
+    explicit unique_fd(int fd) noexcept : fd_(fd) {}
+    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    unique_fd& operator=(unique_fd&& o) noexcept;
+    unique_fd(const unique_fd&) = delete;
+    unique_fd& operator=(const unique_fd&) = delete;
+    ~unique_fd();
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+/// Incremental SHA-256 (OpenSSL's libcrypto).
+class sha256 {
+public:
+    sha256();
+    ~sha256();
+    sha256(const sha256&) = delete;
+    sha256& operator=(const sha256&) = delete;
+    void update(std::span<const char> bytes);
+    /// 64 lowercase hex digits; the object is spent afterwards.
+    std::string hex();
+
+private:
+    evp_md_ctx_st* ctx_;
+};
+
+bool is_sha256_hex(std::string_view text) noexcept;
+
+enum class file_status {
+    ok,
+    not_found,
+    bad_offset,        ///< offset does not match the partial held
+    quota_exceeded,
+    storage_full,      ///< ENOSPC or EDQUOT
+    checksum_mismatch,
+};
+
+class local_files;
+
+/// One upload in progress. Destroying it without commit or keep_partial
+/// removes its blob (use the blocking calls of local_files from a worker).
+class upload {
+public:
+    ~upload();
+    upload(const upload&) = delete;
+    upload& operator=(const upload&) = delete;
+
+    /// Appends body bytes (page-cache write, fine on the event loop).
+    std::error_code write(std::span<const char> bytes);
+    std::uint64_t received() const noexcept { return received_; }
+    std::uint64_t size() const noexcept { return record_.size; }
+    const std::string& name() const noexcept { return record_.name; }
+
+private:
+    friend class local_files;
+    upload(local_files& owner, unique_fd dir, unique_fd file, upload_record record, std::uint64_t received);
+
+    local_files& owner_;
+    unique_fd dir_;
+    unique_fd file_;
+    upload_record record_;
+    std::uint64_t received_ = 0;
+    sha256 hash_;
+    bool finished_ = false; ///< committed, kept as partial or removed
+};
+
+class local_files {
+public:
+    struct limits {
+        std::uint64_t quota_bytes = 0; ///< per user; 0 = none
+    };
+
+    /// Creates storage.dir/users if needed. Throws std::system_error.
+    local_files(const std::filesystem::path& storage_dir, file_catalog& catalog);
+
+    /// Brings folders and catalog into agreement after a crash; returns one
+    /// line per repair made (for the log).
+    std::vector<std::string> repair();
+    /// Removes partials last touched before `before` (seconds since the epoch); returns how many.
+    std::size_t expire_partials(std::int64_t before);
+
+    struct begun {
+        file_status status = file_status::ok;
+        std::unique_ptr<upload> up;
+        std::uint64_t partial = 0; ///< bytes held, reported with bad_offset
+    };
+    /// Checks quota and offset, then opens a fresh blob or takes over the partial
+    /// (hashing the bytes it holds, so the final SHA-256 covers the whole file).
+    begun begin_upload(const std::string& user, const std::string& name, std::uint64_t size, std::uint64_t offset,
+                       std::uint64_t quota_bytes);
+    /// fsync, rename into place, fsync the folder, record. checksum_mismatch
+    /// (nothing stored) when expected_sha256 is given and differs.
+    file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published);
+    /// Keeps the bytes that arrived as the name's partial upload.
+    void keep_partial(upload& up);
+    /// Removes the blob and its record.
+    void discard(upload& up);
+
+    struct opened {
+        unique_fd fd;
+        file_record info;
+    };
+    /// Opens a finished file and its metadata as one consistent pair.
+    std::optional<opened> open_for_download(const std::string& user, const std::string& name);
+
+    /// Removes a finished file and any partial of that name; false when neither existed.
+    bool remove(const std::string& user, const std::string& name);
+    /// Removes a user's folder and records.
+    void remove_user(const std::string& user);
+
+    file_catalog& catalog() noexcept { return catalog_; }
+
+    /// Totals for stats, refreshed after every change (readable from any thread).
+    std::uint64_t cached_bytes_stored() const noexcept { return bytes_stored_.load(std::memory_order_relaxed); }
+    std::uint64_t cached_partials() const noexcept { return partials_.load(std::memory_order_relaxed); }
+    void refresh_totals();
+
+private:
+    friend class upload;
+    unique_fd user_dir(const std::string& user, bool create);
+    std::string fresh_blob_name();
+
+    std::filesystem::path users_root_;
+    unique_fd root_;
+    file_catalog& catalog_;
+    /// Publishing (rename + record) and opening for download (open + record)
+    /// each happen as one step, so a download never pairs old bytes with a new hash.
+    std::mutex publish_mutex_;
+    std::atomic<std::uint64_t> bytes_stored_{0};
+    std::atomic<std::uint64_t> partials_{0};
+};
+
+} // namespace fxd::services

@@ -1,0 +1,73 @@
+#pragma once
+/// The SQLite database under storage.dir: one file, WAL mode, full sync on
+/// commit (an acknowledged write survives a crash), versioned schema with
+/// migrations applied at open.
+
+#include <fxd/services/file_catalog.hpp>
+#include <fxd/services/user_store.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+struct sqlite3;
+
+namespace fxd::services {
+
+class store_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class sqlite_store final : public user_store, public file_catalog {
+public:
+    /// Opens (creating if needed) and migrates the database. Throws store_error.
+    explicit sqlite_store(const std::filesystem::path& file);
+    ~sqlite_store() override;
+    sqlite_store(const sqlite_store&) = delete;
+    sqlite_store& operator=(const sqlite_store&) = delete;
+
+    /// The schema version this build writes.
+    static int current_schema_version() noexcept;
+    int schema_version();
+
+    bool create(std::string_view name, std::string_view password_hash) override;
+    std::optional<std::string> password_hash(std::string_view name) override;
+    bool set_password_hash(std::string_view name, std::string_view password_hash) override;
+    bool remove(std::string_view name) override;
+    std::vector<std::string> names() override;
+
+    std::optional<file_record> find_file(std::string_view user, std::string_view name) override;
+    std::vector<file_record> list_files(std::string_view user) override;
+    std::uint64_t bytes_used(std::string_view user) override;
+    std::uint64_t bytes_used_total() override;
+    void put_file(std::string_view user, const file_record& file) override;
+    bool remove_file(std::string_view user, std::string_view name) override;
+    std::optional<partial_record> find_partial(std::string_view user, std::string_view name) override;
+    void put_partial(std::string_view user, const partial_record& partial) override;
+    bool remove_partial(std::string_view user, std::string_view name) override;
+    std::vector<std::pair<std::string, partial_record>> partials_older_than(std::int64_t mtime) override;
+    std::uint64_t partial_count() override;
+    void remove_user_files(std::string_view user) override;
+    void begin_upload(const upload_record& upload) override;
+    void mark_publishing(std::string_view blob, std::string_view sha256) override;
+    void publish(const upload_record& upload, const file_record& file) override;
+    void upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial) override;
+    void drop_upload(std::string_view blob) override;
+    std::vector<upload_record> uploads() override;
+    std::vector<std::pair<std::string, partial_record>> all_partials() override;
+    std::vector<std::string> users_with_files() override;
+
+private:
+    void exec(const char* sql);
+    /// Runs fn inside BEGIN IMMEDIATE ... COMMIT, rolling back on an exception.
+    template <class Fn>
+    void transaction(Fn&& fn);
+    void migrate();
+
+    std::mutex mutex_; // one connection, shared by the worker threads
+    sqlite3* db_ = nullptr;
+};
+
+} // namespace fxd::services

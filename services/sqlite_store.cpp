@@ -1,0 +1,457 @@
+#include <fxd/services/sqlite_store.hpp>
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <utility>
+
+namespace fxd::services {
+
+namespace {
+
+// Migration N brings the schema from version N to N+1. Append only; never edit a shipped step.
+constexpr const char* migrations[] = {
+    // 0 -> 1: accounts
+    "CREATE TABLE users ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  password_hash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
+    // 1 -> 2: when each password last changed (fxd user passwd)
+    "ALTER TABLE users ADD COLUMN password_changed INTEGER NOT NULL DEFAULT 0;",
+    // 2 -> 3: file metadata and partial uploads
+    "CREATE TABLE files ("
+    "  user TEXT NOT NULL,"
+    "  name BLOB NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  mtime INTEGER NOT NULL,"
+    "  PRIMARY KEY (user, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE partials ("
+    "  user TEXT NOT NULL,"
+    "  name BLOB NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  blob TEXT NOT NULL,"
+    "  mtime INTEGER NOT NULL,"
+    "  PRIMARY KEY (user, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE uploads ("
+    "  blob TEXT PRIMARY KEY NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  name BLOB NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL DEFAULT ''"
+    ") WITHOUT ROWID;",
+};
+
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// A prepared statement, finalized on scope exit.
+class statement {
+public:
+    statement(sqlite3* db, const char* sql) : db_(db)
+    {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+            throw store_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+    }
+    ~statement() { sqlite3_finalize(stmt_); }
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+
+    /// Names are compared as bytes (BLOB), so sorting is by UTF-8 byte order.
+    statement& bind_blob(int i, std::string_view bytes)
+    {
+        sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    statement& bind(int i, std::string_view text)
+    {
+        sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    statement& bind(int i, std::int64_t v)
+    {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
+    /// SQLITE_ROW, SQLITE_DONE or SQLITE_CONSTRAINT; anything else throws.
+    int step()
+    {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE || (rc & 0xFF) == SQLITE_CONSTRAINT)
+            return rc & 0xFF;
+        throw store_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    }
+    std::string blob(int col) const
+    {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+    }
+    std::string text(int col) const
+    {
+        const auto* p = sqlite3_column_text(stmt_, col);
+        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+                 : std::string();
+    }
+    std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+} // namespace
+
+int sqlite_store::current_schema_version() noexcept
+{
+    return static_cast<int>(std::size(migrations));
+}
+
+sqlite_store::sqlite_store(const std::filesystem::path& file)
+{
+    const int rc = sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    if (rc != SQLITE_OK) {
+        std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw store_error("cannot open database '" + file.string() + "': " + why);
+    }
+    try {
+        sqlite3_busy_timeout(db_, 5000);
+        exec("PRAGMA journal_mode=WAL;");
+        exec("PRAGMA synchronous=FULL;"); // a commit is on disk before it is acknowledged
+        exec("PRAGMA foreign_keys=ON;");
+        migrate();
+    } catch (...) {
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw;
+    }
+}
+
+sqlite_store::~sqlite_store()
+{
+    sqlite3_close(db_);
+}
+
+void sqlite_store::exec(const char* sql)
+{
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string why = err ? err : "unknown error";
+        sqlite3_free(err);
+        throw store_error("sqlite: " + why + " (in: " + std::string(sql).substr(0, 80) + ")");
+    }
+}
+
+int sqlite_store::schema_version()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT version FROM schema_version");
+    return s.step() == SQLITE_ROW ? static_cast<int>(s.integer(0)) : 0;
+}
+
+void sqlite_store::migrate()
+{
+    exec("BEGIN IMMEDIATE;");
+    try {
+        exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);");
+        int version = 0;
+        {
+            statement s(db_, "SELECT version FROM schema_version");
+            if (s.step() == SQLITE_ROW)
+                version = static_cast<int>(s.integer(0));
+            else
+                exec("INSERT INTO schema_version (version) VALUES (0);");
+        }
+        if (version > current_schema_version())
+            throw store_error("database schema version " + std::to_string(version) +
+                              " is newer than this fxd understands (" + std::to_string(current_schema_version()) + ")");
+        for (; version < current_schema_version(); ++version)
+            exec(migrations[version]);
+        statement update(db_, "UPDATE schema_version SET version = ?");
+        update.bind(1, std::int64_t{version}).step();
+        exec("COMMIT;");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+bool sqlite_store::create(std::string_view name, std::string_view password_hash)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "INSERT INTO users (name, password_hash, created, password_changed) VALUES (?, ?, ?, ?)");
+    const auto now = unix_now();
+    return s.bind(1, name).bind(2, password_hash).bind(3, now).bind(4, now).step() == SQLITE_DONE;
+}
+
+std::optional<std::string> sqlite_store::password_hash(std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT password_hash FROM users WHERE name = ?");
+    if (s.bind(1, name).step() != SQLITE_ROW)
+        return std::nullopt;
+    return s.text(0);
+}
+
+bool sqlite_store::set_password_hash(std::string_view name, std::string_view password_hash)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "UPDATE users SET password_hash = ?, password_changed = ? WHERE name = ?");
+    s.bind(1, password_hash).bind(2, unix_now()).bind(3, name).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+bool sqlite_store::remove(std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "DELETE FROM users WHERE name = ?");
+    s.bind(1, name).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+std::vector<std::string> sqlite_store::names()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT name FROM users ORDER BY name");
+    std::vector<std::string> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back(s.text(0));
+    return out;
+}
+
+namespace {
+
+file_record read_file_row(const statement& s)
+{
+    return {s.blob(0), static_cast<std::uint64_t>(s.integer(1)), s.text(2), s.integer(3)};
+}
+
+partial_record read_partial_row(const statement& s, int first)
+{
+    return {s.blob(first), static_cast<std::uint64_t>(s.integer(first + 1)), static_cast<std::uint64_t>(s.integer(first + 2)),
+            s.text(first + 3), s.integer(first + 4)};
+}
+
+} // namespace
+
+std::optional<file_record> sqlite_store::find_file(std::string_view user, std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT name, size, sha256, mtime FROM files WHERE user = ? AND name = ?");
+    if (s.bind(1, user).bind_blob(2, name).step() != SQLITE_ROW)
+        return std::nullopt;
+    return read_file_row(s);
+}
+
+std::vector<file_record> sqlite_store::list_files(std::string_view user)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT name, size, sha256, mtime FROM files WHERE user = ? ORDER BY name");
+    s.bind(1, user);
+    std::vector<file_record> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back(read_file_row(s));
+    return out;
+}
+
+std::uint64_t sqlite_store::bytes_used(std::string_view user)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT COALESCE(SUM(size), 0) FROM files WHERE user = ?");
+    s.bind(1, user).step();
+    return static_cast<std::uint64_t>(s.integer(0));
+}
+
+std::uint64_t sqlite_store::bytes_used_total()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT COALESCE(SUM(size), 0) FROM files");
+    s.step();
+    return static_cast<std::uint64_t>(s.integer(0));
+}
+
+template <class Fn>
+void sqlite_store::transaction(Fn&& fn)
+{
+    exec("BEGIN IMMEDIATE;");
+    try {
+        fn();
+        exec("COMMIT;");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+namespace {
+
+void insert_file(sqlite3* db, std::string_view user, const file_record& file)
+{
+    statement put(db, "INSERT OR REPLACE INTO files (user, name, size, sha256, mtime) VALUES (?, ?, ?, ?, ?)");
+    put.bind(1, user).bind_blob(2, file.name).bind(3, static_cast<std::int64_t>(file.size)).bind(4, file.sha256)
+        .bind(5, file.mtime).step();
+}
+
+void insert_partial(sqlite3* db, std::string_view user, const partial_record& partial)
+{
+    statement s(db, "INSERT OR REPLACE INTO partials (user, name, size, bytes, blob, mtime) VALUES (?, ?, ?, ?, ?, ?)");
+    s.bind(1, user).bind_blob(2, partial.name).bind(3, static_cast<std::int64_t>(partial.size))
+        .bind(4, static_cast<std::int64_t>(partial.bytes)).bind(5, partial.blob).bind(6, partial.mtime).step();
+}
+
+void delete_upload(sqlite3* db, std::string_view blob)
+{
+    statement s(db, "DELETE FROM uploads WHERE blob = ?");
+    s.bind(1, blob).step();
+}
+
+} // namespace
+
+void sqlite_store::put_file(std::string_view user, const file_record& file)
+{
+    std::lock_guard lock(mutex_);
+    insert_file(db_, user, file);
+}
+
+void sqlite_store::begin_upload(const upload_record& upload)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "INSERT INTO uploads (blob, user, name, size) VALUES (?, ?, ?, ?)");
+    s.bind(1, upload.blob).bind(2, upload.user).bind_blob(3, upload.name).bind(4, static_cast<std::int64_t>(upload.size))
+        .step();
+}
+
+void sqlite_store::mark_publishing(std::string_view blob, std::string_view sha256)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "UPDATE uploads SET sha256 = ? WHERE blob = ?");
+    s.bind(1, sha256).bind(2, blob).step();
+}
+
+void sqlite_store::publish(const upload_record& upload, const file_record& file)
+{
+    std::lock_guard lock(mutex_);
+    transaction([&] {
+        insert_file(db_, upload.user, file);
+        delete_upload(db_, upload.blob);
+        statement s(db_, "DELETE FROM partials WHERE user = ? AND name = ?");
+        s.bind(1, upload.user).bind_blob(2, file.name).step();
+    });
+}
+
+void sqlite_store::upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial)
+{
+    std::lock_guard lock(mutex_);
+    transaction([&] {
+        delete_upload(db_, blob);
+        insert_partial(db_, user, partial);
+    });
+}
+
+void sqlite_store::drop_upload(std::string_view blob)
+{
+    std::lock_guard lock(mutex_);
+    delete_upload(db_, blob);
+}
+
+std::vector<upload_record> sqlite_store::uploads()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT blob, user, name, size, sha256 FROM uploads");
+    std::vector<upload_record> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back({s.text(0), s.text(1), s.blob(2), static_cast<std::uint64_t>(s.integer(3)), s.text(4)});
+    return out;
+}
+
+std::vector<std::pair<std::string, partial_record>> sqlite_store::all_partials()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT user, name, size, bytes, blob, mtime FROM partials");
+    std::vector<std::pair<std::string, partial_record>> out;
+    while (s.step() == SQLITE_ROW)
+        out.emplace_back(s.text(0), partial_record{s.blob(1), static_cast<std::uint64_t>(s.integer(2)),
+                                                   static_cast<std::uint64_t>(s.integer(3)), s.text(4), s.integer(5)});
+    return out;
+}
+
+std::vector<std::string> sqlite_store::users_with_files()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT DISTINCT user FROM files");
+    std::vector<std::string> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back(s.text(0));
+    return out;
+}
+
+bool sqlite_store::remove_file(std::string_view user, std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "DELETE FROM files WHERE user = ? AND name = ?");
+    s.bind(1, user).bind_blob(2, name).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+std::optional<partial_record> sqlite_store::find_partial(std::string_view user, std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT name, size, bytes, blob, mtime FROM partials WHERE user = ? AND name = ?");
+    if (s.bind(1, user).bind_blob(2, name).step() != SQLITE_ROW)
+        return std::nullopt;
+    return read_partial_row(s, 0);
+}
+
+void sqlite_store::put_partial(std::string_view user, const partial_record& partial)
+{
+    std::lock_guard lock(mutex_);
+    insert_partial(db_, user, partial);
+}
+
+bool sqlite_store::remove_partial(std::string_view user, std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "DELETE FROM partials WHERE user = ? AND name = ?");
+    s.bind(1, user).bind_blob(2, name).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+std::vector<std::pair<std::string, partial_record>> sqlite_store::partials_older_than(std::int64_t mtime)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT user, name, size, bytes, blob, mtime FROM partials WHERE mtime < ?");
+    s.bind(1, mtime);
+    std::vector<std::pair<std::string, partial_record>> out;
+    while (s.step() == SQLITE_ROW)
+        out.emplace_back(s.text(0), read_partial_row(s, 1));
+    return out;
+}
+
+std::uint64_t sqlite_store::partial_count()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT COUNT(*) FROM partials");
+    s.step();
+    return static_cast<std::uint64_t>(s.integer(0));
+}
+
+void sqlite_store::remove_user_files(std::string_view user)
+{
+    std::lock_guard lock(mutex_);
+    statement files(db_, "DELETE FROM files WHERE user = ?");
+    files.bind(1, user).step();
+    statement partials(db_, "DELETE FROM partials WHERE user = ?");
+    partials.bind(1, user).step();
+    statement uploads(db_, "DELETE FROM uploads WHERE user = ?");
+    uploads.bind(1, user).step();
+}
+
+} // namespace fxd::services
