@@ -30,8 +30,9 @@ constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
        fxd [--config FILE] [--set KEY=VALUE]... user add|passwd|del NAME
        fxd [--config FILE] [--set KEY=VALUE]... user list
 
-fxd serves framed requests over TCP and UDP: ping, hello, echo, stats,
-register, login, logout and whoami (see docs/protocol.md).
+fxd serves framed requests over TCP and UDP: ping, hello, echo and stats;
+register, login, logout and whoami; upload, download, stat, list and delete
+of each user's files (TCP only; see docs/protocol.md).
 
 Options:
   --config FILE       read settings from a JSON config file (comments allowed)

@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <array>
 #include <fstream>
 #include <limits>
@@ -190,6 +192,10 @@ void apply_file(config& cfg, const std::filesystem::path& file)
         const auto* inner = members.if_object();
         if (!inner)
             refuse(section, "a section must be an object of keys");
+        const std::string prefix = std::string(section) + ".";
+        if (inner->empty() &&
+            std::none_of(std::begin(keys), std::end(keys), [&](const key_spec& k) { return k.name.starts_with(prefix); }))
+            refuse(section, "unknown section"); // a non-empty one is refused below, naming its first key
         for (const auto& [name, value] : *inner) {
             const std::string full = std::string(section) + "." + std::string(name);
             const auto* spec = find_key(full);

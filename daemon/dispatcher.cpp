@@ -80,14 +80,15 @@ dispatcher::dispatcher(const config& cfg, services::counters& stats, spdlog::log
 {
     tcp_info_.server = std::string("fxd ") + std::string(version);
     tcp_info_.ops = tcp_ops_;
-    tcp_info_.max_header_bytes = cfg.limits.max_header_bytes;
-    tcp_info_.max_echo_bytes = cfg.limits.max_echo_bytes;
-    tcp_info_.max_upload_bytes = cfg.limits.max_upload_bytes;
+    apply_config();
 }
 
 void dispatcher::apply_config()
 {
     limiter_.set_limits(limiter_limits(cfg_));
+    tcp_info_.max_header_bytes = cfg_.limits.max_header_bytes;
+    tcp_info_.max_echo_bytes = cfg_.limits.max_echo_bytes;
+    tcp_info_.max_upload_bytes = cfg_.limits.max_upload_bytes;
 }
 
 admission dispatcher::admit(const protocol::request_header& request, transport via, bool draining,
@@ -111,6 +112,8 @@ admission dispatcher::admit(const protocol::request_header& request, transport v
         return {kind::refuse, errc::unknown_op, "op is not served by this version"};
     if (needs_login(o) && (!session || session->user.empty()))
         return {kind::refuse, errc::unauthorized, "log in first"};
+    if (!takes_body(o) && body_length(request) > cfg_.limits.max_discard_bytes)
+        return {kind::refuse, errc::body_too_large, "this op takes no body"};
     if (names_a_file(o)) {
         const auto name = protocol::string_field(request, "name");
         if (!name)
@@ -127,16 +130,12 @@ admission dispatcher::admit(const protocol::request_header& request, transport v
             return {kind::refuse, errc::bad_request, "sha256 must be 64 lowercase hex digits"};
         if (request.size > cfg_.limits.max_upload_bytes)
             return {kind::refuse, errc::body_too_large, "size exceeds limits.max_upload_bytes"};
-        if (protocol::uint_field(request, "offset").value_or(0) > request.size)
-            return {kind::refuse, errc::bad_offset, "offset is past size"};
         return {kind::upload, errc::internal, {}};
     }
     if (o == op::download)
         return {kind::download, errc::internal, {}};
     if (o == op::echo && request.size > cfg_.limits.max_echo_bytes)
         return {kind::refuse, errc::body_too_large, "echo body exceeds limits.max_echo_bytes"};
-    if (!takes_body(o) && body_length(request) > cfg_.limits.max_discard_bytes)
-        return {kind::refuse, errc::body_too_large, "this op takes no body"};
     if (needs_worker(o))
         return {kind::work, errc::internal, {}};
     return {takes_body(o) ? kind::buffer : kind::serve_now, errc::internal, {}};

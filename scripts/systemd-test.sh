@@ -20,7 +20,7 @@ client=("python3" "$repo/scripts/smoke-client.py")
 
 step() { printf '\n== %s\n' "$*"; }
 inbox() { "$box" exec "$@"; }
-journal() { inbox journalctl -u fxd.service -u fxd.socket --no-pager -o short-monotonic -n "${1:-15}" | sed 's/^/  /'; }
+journal() { inbox journalctl -b -u fxd.service -u fxd.socket --no-pager -o short-monotonic -n "${1:-15}" | sed 's/^/  /'; }
 fail() { echo "FAIL: $*"; journal 30 || true; exit 1; }
 prop() { inbox systemctl show -P "$2" "$1"; }
 wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
@@ -54,6 +54,9 @@ trap cleanup EXIT
 "$box" up
 root=$("$box" root)
 cp "$deb" "$root/var/tmp/fxd.deb"  # the box mounts a fresh /tmp
+# The box's root lives on between runs: start from a system without fxd or its data.
+inbox sh -c 'systemctl stop fxd.socket fxd.service 2>/dev/null; apt-get purge -y -qq fxd >/dev/null 2>&1;
+             rm -rf /var/lib/private/fxd /var/lib/fxd /etc/systemd/system/fxd.service.d; systemctl reset-failed fxd.service 2>/dev/null' || true
 inbox sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /var/tmp/fxd.deb >/dev/null' \
   || fail "apt-get install fxd.deb in the box"
 inbox dpkg -s fxd | grep -E '^(Status|Version)' | sed 's/^/  /'
@@ -91,7 +94,7 @@ inbox kill -STOP "$pid"
 wait_until 60 "a restarted fxd" sh -c "[ \"\$('$box' exec systemctl show -P NRestarts fxd.service)\" -gt $restarts ] && [ \"\$('$box' exec systemctl show -P ActiveState fxd.service)\" = active ]"
 echo "  restarted at $(date +%T): MainPID $(prop fxd.service MainPID), NRestarts=$(prop fxd.service NRestarts)"
 "${client[@]}" --wait 0 read || fail "restarted fxd lost the data"
-inbox journalctl -u fxd.service --no-pager -o cat | grep -iE 'watchdog' | tail -2 | sed 's/^/  journal: /'
+inbox journalctl -b -u fxd.service --no-pager -o cat | grep -iE 'watchdog' | tail -2 | sed 's/^/  journal: /'
 inbox systemctl stop fxd.service
 
 step "socket activation: fxd.socket owns the ports, starts fxd on demand"
@@ -99,9 +102,9 @@ wait_until 10 "ports free after stop" ports_free
 inbox systemctl start fxd.socket
 echo "  fxd.socket $(prop fxd.socket ActiveState), fxd.service $(prop fxd.service ActiveState)"
 [ "$(prop fxd.service ActiveState)" = inactive ] || fail "fxd.service should wait for a client"
-"${client[@]}" --wait 5 write >/dev/null || fail "first TCP connection through fxd.socket"
+"${client[@]}" --wait 5 read || fail "first TCP connection through fxd.socket"
 echo "  first TCP client served; fxd.service $(prop fxd.service ActiveState)"
-inbox journalctl -u fxd.service --no-pager -o cat | grep 'passed by systemd' | tail -2 | sed 's/^/  journal: /'
+inbox journalctl -b -u fxd.service --no-pager -o cat | grep 'passed by systemd' | tail -2 | sed 's/^/  journal: /'
 inbox systemctl stop fxd.service 2>/dev/null
 [ "$(prop fxd.service ActiveState)" = inactive ] || fail "fxd.service still running"
 python3 - <<'PY' || fail "UDP datagram through fxd.socket"

@@ -36,8 +36,11 @@ void login_limiter::prune(clock::time_point now)
         std::erase_if(*t, [&](const auto& entry) { return now - entry.second.started >= limits_.window; });
     }
     if (tracked() >= limits_.max_tracked) {
-        // Still full of live entries: forget the per-pair detail, keep the per-address guard.
+        // Still full of live entries: forget the per-pair detail first, and the
+        // per-address counts too when a flood of addresses alone fills the table.
         by_pair_.clear();
+        if (by_address_.size() >= limits_.max_tracked)
+            by_address_.clear();
     }
 }
 

@@ -7,6 +7,9 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -36,7 +39,8 @@ Commands:
   download NAME [-o FILE] fetch NAME into FILE (default: NAME). Bytes go to
                           FILE.part, renamed to FILE once the SHA-256 matches;
                           an existing FILE.part is continued; on a mismatch the
-                          .part is removed and fxc exits 1
+                          .part is removed and fxc exits 1. FILE may be a
+                          folder: the file goes in it under NAME
   ls                      list your files (size, modified, name)
   stat NAME               show a file's size, SHA-256, mtime and partial bytes
   rm NAME                 delete a file
@@ -64,7 +68,8 @@ Password: taken from $FXC_PASSWORD, else asked on the terminal without echo
 
 Progress: uploads and downloads draw a bar on stderr (bytes, percent, rate,
 time left) when stderr is a terminal, and print one plain line at the end
-otherwise.
+otherwise. Interrupting one (Ctrl-C) keeps what arrived: run the same command
+again to resume it.
 
 Exit status:
   0  success
@@ -227,6 +232,14 @@ bool is_transfer(const std::string& command)
     return command == "upload" || command == "download";
 }
 
+extern "C" void on_interrupt(int)
+{
+    // Ends a progress bar's line and says how to go on; what arrived is kept.
+    static constexpr char message[] = "\nfxc: interrupted; run the same command again to resume\n";
+    [[maybe_unused]] const auto n = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(130);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -264,6 +277,10 @@ int main(int argc, char** argv)
             check_file_name(opts.args.at(0));
         fxd::client::session s(opts.host, opts.port, opts.timeout);
         connected = true;
+        if (is_transfer(opts.command)) {
+            std::signal(SIGINT, on_interrupt);
+            std::signal(SIGTERM, on_interrupt);
+        }
         if (opts.command == "shell")
             return run_shell(opts, out, s);
         return run_command(opts, out, s);

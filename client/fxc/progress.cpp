@@ -87,12 +87,14 @@ void progress_bar::draw(bool last)
     std::snprintf(tail, sizeof tail, " %3d%%  %s / %s  %s  %s", static_cast<int>(fraction * 100),
                   human_bytes(static_cast<double>(done_)).c_str(), human_bytes(static_cast<double>(total_)).c_str(),
                   rate_text.c_str(), time_text.c_str());
+    // label [bar] tail, within the terminal's width; the bar keeps at least 10 columns.
     const int columns = terminal_columns();
     std::string label = label_;
     const int room = columns - 1 - static_cast<int>(std::string_view(tail).size());
-    if (static_cast<int>(label.size()) > room / 2)
-        label = label.substr(0, static_cast<std::size_t>(std::max(room / 2 - 3, 1))) + "...";
-    const int width = std::max(room - static_cast<int>(label.size()) - 3, 5);
+    const int label_room = std::max(room - 13, 8);
+    if (static_cast<int>(label.size()) > label_room)
+        label = label.substr(0, static_cast<std::size_t>(label_room - 3)) + "...";
+    const int width = std::max(room - static_cast<int>(label.size()) - 3, 10);
     const int filled = static_cast<int>(fraction * width);
     std::string line = "\r" + label + " [";
     line.append(static_cast<std::size_t>(filled), '#');
@@ -119,8 +121,10 @@ void progress_bar::finish(bool ok)
     char line[256];
     const double moved = static_cast<double>(done_ - std::min(done_, first_done_));
     if (ok) {
-        std::snprintf(line, sizeof line, "%s: %s in %.2f s (%s/s)", label_.c_str(),
-                      human_bytes(static_cast<double>(done_)).c_str(), elapsed,
+        const std::string resumed =
+            first_done_ > 0 ? " (resumed at " + human_bytes(static_cast<double>(first_done_)) + ")" : std::string();
+        std::snprintf(line, sizeof line, "%s: %s%s in %.2f s (%s/s)", label_.c_str(),
+                      human_bytes(static_cast<double>(done_)).c_str(), resumed.c_str(), elapsed,
                       human_bytes(elapsed > 0 ? moved / elapsed : 0).c_str());
     } else {
         std::snprintf(line, sizeof line, "%s: stopped at %s of %s", label_.c_str(),

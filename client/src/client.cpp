@@ -231,9 +231,9 @@ void connection::send(boost::json::object header, std::span<const char> body)
     send_raw(make_frame(std::move(header), std::string_view(body.data(), body.size())));
 }
 
-void connection::send_header(boost::json::object header, std::uint64_t body_size)
+void connection::send_header(boost::json::object header, std::uint64_t size)
 {
-    header["size"] = body_size;
+    header["size"] = size;
     std::string out;
     protocol::append_request(out, boost::json::serialize(header));
     send_raw(out);

@@ -258,7 +258,9 @@ std::optional<file_stat> session::stat(const std::string& name)
     const auto* exists = r.header.if_contains("exists");
     s.exists = exists && exists->is_bool() && exists->get_bool();
     if (s.exists) {
-        s.size = uint_of(r.header, "size");
+        // The file's size: the contract's "size" (the reply then has no body),
+        // or "total" from a daemon that keeps "size" for the body length.
+        s.size = r.header.contains("total") ? uint_of(r.header, "total") : uint_of(r.header, "size");
         s.sha256 = string_of(r.header, "sha256");
         s.mtime = int_of(r.header, "mtime");
     }
@@ -349,7 +351,9 @@ upload_result session::upload_once(int fd, std::uint64_t total, const std::strin
         if (offset > 0)
             header["offset"] = offset;
         const auto start = clock_type::now();
-        conn_->send_header(std::move(header), total - offset);
+        // The contract's resumed upload: "size" stays the whole file's and the
+        // body is the rest after "offset".
+        conn_->send_header(std::move(header), total);
         std::uint64_t done = offset;
         if (options.progress)
             options.progress(done, total);
@@ -363,6 +367,11 @@ upload_result session::upload_once(int fd, std::uint64_t total, const std::strin
         auto r = conn_->receive_header();
         if (!r.ok()) {
             r.body = conn_->receive_exact(uint_of(r.header, "size"));
+            // A refused body is discarded by the server only up to its
+            // limits.max_discard_bytes, past which it closes the connection:
+            // either way, the next request goes on a fresh one.
+            if (total > offset)
+                broken_ = true;
             throw server_error("upload", std::move(r.header));
         }
         if (!whole)

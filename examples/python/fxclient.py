@@ -256,7 +256,10 @@ class FxClient:
         info = {"name": header.get("name", name), "exists": bool(header.get("exists")),
                 "partial": header.get("partial", 0)}
         if info["exists"]:
-            info.update(size=header.get("size", 0), sha256=header.get("sha256"), mtime=header.get("mtime"))
+            # The file's size: the contract's "size" (the reply then has no
+            # body), or "total" from a daemon that keeps "size" for the body length.
+            info.update(size=header.get("total", header.get("size", 0)), sha256=header.get("sha256"),
+                        mtime=header.get("mtime"))
         return info
 
     def list(self):
@@ -305,7 +308,8 @@ class FxClient:
             fields["offset"] = offset
 
         def exchange():
-            raw = json.dumps(dict(fields, size=total - offset)).encode("utf-8")
+            # A resumed upload keeps "size" the whole file's; the body is the rest after "offset".
+            raw = json.dumps(dict(fields, size=total)).encode("utf-8")
             self._sock.sendall(struct.pack(">I", len(raw)) + raw)
             done = offset
             if progress:
@@ -333,6 +337,10 @@ class FxClient:
             reply = self._read_header()
             if reply.get("status") != "ok":
                 self._recv_exact(reply.get("size", 0))
+                # The server discards a refused body only up to a limit, past
+                # which it closes: the next request goes on a fresh connection.
+                if total > offset:
+                    self._broken = True
                 raise FxError("upload", reply)
             # An ok upload reply has no body: its "size" is the whole file's.
             if reply.get("sha256") != sha:

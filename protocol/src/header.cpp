@@ -24,14 +24,15 @@ const boost::json::value* find(const request_header& h, std::string_view key) no
 
 header_parser::header_parser(std::size_t max_depth)
     : arena_(initial_arena_.data(), initial_arena_.size()),
-      parser_(boost::json::storage_ptr(), header_options(max_depth), parser_stack_.data(), parser_stack_.size())
+      parser_(boost::json::storage_ptr(), header_options(max_depth), parser_stack_.data(), parser_stack_.size()),
+      value_(boost::json::storage_ptr(&arena_)) // so release() moves the tree in instead of copying it
 {
 }
 
 bool header_parser::parse(std::string_view json_text, request_header& out, errc& error)
 {
     out = request_header{};
-    value_ = boost::json::value(); // drop the previous tree before its arena is recycled
+    value_ = nullptr; // drop the previous tree (keeping the arena as its storage) before recycling the arena
     arena_.release();
     parser_.reset(boost::json::storage_ptr(&arena_));
 

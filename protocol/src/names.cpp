@@ -39,9 +39,12 @@ bool is_valid_file_name(std::string_view name) noexcept
 {
     if (name.empty() || name.size() > 255 || name.front() == '.')
         return false; // also covers "." and ".."
-    for (const char ch : name) {
-        const auto c = static_cast<unsigned char>(ch);
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const auto c = static_cast<unsigned char>(name[i]);
         if (c < 0x20 || c == 0x7F || c == '/' || c == '\\')
+            return false;
+        // U+0080..U+009F, the C1 controls, are C2 80..C2 9F in UTF-8.
+        if (c == 0xC2 && i + 1 < name.size() && static_cast<unsigned char>(name[i + 1]) <= 0x9F)
             return false;
     }
     return is_valid_utf8(name);

@@ -12,9 +12,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
-#include <limits>
 #include <optional>
 #include <random>
 #include <string>

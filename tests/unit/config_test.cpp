@@ -282,7 +282,9 @@ BOOST_AUTO_TEST_CASE(refuses_unknown_key_in_file_naming_it, *boost::unit_test::t
     const auto msg = file_refusal(R"({"tcp": {"prot": 1}})");
     BOOST_TEST(mentions(msg, "tcp.prot"), msg);
     const auto section_msg = file_refusal(R"({"nosuch": {"key": 1}})");
-    BOOST_TEST(mentions(section_msg, "nosuch.key"), section_msg);
+    BOOST_TEST(mentions(section_msg, "nosuch"), section_msg);
+    const auto empty_section_msg = file_refusal(R"({"nosuch": {}})");
+    BOOST_TEST(mentions(empty_section_msg, "nosuch"), empty_section_msg);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_section_that_is_not_an_object, *boost::unit_test::timeout(10))

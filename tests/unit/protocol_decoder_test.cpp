@@ -438,7 +438,14 @@ BOOST_AUTO_TEST_CASE(state_queries_follow_the_frame, *boost::unit_test::timeout(
     BOOST_TEST(d.in_header());
     BOOST_TEST(!d.in_body());
 
-    d.feed({wire.data() + 2, 6}); // rest of the prefix and part of the header
+    d.feed({wire.data() + 2, 2}); // exactly the prefix, no header byte yet
+    BOOST_TEST((d.next() == decoder::event::need_more));
+    BOOST_TEST(!d.at_frame_boundary());
+    BOOST_TEST(d.in_header());
+    BOOST_TEST(!d.in_body());
+    BOOST_TEST(d.buffered() == 0u);
+
+    d.feed({wire.data() + 4, 4}); // part of the header
     BOOST_TEST((d.next() == decoder::event::need_more));
     BOOST_TEST(!d.at_frame_boundary());
     BOOST_TEST(d.in_header());

@@ -55,9 +55,11 @@ public:
     /// send() then receive().
     reply call(boost::json::object header, std::string_view body = {});
 
-    /// Sends only a request's prefix and header, announcing body_size body
-    /// bytes that the caller then sends (send_raw() or send_file()).
-    void send_header(boost::json::object header, std::uint64_t body_size);
+    /// Sends only a request's prefix and header with "size" set to `size`;
+    /// the caller then sends the body (send_raw() or send_file()): `size`
+    /// bytes, or for a resumed upload, whose `size` is the whole file's,
+    /// `size` - `offset` bytes.
+    void send_header(boost::json::object header, std::uint64_t size);
     /// Sends n bytes of the open file fd from offset as (part of) a body;
     /// on_chunk sees each piece once it is on its way. Returns false, with
     /// the rest unsent, when the server starts answering first (it refused

@@ -86,7 +86,7 @@ public:
     /// True between frames with nothing buffered.
     bool at_frame_boundary() const noexcept { return state_ == state::prefix && begin_ == end_; }
     /// True while a frame's prefix or header is partly received.
-    bool in_header() const noexcept { return (state_ == state::prefix || state_ == state::header) && begin_ != end_; }
+    bool in_header() const noexcept { return state_ == state::header || (state_ == state::prefix && begin_ != end_); }
     /// True while a body is being buffered, streamed or skipped.
     bool in_body() const noexcept;
     /// True while a body is being gathered whole (after buffer_body()).

@@ -5,7 +5,7 @@
 
 namespace fxd::protocol {
 
-/// 1..255 bytes of valid UTF-8, no '/', '\\', NUL or other control characters,
+/// 1..255 bytes of valid UTF-8, no '/', '\\', NUL or other control characters (C0, DEL, C1),
 /// not "." or "..", not starting with '.'.
 bool is_valid_file_name(std::string_view name) noexcept;
 
