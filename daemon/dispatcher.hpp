@@ -15,6 +15,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -69,7 +70,8 @@ public:
                                                                            session_context& session, std::string& out);
     /// The body has fully arrived: verify, publish durably, reply. Never throws.
     boost::asio::awaitable<void> finish_upload(const protocol::request_header& request, const session_context& session,
-                                               std::unique_ptr<services::upload> up, double seconds, std::string& out);
+                                               std::unique_ptr<services::upload> up,
+                                               std::chrono::steady_clock::time_point started, std::string& out);
     /// A body write failed mid-way: reply storage_full (or internal) and drop the bytes.
     boost::asio::awaitable<void> fail_upload(const protocol::request_header& request, std::unique_ptr<services::upload> up,
                                              std::error_code why, std::string& out);

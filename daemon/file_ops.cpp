@@ -85,8 +85,8 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
 
 boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_header& request,
                                                        const session_context& session,
-                                                       std::unique_ptr<services::upload> up, double seconds,
-                                                       std::string& out)
+                                                       std::unique_ptr<services::upload> up,
+                                                       std::chrono::steady_clock::time_point started, std::string& out)
 {
     std::optional<std::string> expected;
     if (const auto sha = protocol::string_field(request, "sha256"))
@@ -114,6 +114,8 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
             co_return;
         }
         ++stats_.uploads_ok;
+        // From the first body byte to the file being durable: what the client waited for.
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         protocol::reply_writer reply(out);
         reply.begin(op_name(request), request.id, true);
         reply.field("name", r.file.name);

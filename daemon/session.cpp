@@ -165,9 +165,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                 if (!upload)
                     break;
                 c.deadline = clock::time_point::max();
-                co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload),
-                                                   std::chrono::duration<double>(clock::now() - upload_started).count(),
-                                                   out);
+                co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
                 request_finished();
                 break;
             }
