@@ -29,7 +29,8 @@ COPY --from=build /fxd.deb /tmp/fxd.deb
 # apt resolves the package's Depends (dpkg-shlibdeps), which makes them the runtime libraries.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /tmp/fxd.deb >/dev/null \
- && rm -rf /var/lib/apt/lists/* /tmp/fxd.deb \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/fxd.deb \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/fxd --no-create-home --shell /usr/sbin/nologin fxd \
  && install -d -o fxd -g fxd -m 0700 /var/lib/fxd
 COPY config/fxd.container.json /etc/fxd/fxd.json

@@ -43,7 +43,8 @@ echo "built $image in $(( $(date +%s) - start )) s; image size: $(podman image i
 
 step "run: ports on 127.0.0.1:$tcp/tcp and 127.0.0.1:$udp/udp, volume $volume"
 podman volume create "$volume" >/dev/null
-podman run -d --name "$name" -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
+# This host has no systemd to run podman's health check timers: the script runs the check itself.
+podman run -d --name "$name" --health-interval disable -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
   -v "$volume:/var/lib/fxd" "$image" >/dev/null
 python3 "$repo/scripts/smoke-client.py" --tcp "$tcp" --udp "$udp" write || fail "talking to the container"
 
@@ -66,8 +67,8 @@ podman logs "$name" 2>&1 | tail -4 | sed 's/^/  /'
 echo "  exit status 0"
 
 step "data kept in volume $volume"
-podman run --rm -v "$volume:/var/lib/fxd" --entrypoint /bin/ls "$image" -la /var/lib/fxd | sed 's/^/  /'
-podman run -d --name "$name-again" -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
+podman run --rm --health-interval disable -v "$volume:/var/lib/fxd" --entrypoint /bin/ls "$image" -la /var/lib/fxd | sed 's/^/  /'
+podman run -d --name "$name-again" --health-interval disable -p "127.0.0.1:$tcp:7070" -p "127.0.0.1:$udp:7071/udp" \
   -v "$volume:/var/lib/fxd" "$image" >/dev/null
 python3 "$repo/scripts/smoke-client.py" --tcp "$tcp" --udp "$udp" read || fail "reading back from a new container"
 podman stop -t 35 "$name-again" >/dev/null

@@ -78,6 +78,7 @@ inbox systemctl reload fxd.service || fail "systemctl reload"
 [ "$(prop fxd.service MainPID)" = "$pid" ] || fail "reload restarted the daemon"
 "${client[@]}" --wait 0 ping || fail "no answer after reload"
 echo "  same PID $pid, $(prop fxd.service ActiveState), still answering"
+inbox journalctl -b -u fxd.service --no-pager -o cat | grep -E 'SIGHUP|reload' | tail -2 | sed 's/^/  journal: /'
 
 step "systemctl stop fxd: drain, exit 0"
 inbox systemctl stop fxd.service
