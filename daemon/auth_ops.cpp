@@ -32,6 +32,14 @@ void reply_user(std::string& out, const protocol::request_header& request, std::
 
 } // namespace
 
+bool dispatcher::has_worker_room(const protocol::request_header& request, std::string& out)
+{
+    if (workers_.has_room())
+        return true;
+    reply_error(out, &request, errc::busy, "the server is busy; retry shortly");
+    return false;
+}
+
 bool dispatcher::read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                                   std::string& out)
 {
@@ -85,10 +93,8 @@ boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_h
         reply_error(out, &request, errc::registration_closed, "registration is closed on this server");
         co_return;
     }
-    if (!workers_.has_room()) {
-        reply_error(out, &request, errc::busy, "too many password checks queued; retry shortly");
+    if (!has_worker_room(request, out))
         co_return;
-    }
     auto* accounts = accounts_;
     const auto result = co_await workers_.run([accounts, &user, &password] {
         return accounts->register_user(user, password.text);
@@ -114,10 +120,8 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
         co_return;
     }
-    if (!workers_.has_room()) {
-        reply_error(out, &request, errc::busy, "too many password checks queued; retry shortly");
+    if (!has_worker_room(request, out))
         co_return;
-    }
     auto* accounts = accounts_;
     const auto result = co_await workers_.run([accounts, &user, &password] {
         return accounts->verify(user, password.text);

@@ -117,6 +117,8 @@ private:
     boost::asio::awaitable<void> register_user(const protocol::request_header& request, std::string& out);
     boost::asio::awaitable<void> login(const protocol::request_header& request, session_context& session,
                                        std::string& out);
+    /// False after replying busy when the worker queue is full (workers.queue_limit).
+    bool has_worker_room(const protocol::request_header& request, std::string& out);
     /// user and password fields checked by the contract's rules; false after replying bad_request.
     bool read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                           std::string& out);

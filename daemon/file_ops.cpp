@@ -43,10 +43,8 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     const std::uint64_t size = request.size;
     try {
-        if (!workers_.has_room()) {
-            reply_error(out, &request, errc::busy, "the server is busy; retry shortly");
+        if (!has_worker_room(request, out))
             co_return nullptr;
-        }
         auto* files = files_;
         const std::string user = session.user;
         const std::uint64_t quota = cfg_.storage.quota_bytes;
