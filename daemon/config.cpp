@@ -42,6 +42,8 @@ const key_spec keys[] = {
     {"tcp.port", [](config& c) -> field_ref { return &c.tcp.port; }, 0, 65535},
     {"udp.bind", [](config& c) -> field_ref { return &c.udp.bind; }, 0, 0, check::address},
     {"udp.port", [](config& c) -> field_ref { return &c.udp.port; }, 0, 65535},
+    {"udp.rate_per_source", [](config& c) -> field_ref { return &c.udp.rate_per_source; }, 0, 1e9},
+    {"udp.burst", [](config& c) -> field_ref { return &c.udp.burst; }, 1, 1000000000},
     {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
     {"storage.partial_ttl_s", [](config& c) -> field_ref { return &c.storage.partial_ttl_s; }, 1, 1e9},
     {"storage.quota_bytes", [](config& c) -> field_ref { return &c.storage.quota_bytes; }, 0, 9.2e18},
@@ -52,6 +54,8 @@ const key_spec keys[] = {
     {"limits.max_upload_bytes", [](config& c) -> field_ref { return &c.limits.max_upload_bytes; }, 0, 4611686018427387904.0},
     {"limits.max_discard_bytes", [](config& c) -> field_ref { return &c.limits.max_discard_bytes; }, 0, 4611686018427387904.0},
     {"limits.max_connections", [](config& c) -> field_ref { return &c.limits.max_connections; }, 1, 1000000},
+    {"limits.max_connections_per_address", [](config& c) -> field_ref { return &c.limits.max_connections_per_address; }, 1, 1000000},
+    {"limits.max_pending_reply_bytes", [](config& c) -> field_ref { return &c.limits.max_pending_reply_bytes; }, 65536, 4294967296.0},
     {"timeouts.idle_s", [](config& c) -> field_ref { return &c.timeouts.idle_s; }, 0.01, 1e7},
     {"timeouts.header_s", [](config& c) -> field_ref { return &c.timeouts.header_s; }, 0.01, 1e7},
     {"timeouts.body_s", [](config& c) -> field_ref { return &c.timeouts.body_s; }, 0.01, 1e7},
@@ -170,24 +174,19 @@ bool is_text_key(const key_spec& spec)
     return std::holds_alternative<std::string*>(ref) || std::holds_alternative<std::filesystem::path*>(ref);
 }
 
-void apply_file(config& cfg, const std::filesystem::path& file)
+void apply_text(config& cfg, std::string_view text, std::string_view origin)
 {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw config_error("cannot read config file '" + file.string() + "'");
-    std::stringstream text;
-    text << in.rdbuf();
-
     json::parse_options opts;
     opts.allow_comments = true;
     opts.allow_trailing_commas = true;
+    opts.max_depth = 8; // sections of keys: anything deeper is refused below anyway
     boost::system::error_code ec;
-    const json::value root = json::parse(text.str(), ec, {}, opts);
+    const json::value root = json::parse(text, ec, {}, opts);
     if (ec)
-        throw config_error("config file '" + file.string() + "' is not valid JSON: " + ec.message());
+        throw config_error(std::string(origin) + " is not valid JSON: " + ec.message());
     const auto* sections = root.if_object();
     if (!sections)
-        throw config_error("config file '" + file.string() + "' must hold a JSON object");
+        throw config_error(std::string(origin) + " must hold a JSON object");
     for (const auto& [section, members] : *sections) {
         const auto* inner = members.if_object();
         if (!inner)
@@ -204,6 +203,16 @@ void apply_file(config& cfg, const std::filesystem::path& file)
             assign(*spec, cfg, value);
         }
     }
+}
+
+void apply_file(config& cfg, const std::filesystem::path& file)
+{
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw config_error("cannot read config file '" + file.string() + "'");
+    std::stringstream text;
+    text << in.rdbuf();
+    apply_text(cfg, text.str(), "config file '" + file.string() + "'");
 }
 
 void apply_override(config& cfg, std::string_view assignment)
@@ -227,6 +236,17 @@ void apply_override(config& cfg, std::string_view assignment)
     assign(*spec, cfg, v);
 }
 
+/// Rules between keys, checked once every source is applied.
+void check_consistency(const config& cfg)
+{
+    // One echo reply (its body plus a header) must fit in the pending-reply
+    // bound, or every large echo would cut its own connection.
+    const std::uint64_t largest_reply = cfg.limits.max_echo_bytes + 1024;
+    if (cfg.limits.max_pending_reply_bytes < largest_reply)
+        refuse("limits.max_pending_reply_bytes",
+               "must be at least limits.max_echo_bytes + 1024 (" + std::to_string(largest_reply) + ")");
+}
+
 } // namespace
 
 config load_config(const std::filesystem::path* file, const std::vector<std::string>& overrides)
@@ -236,6 +256,15 @@ config load_config(const std::filesystem::path* file, const std::vector<std::str
         apply_file(cfg, *file);
     for (const auto& o : overrides)
         apply_override(cfg, o);
+    check_consistency(cfg);
+    return cfg;
+}
+
+config load_config_text(std::string_view text, std::string_view origin)
+{
+    config cfg;
+    apply_text(cfg, text, origin);
+    check_consistency(cfg);
     return cfg;
 }
 

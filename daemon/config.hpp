@@ -22,6 +22,8 @@ struct config {
     struct udp_section {
         std::string bind = "127.0.0.1";
         std::uint16_t port = 7071;
+        double rate_per_source = 2000; ///< datagrams per second from one source; 0 = no limit
+        std::uint32_t burst = 500;     ///< datagrams one source may send at once before the rate applies
         bool operator==(const udp_section&) const = default;
     } udp;
     struct storage_section {
@@ -41,6 +43,8 @@ struct config {
         std::uint64_t max_upload_bytes = 17179869184ULL;
         std::uint64_t max_discard_bytes = 1048576;
         std::uint64_t max_connections = 10000;
+        std::uint64_t max_connections_per_address = 1000;
+        std::uint64_t max_pending_reply_bytes = 4194304;
         bool operator==(const limits_section&) const = default;
     } limits;
     struct timeouts_section {
@@ -78,6 +82,10 @@ public:
 /// Builds a config from the defaults, an optional file and KEY=VALUE overrides.
 /// Throws config_error.
 config load_config(const std::filesystem::path* file, const std::vector<std::string>& overrides);
+
+/// The defaults overlaid by a config file's text (JSON with comments). Throws
+/// config_error; origin names the text in messages.
+config load_config_text(std::string_view text, std::string_view origin = "config text");
 
 /// Where the user database lives: auth.db_path, or fxd.db under storage.dir.
 std::filesystem::path database_path(const config& cfg);

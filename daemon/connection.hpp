@@ -17,6 +17,7 @@ struct connection {
     explicit connection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
 
     boost::asio::ip::tcp::socket socket;
+    boost::asio::ip::address peer; ///< the client's address, counted in server::per_address_
     /// When the current wait must end; the reaper cancels the socket's I/O after it.
     clock::time_point deadline = clock::time_point::max();
     bool expired = false;   ///< the reaper cancelled I/O because the deadline passed

@@ -98,6 +98,7 @@ void server::start()
         udp_.bind(udp_at);
     }
     udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
+    udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
 
     asio::co_spawn(io_, accept_loop(), asio::detached);
     asio::co_spawn(io_, udp_loop(), asio::detached);
@@ -132,16 +133,27 @@ asio::awaitable<void> server::accept_loop()
             continue;
         }
         ++stats_.connections_total;
-        if (sessions_ >= cfg_.limits.max_connections) {
+        const auto peer = socket.remote_endpoint(ec);
+        if (ec)
+            continue; // reset before we got to it
+        const auto address = peer.address();
+        auto& from_address = per_address_[address];
+        if (sessions_ >= cfg_.limits.max_connections || from_address >= cfg_.limits.max_connections_per_address) {
             ++stats_.connections_refused;
+            if (from_address >= cfg_.limits.max_connections_per_address)
+                ++stats_.connections_refused_per_address;
+            if (from_address == 0)
+                per_address_.erase(address);
             if (rejecting_ >= max_rejecting)
                 continue; // the socket closes as it goes out of scope
             connections_.emplace_front(std::move(socket));
             asio::co_spawn(io_, refuse_busy(connections_.begin()), asio::detached);
             continue;
         }
+        ++from_address;
         socket.set_option(tcp::no_delay(true), ec);
         connections_.emplace_front(std::move(socket));
+        connections_.front().peer = address;
         asio::co_spawn(io_, session(connections_.begin()), asio::detached);
     }
 }
@@ -163,7 +175,7 @@ asio::awaitable<void> server::refuse_busy(connection_list::iterator self)
     --rejecting_;
 }
 
-asio::awaitable<void> server::write_all(connection& c, const std::string& out, bool& ok)
+asio::awaitable<void> server::write_all(connection& c, std::string_view out, bool& ok)
 {
     auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(out), use_tuple);
     stats_.bytes_out += n;

@@ -6,6 +6,7 @@
 
 #include "config.hpp"
 #include "dispatcher.hpp"
+#include "source_limiter.hpp"
 #include "worker_pool.hpp"
 
 #include <fxd/protocol/decoder.hpp>
@@ -25,6 +26,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace spdlog {
 class logger;
@@ -64,13 +66,17 @@ public:
     /// and calls reload()); without one, SIGHUP is logged and ignored.
     void on_reload(std::function<void()> handler) { reload_handler_ = std::move(handler); }
 
+    /// The UDP path without a socket: one datagram in, the reply (possibly
+    /// empty) appended to out. Public so the fuzzers can drive it directly.
+    void handle_datagram(std::span<const char> datagram, std::string& out);
+
 private:
     using connection_list = std::list<connection>;
 
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> session(connection_list::iterator self);
     boost::asio::awaitable<void> refuse_busy(connection_list::iterator self);
-    boost::asio::awaitable<void> write_all(connection& c, const std::string& out, bool& ok);
+    boost::asio::awaitable<void> write_all(connection& c, std::string_view out, bool& ok);
     boost::asio::awaitable<void> linger_close(connection& c);
     /// Sends count bytes of fd from offset on the connection; false when it broke.
     boost::asio::awaitable<bool> send_file(connection& c, int fd, std::uint64_t offset, std::uint64_t count);
@@ -79,7 +85,6 @@ private:
     boost::asio::awaitable<void> expire_partials();
     boost::asio::awaitable<void> signals();
 
-    void handle_datagram(std::span<const char> datagram, std::string& out);
     void request_started() noexcept { ++in_flight_; }
     void request_finished();
     void finish();
@@ -96,6 +101,7 @@ private:
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::ip::udp::socket udp_;
     protocol::header_parser udp_parser_; ///< reused datagram after datagram
+    source_limiter udp_limiter_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer reaper_timer_;
     boost::asio::steady_timer drain_timer_;
@@ -103,6 +109,8 @@ private:
     boost::asio::steady_timer watchdog_timer_; ///< systemd keep-alives, when WatchdogSec= is set
     std::function<void()> reload_handler_;
     connection_list connections_;
+    /// Connections being served per client address (limits.max_connections_per_address).
+    std::unordered_map<boost::asio::ip::address, std::uint32_t> per_address_;
     std::size_t sessions_ = 0;      ///< connections being served (max_connections applies)
     std::size_t rejecting_ = 0;     ///< connections being told busy
     std::size_t in_flight_ = 0;     ///< requests whose header is read and reply not yet queued

@@ -31,7 +31,8 @@ void server::reload(const config& next)
     // Sockets, storage, the worker pool and the accounts database are set up
     // once in start(); changing them means a restart.
     keep_running("tcp", cfg_.tcp, applied.tcp, kept);
-    keep_running("udp", cfg_.udp, applied.udp, kept);
+    keep_running("udp.bind", cfg_.udp.bind, applied.udp.bind, kept);
+    keep_running("udp.port", cfg_.udp.port, applied.udp.port, kept);
     keep_running("storage.dir", cfg_.storage.dir, applied.storage.dir, kept);
     keep_running("workers", cfg_.workers, applied.workers, kept);
     keep_running("auth.db_path", cfg_.auth.db_path, applied.auth.db_path, kept);
@@ -47,6 +48,7 @@ void server::reload(const config& next)
     configure_logger(log_, applied.log.level, applied.log.format);
     cfg_ = applied;
     dispatcher_.apply_config();
+    udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
     log_.info("reload: applied (log.level={} log.format={})", cfg_.log.level, cfg_.log.format);
 }
 

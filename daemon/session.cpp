@@ -27,8 +27,6 @@ namespace {
 constexpr std::size_t read_chunk = 16 * 1024;
 /// Reads while an upload streams: large, so a fast client costs few syscalls per byte.
 constexpr std::size_t upload_read_chunk = 256 * 1024;
-/// Replies queued past this are written before decoding more, bounding memory.
-constexpr std::size_t max_queued_reply_bytes = 256 * 1024;
 
 } // namespace
 
@@ -38,15 +36,12 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     ++sessions_;
     ++stats_.connections_open;
     protocol::decoder decoder({cfg_.limits.max_header_bytes});
-    std::string out;
+    std::string out;        // replies queued for the client
+    std::size_t out_sent = 0; // of which the socket already took this many
     c.decoder = &decoder;
     c.output = &out;
     session_context context;
-    {
-        boost::system::error_code ec;
-        const auto peer = c.socket.remote_endpoint(ec);
-        context.peer_address = ec ? "unknown" : peer.address().to_string();
-    }
+    context.peer_address = c.peer.to_string();
 
     bool close_after_flush = false; // a contract error ends the connection once its reply is out
     bool broken = false;            // the connection failed mid-reply: end it now
@@ -55,6 +50,61 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     clock::time_point upload_started;
     bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
     clock::time_point header_started;
+    bool socket_drained = true;     // the last read took all the socket held: wait before reading again
+    c.socket.non_blocking(true);    // reads and writes are tried at once; Asio waits only when they would block
+
+    auto pending = [&] { return out.size() - out_sent; };
+    // Writes what the socket takes now; false when the connection broke.
+    auto send_now = [&] {
+        while (out_sent < out.size()) {
+            boost::system::error_code ec;
+            const auto n = c.socket.write_some(asio::buffer(out.data() + out_sent, out.size() - out_sent), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again)
+                return true;
+            if (ec == asio::error::interrupted)
+                continue;
+            if (ec) {
+                if (!c.stopping)
+                    log_.debug("write failed: {}", ec.message());
+                return false;
+            }
+            out_sent += n;
+            stats_.bytes_out += n;
+        }
+        out.clear();
+        out_sent = 0;
+        return true;
+    };
+    enum class read_result { got, would_block, closed };
+    // Reads what the socket holds now, without waiting.
+    auto try_read = [&] {
+        // A body gathered whole gets room for all of it (bounded by the echo limit at admission).
+        const std::size_t wanted = upload ? upload_read_chunk
+                                   : decoder.buffering_body()
+                                       ? std::max<std::size_t>(read_chunk, decoder.body_remaining() - std::min<std::uint64_t>(decoder.body_remaining(), decoder.buffered()))
+                                       : read_chunk;
+        const bool between_frames = decoder.at_frame_boundary();
+        const auto space = decoder.prepare(wanted);
+        boost::system::error_code ec;
+        const auto n = c.socket.read_some(asio::buffer(space.data(), space.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) {
+            socket_drained = true;
+            return read_result::would_block;
+        }
+        if (ec) {
+            if (ec != asio::error::eof && !c.stopping)
+                log_.debug("read failed: {}", ec.message());
+            return read_result::closed;
+        }
+        decoder.commit(n);
+        stats_.bytes_in += n;
+        socket_drained = n < space.size();
+        if (between_frames) {
+            header_clock = true;
+            header_started = clock::now();
+        }
+        return read_result::got;
+    };
 
     auto refuse = [&](const protocol::request_header& request, errc code, std::string_view message) {
         dispatcher_.reply_error(out, &request, code, message);
@@ -67,7 +117,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     for (;;) {
         // Decode every whole frame already received.
         bool need_more = false;
-        while (!need_more && !close_after_flush && !broken && out.size() < max_queued_reply_bytes) {
+        while (!need_more && !close_after_flush && !broken && pending() < cfg_.limits.max_pending_reply_bytes) {
             switch (decoder.next()) {
             case protocol::decoder::event::need_more:
                 need_more = true;
@@ -130,8 +180,9 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                         // The reply header (and replies queued before it) go out first, then the bytes.
                         c.set_deadline(seconds(cfg_.timeouts.body_s));
                         bool ok = false;
-                        co_await write_all(c, out, ok);
+                        co_await write_all(c, std::string_view(out).substr(out_sent), ok);
                         out.clear();
+                        out_sent = 0;
                         const auto started = clock::now();
                         const bool sent = ok && co_await send_file(c, file->fd.get(), file->offset, file->count);
                         dispatcher_.end_download(request, context, *file, sent,
@@ -174,12 +225,35 @@ asio::awaitable<void> server::session(connection_list::iterator self)
         if (broken)
             break;
         if (!out.empty()) {
-            c.set_deadline(seconds(cfg_.timeouts.body_s));
-            bool ok = false;
-            co_await write_all(c, out, ok);
-            if (!ok)
+            if (!send_now())
                 break;
-            out.clear();
+            if (!out.empty()) {
+                // The client is not reading as fast as it asks.
+                if (pending() >= cfg_.limits.max_pending_reply_bytes) {
+                    ++stats_.connections_cut_unread;
+                    log_.info("connection from {} cut: {} reply bytes left unread (limits.max_pending_reply_bytes)",
+                              context.peer_address, pending());
+                    break;
+                }
+                if (c.stopping)
+                    break;
+                if (!need_more && !close_after_flush)
+                    continue; // more whole frames are buffered: serve them while the replies wait
+                const auto got = close_after_flush ? read_result::would_block : try_read();
+                if (got == read_result::closed)
+                    close_after_flush = true; // the client stopped sending; it may still read
+                if (got != read_result::got) {
+                    // Nothing new to serve: wait for the client to take its replies.
+                    c.set_deadline(seconds(cfg_.timeouts.body_s));
+                    auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
+                    if (ec) {
+                        if (c.expired && !c.stopping)
+                            ++stats_.timeouts;
+                        break;
+                    }
+                }
+                continue;
+            }
         }
         if (close_after_flush) {
             co_await linger_close(c);
@@ -189,24 +263,19 @@ asio::awaitable<void> server::session(connection_list::iterator self)
             break;
         if (!need_more)
             continue; // replies were flushed mid-batch: decode the rest
+        if (!socket_drained) {
+            const auto got = try_read(); // more may have arrived already (pipelining): no wait
+            if (got == read_result::closed)
+                break;
+            if (got == read_result::got)
+                continue;
+        }
 
         // Wait for more bytes, under the deadline that fits where we are in the frame.
-        const bool between_frames = decoder.at_frame_boundary();
-        if (between_frames) {
+        if (decoder.at_frame_boundary()) {
             c.set_deadline(seconds(cfg_.timeouts.idle_s));
             c.parked = true;
             c.parked_since = clock::now();
-            auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
-            c.parked = false;
-            if (ec) {
-                if (c.expired && !c.stopping) {
-                    ++stats_.timeouts;
-                    dispatcher_.reply_error(out, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
-                    close_after_flush = true;
-                    continue; // flush the timeout reply, then linger and close
-                }
-                break;
-            }
         } else if (decoder.in_header()) {
             if (!header_clock) {
                 header_clock = true;
@@ -217,31 +286,23 @@ asio::awaitable<void> server::session(connection_list::iterator self)
         } else {
             c.set_deadline(seconds(cfg_.timeouts.body_s));
         }
-
-        // A body gathered whole gets room for all of it (bounded by the echo limit at admission).
-        const std::size_t wanted = upload ? upload_read_chunk
-                                   : decoder.buffering_body()
-                                       ? std::max<std::size_t>(read_chunk, decoder.body_remaining() - std::min<std::uint64_t>(decoder.body_remaining(), decoder.buffered()))
-                                       : read_chunk;
-        const auto space = decoder.prepare(wanted);
-        auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
+        c.parked = false;
         if (ec) {
             if (c.expired && !c.stopping) {
                 ++stats_.timeouts;
+                if (decoder.at_frame_boundary()) {
+                    dispatcher_.reply_error(out, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
+                    close_after_flush = true;
+                    continue; // flush the timeout reply, then linger and close
+                }
                 log_.debug("connection timed out mid-frame");
-            } else if (ec != asio::error::eof && !c.stopping) {
-                log_.debug("read failed: {}", ec.message());
             }
             break;
         }
-        decoder.commit(n);
-        stats_.bytes_in += n;
-        if (between_frames) {
-            header_clock = true;
-            header_started = clock::now();
-        }
+        if (try_read() == read_result::closed)
+            break;
     }
-
     // The one way out.
     if (upload) {
         // The body stopped mid-way: what arrived stays as a resumable partial.
@@ -252,6 +313,8 @@ asio::awaitable<void> server::session(connection_list::iterator self)
         request_finished();
     boost::system::error_code ignored;
     c.socket.close(ignored);
+    if (const auto counted = per_address_.find(c.peer); counted != per_address_.end() && --counted->second == 0)
+        per_address_.erase(counted);
     --sessions_;
     --stats_.connections_open;
     connections_.erase(self);

@@ -36,24 +36,31 @@ asio::awaitable<void> server::udp_loop()
         auto [ec, n] = co_await udp_.async_receive_from(asio::buffer(datagram), from, use_tuple);
         if (!udp_.is_open())
             co_return;
+        const auto now = source_limiter::clock::now(); // one reading per batch is precise enough
         for (int handled = 0;; ++handled) {
             if (ec) {
                 if (ec != asio::error::would_block)
                     log_.debug("udp receive failed: {}", ec.message());
                 break;
             }
-            out.clear();
-            handle_datagram({datagram.data(), n}, out);
-            if (out.size() > n + max_reply_growth) {
-                ++stats_.udp_dropped; // never amplify, whatever a handler produced
-            } else if (out.size() != 0 || n == 0) {
-                boost::system::error_code send_ec;
-                udp_.send_to(asio::buffer(out), from, 0, send_ec);
-                if (send_ec) {
-                    ++stats_.udp_dropped;
-                } else {
-                    ++stats_.udp_out;
-                    stats_.bytes_out += out.size();
+            if (!udp_limiter_.allow(from.address(), now)) {
+                ++stats_.udp_in;
+                stats_.bytes_in += n;
+                ++stats_.udp_rate_limited;
+            } else {
+                out.clear();
+                handle_datagram({datagram.data(), n}, out);
+                if (out.size() > n + max_reply_growth) {
+                    ++stats_.udp_dropped; // never amplify, whatever a handler produced
+                } else if (out.size() != 0 || n == 0) {
+                    boost::system::error_code send_ec;
+                    udp_.send_to(asio::buffer(out), from, 0, send_ec);
+                    if (send_ec) {
+                        ++stats_.udp_dropped;
+                    } else {
+                        ++stats_.udp_out;
+                        stats_.bytes_out += out.size();
+                    }
                 }
             }
             if (handled + 1 == batch)

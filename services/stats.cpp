@@ -30,6 +30,8 @@ std::string stats_json(const counters& c)
         {"connections", json::object{{"open", c.connections_open},
                                      {"total", c.connections_total},
                                      {"refused_busy", c.connections_refused},
+                                     {"refused_per_address", c.connections_refused_per_address},
+                                     {"cut_unread", c.connections_cut_unread},
                                      {"timed_out", c.timeouts}}},
         {"requests", std::move(requests)},
         {"errors", json::object{{"by_op", std::move(errors_by_op)}, {"by_code", std::move(errors_by_code)}}},
@@ -42,7 +44,7 @@ std::string stats_json(const counters& c)
                                {"bytes_stored", c.bytes_stored},
                                {"partials_held", c.partials_held}}},
         {"workers", json::object{{"queue_depth", c.worker_queue_depth}}},
-        {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}}},
+        {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}, {"rate_limited", c.udp_rate_limited}}},
     };
     return json::serialize(root);
 }

@@ -261,7 +261,7 @@ def case_reload(fxd, folder):
             assert manager.until("RELOADING")["RELOADING"] == "1"
             assert manager.until("READY")["READY"] == "1"
             wait_for("the reload to be logged", lambda: "reload: applied" in d.log())
-            assert "'udp' changed, which needs a restart" in d.log(), d.log()
+            assert "'udp.bind' changed, which needs a restart" in d.log(), d.log()
             reply, _ = request(c, {"op": "echo", "id": 2}, b"hello")
             assert reply["status"] == "error" and reply["code"] == "body_too_large", reply
             reset_one_connection(tcp, c)

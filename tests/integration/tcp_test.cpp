@@ -878,6 +878,134 @@ BOOST_AUTO_TEST_CASE(a_connection_is_served_again_once_another_closes, *utf::tim
     check_usable(second);
 }
 
+BOOST_AUTO_TEST_CASE(connection_past_the_per_address_limit_gets_busy, *utf::timeout(60))
+{
+    daemon_process daemon({"--set", "limits.max_connections_per_address=2"});
+    std::optional<connection> first(std::in_place, localhost, daemon.tcp_port());
+    connection second(localhost, daemon.tcp_port());
+    check_usable(*first);
+    check_usable(second);
+
+    {
+        connection third(localhost, daemon.tcp_port());
+        check_connection_error(third.receive(), "busy");
+        check_closed(third);
+    }
+    const auto s = body_object(second.call({{"op", "stats"}}));
+    BOOST_TEST(counter(s, "connections.refused_per_address") == 1u);
+    BOOST_TEST(counter(s, "connections.refused_busy") == 1u);
+
+    // The count follows closes: a slot freed is a slot served.
+    first.reset();
+    const bool served = eventually([&] {
+        try {
+            connection next(localhost, daemon.tcp_port());
+            return next.call({{"op", "ping"}}).ok();
+        } catch (const fxd::client::connection_error&) {
+            return false;
+        }
+    });
+    BOOST_TEST(served);
+    check_usable(second);
+}
+
+BOOST_AUTO_TEST_CASE(per_address_limit_counts_each_address_apart, *utf::timeout(60))
+{
+    // 127.0.0.1 and 127.0.0.2 are both loopback on Linux but different addresses.
+    daemon_process daemon({"--set", "limits.max_connections_per_address=1"});
+    connection from_one(localhost, daemon.tcp_port());
+    check_usable(from_one);
+    connection from_two(localhost, daemon.tcp_port(), 10s, "127.0.0.2");
+    check_usable(from_two);
+    connection another_from_one(localhost, daemon.tcp_port());
+    check_connection_error(another_from_one.receive(), "busy");
+}
+
+BOOST_AUTO_TEST_CASE(client_that_never_reads_is_cut_at_the_pending_reply_limit, *utf::timeout(120))
+{
+    // Echo requests keep coming and no reply is read: once the replies the
+    // kernel cannot take pass the limit, the daemon cuts the connection (long
+    // before timeouts.body_s) and keeps serving everyone else.
+    daemon_process daemon({"--set", "limits.max_echo_bytes=16384", "--set", "limits.max_pending_reply_bytes=65536",
+                           "--set", "timeouts.body_s=600"});
+    connection hog(localhost, daemon.tcp_port());
+    const std::string frame = make_frame({{"op", "echo"}}, std::string(16384, 'x'));
+    std::string burst;
+    for (int i = 0; i < 16; ++i)
+        burst += frame;
+
+    bool cut = false;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!cut && std::chrono::steady_clock::now() < deadline) {
+        std::size_t off = 0;
+        while (off < burst.size()) {
+            const ssize_t n = ::send(hog.native_handle(), burst.data() + off, burst.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                off += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                pollfd p{hog.native_handle(), POLLOUT, 0};
+                if (::poll(&p, 1, 200) > 0 && (p.revents & (POLLERR | POLLHUP)))
+                    cut = true;
+                if (std::chrono::steady_clock::now() >= deadline || cut)
+                    break;
+                continue;
+            }
+            cut = true; // EPIPE or ECONNRESET: the daemon closed it
+            break;
+        }
+    }
+    BOOST_TEST(cut);
+
+    connection other(localhost, daemon.tcp_port());
+    check_usable(other);
+    BOOST_TEST(eventually([&] { return counter(stats_snapshot(daemon.tcp_port()), "connections.cut_unread") == 1u; }));
+    BOOST_TEST(counter(stats_snapshot(daemon.tcp_port()), "connections.timed_out") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(pipelining_client_that_reads_is_not_cut, *utf::timeout(120))
+{
+    // Far more replies than the limit, but read as they come: nothing is cut.
+    daemon_process daemon({"--set", "limits.max_echo_bytes=16384", "--set", "limits.max_pending_reply_bytes=65536"});
+    connection conn(localhost, daemon.tcp_port());
+    const std::string body(8000, 'q');
+    const int rounds = 40, per_round = 32; // 10 MB of replies, 256 KiB in flight
+    for (int round = 0; round < rounds; ++round) {
+        std::string batch;
+        for (int i = 0; i < per_round; ++i)
+            batch += make_frame({{"op", "echo"}, {"id", round * per_round + i}}, body);
+        conn.send_raw(batch);
+        for (int i = 0; i < per_round; ++i) {
+            const auto r = conn.receive();
+            BOOST_TEST_REQUIRE(r.ok());
+            BOOST_TEST_REQUIRE(r.header.at("id").to_number<int>() == round * per_round + i);
+            BOOST_TEST_REQUIRE(r.body.size() == body.size());
+        }
+    }
+    BOOST_TEST(counter(stats_snapshot(daemon.tcp_port()), "connections.cut_unread") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(client_that_half_closes_still_gets_every_reply, *utf::timeout(60))
+{
+    // Send everything, shut down the sending side, then read: a common way to
+    // use a request/response socket, and the daemon must not drop the replies.
+    daemon_process daemon;
+    connection conn(localhost, daemon.tcp_port());
+    std::string batch;
+    const int count = 2000;
+    for (int i = 0; i < count; ++i)
+        batch += make_frame({{"op", "echo"}, {"id", i}}, std::string(500, 'h'));
+    conn.send_raw(batch);
+    ::shutdown(conn.native_handle(), SHUT_WR);
+    for (int i = 0; i < count; ++i) {
+        const auto r = conn.receive();
+        BOOST_TEST_REQUIRE(r.ok());
+        BOOST_TEST_REQUIRE(r.header.at("id").to_number<int>() == i);
+    }
+    check_closed(conn);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(tcp_stats)
@@ -895,7 +1023,8 @@ BOOST_AUTO_TEST_CASE(stats_body_holds_every_counter_group, *utf::timeout(30))
     for (const auto* path : {"connections.open", "connections.total", "connections.refused_busy", "connections.timed_out",
                              "requests.ping", "requests.hello", "requests.echo", "requests.stats", "requests.unknown",
                              "errors.by_op.ping", "errors.by_op.echo", "errors.by_op.none", "errors.by_code.bad_frame",
-                             "errors.by_code.unknown_op", "bytes.in", "bytes.out", "udp.in", "udp.out", "udp.dropped"}) {
+                             "errors.by_code.unknown_op", "bytes.in", "bytes.out", "udp.in", "udp.out", "udp.dropped",
+                             "connections.refused_per_address", "connections.cut_unread", "udp.rate_limited"}) {
         BOOST_TEST_CONTEXT(path) { BOOST_CHECK_NO_THROW(counter(s, path)); }
     }
     BOOST_TEST(counter(s, "connections.open") == 1u);

@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 using fxd::client::make_frame;
@@ -309,6 +310,61 @@ BOOST_AUTO_TEST_CASE(udp_counters_move_with_traffic, *utf::timeout(30))
     BOOST_TEST(counter(after, "udp.out") - counter(before, "udp.out") == 4u);
     BOOST_TEST(counter(after, "requests.ping") - counter(before, "requests.ping") == 3u);
     BOOST_TEST(counter(after, "requests.echo") - counter(before, "requests.echo") == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(udp_rate_limit)
+
+namespace {
+
+/// Sends count pings at once, then counts the replies that come back.
+std::size_t answered_of_a_burst(udp_peer& peer, int count)
+{
+    for (int i = 0; i < count; ++i)
+        peer.send(make_frame({{"op", "ping"}, {"id", i}}));
+    std::size_t replies = 0;
+    while (peer.receive(500ms))
+        ++replies;
+    return replies;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_source_past_its_burst_is_dropped_and_counted, *utf::timeout(60))
+{
+    daemon_process daemon({"--set", "udp.rate_per_source=2", "--set", "udp.burst=5"});
+    udp_peer peer(daemon.udp_port());
+    const auto started = std::chrono::steady_clock::now();
+    const std::size_t replies = answered_of_a_burst(peer, 20);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // The burst, plus what the rate refilled while we were at it.
+    BOOST_TEST(replies >= 5u);
+    BOOST_TEST(replies <= 5u + static_cast<std::size_t>(2 * elapsed) + 1u);
+    const auto s = stats_snapshot(daemon.tcp_port());
+    BOOST_TEST(counter(s, "udp.in") == 20u);
+    BOOST_TEST(counter(s, "udp.rate_limited") == 20u - replies);
+    BOOST_TEST(counter(s, "udp.out") == replies);
+}
+
+BOOST_AUTO_TEST_CASE(another_source_keeps_its_own_budget_and_the_rate_refills, *utf::timeout(60))
+{
+    daemon_process daemon({"--set", "udp.rate_per_source=2", "--set", "udp.burst=5"});
+    udp_peer noisy(daemon.udp_port(), "127.0.0.1");
+    BOOST_TEST(answered_of_a_burst(noisy, 40) < 40u);
+    udp_peer quiet(daemon.udp_port(), "127.0.0.2");
+    BOOST_TEST(answered_of_a_burst(quiet, 5) == 5u);
+    std::this_thread::sleep_for(1500ms); // at 2 per second, the noisy source earns a token back
+    BOOST_TEST(round_trip(noisy, make_frame({{"op", "ping"}})).ok());
+}
+
+BOOST_AUTO_TEST_CASE(rate_zero_answers_everything, *utf::timeout(60))
+{
+    daemon_process daemon({"--set", "udp.rate_per_source=0", "--set", "udp.burst=1"});
+    udp_peer peer(daemon.udp_port());
+    for (int i = 0; i < 200; ++i)
+        BOOST_TEST_REQUIRE(round_trip(peer, make_frame({{"op", "ping"}, {"id", i}})).ok());
+    BOOST_TEST(counter(stats_snapshot(daemon.tcp_port()), "udp.rate_limited") == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

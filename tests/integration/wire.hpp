@@ -182,11 +182,19 @@ inline std::string str(const client::reply& r, std::string_view key)
 /// A UDP socket connected to the daemon, kept across datagrams.
 class udp_peer {
 public:
-    explicit udp_peer(std::uint16_t port)
+    /// source, when given, is the local address to send from (e.g. "127.0.0.2").
+    explicit udp_peer(std::uint16_t port, const char* source = nullptr)
     {
         fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd_ < 0)
             throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+        if (source) {
+            sockaddr_in from{};
+            from.sin_family = AF_INET;
+            if (::inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+                ::bind(fd_, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0)
+                throw std::runtime_error(std::string("bind to ") + source + ": " + std::strerror(errno));
+        }
         sockaddr_in to{};
         to.sin_family = AF_INET;
         to.sin_port = htons(port);

@@ -19,6 +19,7 @@ using fxd::daemon::config;
 using fxd::daemon::config_error;
 using fxd::daemon::config_key_names;
 using fxd::daemon::load_config;
+using fxd::daemon::load_config_text;
 namespace fs = std::filesystem;
 
 namespace {
@@ -106,6 +107,10 @@ BOOST_AUTO_TEST_CASE(defaults_apply_without_file_or_overrides, *boost::unit_test
     BOOST_TEST(c.limits.max_upload_bytes == 17179869184ull);
     BOOST_TEST(c.limits.max_discard_bytes == 1048576u);
     BOOST_TEST(c.limits.max_connections == 10000u);
+    BOOST_TEST(c.limits.max_connections_per_address == 1000u);
+    BOOST_TEST(c.limits.max_pending_reply_bytes == 4194304u);
+    BOOST_TEST(c.udp.rate_per_source == 2000.0);
+    BOOST_TEST(c.udp.burst == 500u);
     BOOST_TEST(c.timeouts.idle_s == 300.0);
     BOOST_TEST(c.timeouts.header_s == 10.0);
     BOOST_TEST(c.timeouts.body_s == 60.0);
@@ -203,11 +208,12 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
 {
     const std::string_view file = R"({
   "tcp": {"bind": "0.0.0.0", "port": 1001},
-  "udp": {"bind": "::", "port": 1002},
+  "udp": {"bind": "::", "port": 1002, "rate_per_source": 1015.5, "burst": 1016},
   "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014},
   "log": {"level": "warn", "format": "json"},
   "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
-             "max_discard_bytes": 1006, "max_connections": 1007},
+             "max_discard_bytes": 1006, "max_connections": 1007, "max_connections_per_address": 1017,
+             "max_pending_reply_bytes": 1018000},
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
@@ -218,6 +224,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.tcp.port = 1001;
     want.udp.bind = "::";
     want.udp.port = 1002;
+    want.udp.rate_per_source = 1015.5;
+    want.udp.burst = 1016;
     want.storage.dir = "/srv/fxd";
     want.storage.partial_ttl_s = 3600.5;
     want.storage.quota_bytes = 1014;
@@ -228,6 +236,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.limits.max_upload_bytes = 1005;
     want.limits.max_discard_bytes = 1006;
     want.limits.max_connections = 1007;
+    want.limits.max_connections_per_address = 1017;
+    want.limits.max_pending_reply_bytes = 1018000;
     want.timeouts.idle_s = 1.5;
     want.timeouts.header_s = 2.5;
     want.timeouts.body_s = 3.5;
@@ -245,10 +255,11 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     BOOST_TEST((load_text(file) == want));
 
     const std::vector<std::string> overrides = {
-        "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "storage.dir=/srv/fxd",
+        "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "udp.rate_per_source=1015.5", "udp.burst=1016", "storage.dir=/srv/fxd",
         "storage.partial_ttl_s=3600.5", "storage.quota_bytes=1014",
         "log.level=warn", "log.format=json", "limits.max_header_bytes=1003", "limits.max_echo_bytes=1004",
         "limits.max_upload_bytes=1005", "limits.max_discard_bytes=1006", "limits.max_connections=1007",
+        "limits.max_connections_per_address=1017", "limits.max_pending_reply_bytes=1018000",
         "timeouts.idle_s=1.5", "timeouts.header_s=2.5", "timeouts.body_s=3.5", "timeouts.drain_s=4.5",
         "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
@@ -353,6 +364,12 @@ BOOST_AUTO_TEST_CASE(refuses_bad_values_in_file_naming_the_key, *boost::unit_tes
         {R"({"storage": {"dir": 5}})", "storage.dir"},
         {R"({"workers": {"threads": 0}})", "workers.threads"},
         {R"({"workers": {"queue_limit": 0}})", "workers.queue_limit"},
+        {R"({"udp": {"rate_per_source": -1}})", "udp.rate_per_source"},
+        {R"({"udp": {"burst": 0}})", "udp.burst"},
+        {R"({"limits": {"max_connections_per_address": 0}})", "limits.max_connections_per_address"},
+        {R"({"limits": {"max_pending_reply_bytes": 1000}})", "limits.max_pending_reply_bytes"},
+        // A pending-reply bound smaller than one echo reply would cut every large echo.
+        {R"({"limits": {"max_echo_bytes": 1048576, "max_pending_reply_bytes": 1048576}})", "limits.max_pending_reply_bytes"},
     };
     for (const auto& [text, key] : cases) {
         BOOST_TEST_CONTEXT(text) {
@@ -378,6 +395,7 @@ BOOST_AUTO_TEST_CASE(refuses_bad_values_in_overrides_naming_the_key, *boost::uni
         {"timeouts.idle_s=soon", "timeouts.idle_s"},
         {"limits.max_connections=0", "limits.max_connections"},
         {"storage.dir=", "storage.dir"},
+        {"limits.max_pending_reply_bytes=65536", "limits.max_pending_reply_bytes"}, // under max_echo_bytes
     };
     for (const auto& [assignment, key] : cases) {
         BOOST_TEST_CONTEXT(assignment) {
@@ -457,6 +475,19 @@ BOOST_AUTO_TEST_CASE(bad_override_is_refused_even_after_a_good_file, *boost::uni
     temp_file f(R"({"tcp": {"port": 1234}})");
     const auto msg = refusal([&] { load_config(&f.path(), {"tcp.port=99999"}); });
     BOOST_TEST(mentions(msg, "tcp.port"), msg);
+}
+
+BOOST_AUTO_TEST_CASE(config_text_is_read_like_a_file, *boost::unit_test::timeout(10))
+{
+    const config c = load_config_text(R"({ // comments and trailing commas, as in a file
+        "udp": {"rate_per_source": 10, "burst": 3,},
+        "limits": {"max_echo_bytes": 1000, "max_pending_reply_bytes": 65536},
+    })");
+    BOOST_TEST(c.udp.rate_per_source == 10.0);
+    BOOST_TEST(c.udp.burst == 3u);
+    BOOST_TEST(c.limits.max_pending_reply_bytes == 65536u);
+    BOOST_CHECK_THROW(load_config_text("[1, 2]"), config_error);
+    BOOST_CHECK_THROW(load_config_text(R"({"tcp": {"port": {"deep": [[[[[[[[1]]]]]]]]}}})"), config_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -19,7 +19,9 @@ struct counters {
 
     std::uint64_t connections_open = 0;
     std::uint64_t connections_total = 0;
-    std::uint64_t connections_refused = 0; ///< turned away with busy
+    std::uint64_t connections_refused = 0; ///< turned away with busy, for any reason
+    std::uint64_t connections_refused_per_address = 0; ///< of those, for limits.max_connections_per_address
+    std::uint64_t connections_cut_unread = 0; ///< cut for leaving limits.max_pending_reply_bytes unread
     std::uint64_t timeouts = 0;
 
     std::array<std::uint64_t, protocol::op_count> requests_by_op{};
@@ -46,6 +48,7 @@ struct counters {
     std::uint64_t udp_in = 0;
     std::uint64_t udp_out = 0;
     std::uint64_t udp_dropped = 0;
+    std::uint64_t udp_rate_limited = 0; ///< dropped unanswered by udp.rate_per_source
 
     void count_request(std::optional<protocol::op> op) noexcept
     {
