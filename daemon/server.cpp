@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <csignal>
 
+#include <malloc.h>
+
 namespace fxd::daemon {
 
 namespace asio = boost::asio;
@@ -28,6 +30,8 @@ namespace {
 constexpr auto linger_time = std::chrono::seconds(2);
 /// Connections being told busy at once; past this they are closed without a reply.
 constexpr std::size_t max_rejecting = 256;
+/// Buffer bytes the reaper must free in one pass before it trims the heap.
+constexpr std::size_t release_trim_bytes = 1 << 20;
 
 std::int64_t unix_time()
 {
@@ -211,6 +215,7 @@ asio::awaitable<void> server::reaper()
         reaper_timer_.expires_after(reaper_period(cfg_)); // timeouts may change on reload
         co_await reaper_timer_.async_wait(use_tuple);
         const auto now = clock::now();
+        std::size_t released = 0;
         for (auto& c : connections_) {
             if (!c.expired && now >= c.deadline) {
                 c.expired = true;
@@ -218,12 +223,20 @@ asio::awaitable<void> server::reaper()
                 c.socket.cancel(ignored);
             } else if (c.parked && now - c.parked_since >= free_after) {
                 // Idle connections hold no buffers: memory stays flat with many of them.
-                if (c.decoder)
+                if (c.decoder) {
+                    released += c.decoder->capacity();
                     c.decoder->release_memory();
-                if (c.output)
+                }
+                if (c.output && c.output->capacity() > std::string().capacity()) {
+                    released += c.output->capacity();
                     std::string().swap(*c.output);
+                }
             }
         }
+        // Freed buffers sit between live allocations, where free() alone keeps
+        // them resident; after a burst of many, hand their pages back.
+        if (released >= release_trim_bytes)
+            ::malloc_trim(0);
     }
 }
 

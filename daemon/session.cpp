@@ -23,8 +23,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-/// Least free space offered to each read; large reads keep syscalls per byte low.
-constexpr std::size_t read_chunk = 16 * 1024;
+/// Free space offered to a read: small for a connection that sends little (it
+/// is what an idle connection last held), doubled while reads fill it.
+constexpr std::size_t min_read_chunk = 2 * 1024;
+constexpr std::size_t max_read_chunk = 64 * 1024;
 /// Reads while an upload streams: large, so a fast client costs few syscalls per byte.
 constexpr std::size_t upload_read_chunk = 256 * 1024;
 
@@ -51,6 +53,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
     clock::time_point header_started;
     bool socket_drained = true;     // the last read took all the socket held: wait before reading again
+    std::size_t read_chunk = min_read_chunk;
     c.socket.non_blocking(true);    // reads and writes are tried at once; Asio waits only when they would block
 
     auto pending = [&] { return out.size() - out_sent; };
@@ -99,6 +102,8 @@ asio::awaitable<void> server::session(connection_list::iterator self)
         decoder.commit(n);
         stats_.bytes_in += n;
         socket_drained = n < space.size();
+        if (!socket_drained)
+            read_chunk = std::min(read_chunk * 2, max_read_chunk);
         if (between_frames) {
             header_clock = true;
             header_started = clock::now();
@@ -276,6 +281,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
             c.set_deadline(seconds(cfg_.timeouts.idle_s));
             c.parked = true;
             c.parked_since = clock::now();
+            read_chunk = min_read_chunk; // a busy burst is over
         } else if (decoder.in_header()) {
             if (!header_clock) {
                 header_clock = true;

@@ -10,7 +10,7 @@ namespace {
 constexpr std::size_t min_capacity = 4096;
 }
 
-decoder::decoder(decoder_limits limits) : limits_(limits), parser_(limits.max_json_depth) {}
+decoder::decoder(decoder_limits limits) : limits_(limits) {}
 
 bool decoder::in_body() const noexcept
 {
@@ -54,6 +54,11 @@ void decoder::release_memory() noexcept
         return;
     buf_.reset();
     capacity_ = begin_ = end_ = pending_consume_ = 0;
+    if (state_ == state::prefix) {
+        // The last header views the parser's storage: drop both together.
+        header_ = {};
+        parser_.reset();
+    }
 }
 
 decoder::event decoder::fail(errc code) noexcept
@@ -87,7 +92,9 @@ decoder::event decoder::next()
             if (avail < header_len_)
                 return event::need_more;
             errc code{};
-            if (!parser_.parse({data, header_len_}, header_, code))
+            if (!parser_)
+                parser_ = std::make_unique<header_parser>(limits_.max_json_depth);
+            if (!parser_->parse({data, header_len_}, header_, code))
                 return fail(code);
             begin_ += header_len_;
             remaining_ = header_.size;

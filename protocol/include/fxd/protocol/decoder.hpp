@@ -91,7 +91,8 @@ public:
     bool in_body() const noexcept;
     /// True while a body is being gathered whole (after buffer_body()).
     bool buffering_body() const noexcept { return state_ == state::body_buffer; }
-    /// Frees the read buffer when nothing is held, so idle connections stay small.
+    /// Frees the read buffer when nothing is held, and the header parser too
+    /// between frames, so idle connections stay small (a few hundred bytes).
     void release_memory() noexcept;
     std::size_t capacity() const noexcept { return capacity_; }
 
@@ -101,7 +102,7 @@ private:
     event fail(errc code) noexcept;
 
     decoder_limits limits_;
-    header_parser parser_;
+    std::unique_ptr<header_parser> parser_; ///< made on the first header after a release (it is ~3.5 KiB)
     std::unique_ptr<char[]> buf_;
     std::size_t capacity_ = 0;
     std::size_t begin_ = 0;
