@@ -11,6 +11,7 @@
 
 #include <spdlog/logger.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -25,6 +26,25 @@
 namespace fxd::daemon {
 
 namespace {
+
+/// Each connection is a descriptor, and the usual soft limit (1024) is far
+/// below limits.max_connections: take what the hard limit allows, and say
+/// when it is still short.
+void raise_descriptor_limit(const config& cfg, spdlog::logger& log)
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const auto wanted = cfg.limits.max_connections + 64; // listeners, database, files being sent
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted)
+        log.warn("open-file limit is {}, below limits.max_connections ({}) plus room for files; raise LimitNOFILE/ulimit -n",
+                 static_cast<std::uint64_t>(limit.rlim_cur), cfg.limits.max_connections);
+}
 
 constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
        fxd [--config FILE] [--set KEY=VALUE]... user add|passwd|del NAME
@@ -168,6 +188,7 @@ int run(int argc, char** argv)
 
     auto log = make_logger(cfg.log.level, cfg.log.format);
     std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death
+    raise_descriptor_limit(cfg, *log);
     try {
         prepare_storage(cfg.storage.dir);
         boost::asio::io_context io(1);

@@ -5,12 +5,20 @@
 #include <fxd/protocol/decoder.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/logger.h>
 
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <array>
-#include <vector>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 namespace fxd::daemon {
 
@@ -22,51 +30,134 @@ namespace {
 
 /// A reply may exceed its request by at most this much (no amplification).
 constexpr std::size_t max_reply_growth = 128;
-/// Datagrams handled per wake-up before yielding to TCP sessions.
-constexpr int batch = 64;
+/// Datagrams taken per system call, and handled before yielding to TCP sessions.
+constexpr std::size_t batch = 64;
+/// Room for the largest UDP payload, so no datagram is ever truncated.
+constexpr std::size_t slot_bytes = 65536;
+/// Kernel receive buffer asked for: bursts queue there instead of being lost.
+constexpr int receive_buffer_bytes = 4 << 20;
+
+asio::ip::address address_of(const sockaddr_storage& from)
+{
+    if (from.ss_family == AF_INET6) {
+        const auto& in6 = reinterpret_cast<const sockaddr_in6&>(from);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), &in6.sin6_addr, bytes.size());
+        return asio::ip::address_v6(bytes);
+    }
+    const auto& in4 = reinterpret_cast<const sockaddr_in&>(from);
+    return asio::ip::address_v4(ntohl(in4.sin_addr.s_addr));
+}
+
+/// Everything one batch needs, allocated once per loop. The datagram slots are
+/// not zeroed, so only the pages datagrams land in become resident.
+struct batch_buffers {
+    std::unique_ptr<char[]> slots = std::make_unique_for_overwrite<char[]>(batch * slot_bytes);
+    std::array<mmsghdr, batch> in{};
+    std::array<iovec, batch> in_iov{};
+    std::array<sockaddr_storage, batch> from{};
+    std::array<mmsghdr, batch> out{};
+    std::array<iovec, batch> out_iov{};
+    std::array<std::size_t, batch> reply_at{};  ///< offset of reply i in the replies string
+    std::array<std::size_t, batch> reply_len{};
+    std::array<std::size_t, batch> reply_to{};  ///< which received datagram reply i answers
+    std::string replies;
+
+    void arm_receive()
+    {
+        for (std::size_t i = 0; i < batch; ++i) {
+            in_iov[i] = {slots.get() + i * slot_bytes, slot_bytes};
+            in[i].msg_hdr = {};
+            in[i].msg_hdr.msg_iov = &in_iov[i];
+            in[i].msg_hdr.msg_iovlen = 1;
+            in[i].msg_hdr.msg_name = &from[i];
+            in[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+            in[i].msg_len = 0;
+        }
+    }
+};
 
 } // namespace
 
 asio::awaitable<void> server::udp_loop()
 {
-    std::vector<char> datagram(65536);
-    std::string out;
-    udp::endpoint from;
+    auto buffers = std::make_unique<batch_buffers>();
+    batch_buffers& b = *buffers;
+    {
+        boost::system::error_code ignored; // capped by net.core.rmem_max; a smaller buffer still works
+        udp_.set_option(asio::socket_base::receive_buffer_size(receive_buffer_bytes), ignored);
+    }
+    const int fd = udp_.native_handle();
     for (;;) {
-        auto [ec, n] = co_await udp_.async_receive_from(asio::buffer(datagram), from, use_tuple);
         if (!udp_.is_open())
             co_return;
+        b.arm_receive();
+        const int got = ::recvmmsg(fd, b.in.data(), batch, MSG_DONTWAIT, nullptr);
+        if (got <= 0) {
+            if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_.debug("udp receive failed: {}", std::strerror(errno));
+            // Only once the queue is empty: a wait after data was left unread
+            // would miss it (the reactor reports edges, not levels).
+            auto [ec] = co_await udp_.async_wait(udp::socket::wait_read, use_tuple);
+            if (ec && !udp_.is_open())
+                co_return;
+            continue;
+        }
+
         const auto now = source_limiter::clock::now(); // one reading per batch is precise enough
-        for (int handled = 0;; ++handled) {
-            if (ec) {
-                if (ec != asio::error::would_block)
-                    log_.debug("udp receive failed: {}", ec.message());
-                break;
-            }
-            if (!udp_limiter_.allow(from.address(), now)) {
+        b.replies.clear();
+        std::size_t replies = 0;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
+            const std::size_t n = b.in[i].msg_len;
+            if (!udp_limiter_.allow(address_of(b.from[i]), now)) {
                 ++stats_.udp_in;
                 stats_.bytes_in += n;
                 ++stats_.udp_rate_limited;
-            } else {
-                out.clear();
-                handle_datagram({datagram.data(), n}, out);
-                if (out.size() > n + max_reply_growth) {
-                    ++stats_.udp_dropped; // never amplify, whatever a handler produced
-                } else if (out.size() != 0 || n == 0) {
-                    boost::system::error_code send_ec;
-                    udp_.send_to(asio::buffer(out), from, 0, send_ec);
-                    if (send_ec) {
-                        ++stats_.udp_dropped;
-                    } else {
-                        ++stats_.udp_out;
-                        stats_.bytes_out += out.size();
-                    }
-                }
+                continue;
             }
-            if (handled + 1 == batch)
-                break;
-            n = udp_.receive_from(asio::buffer(datagram), from, 0, ec);
+            const std::size_t at = b.replies.size();
+            handle_datagram({b.slots.get() + i * slot_bytes, n}, b.replies);
+            const std::size_t length = b.replies.size() - at;
+            if (length > n + max_reply_growth) {
+                b.replies.resize(at);
+                ++stats_.udp_dropped; // never amplify, whatever a handler produced
+                continue;
+            }
+            if (length == 0 && n != 0)
+                continue; // dropped by handle_datagram; an empty datagram gets an empty reply
+            b.reply_at[replies] = at;
+            b.reply_len[replies] = length;
+            b.reply_to[replies] = i;
+            ++replies;
         }
+
+        // All replies of the batch in as few system calls as the kernel allows.
+        for (std::size_t r = 0; r < replies; ++r) {
+            b.out_iov[r] = {b.replies.data() + b.reply_at[r], b.reply_len[r]};
+            b.out[r].msg_hdr = {};
+            b.out[r].msg_hdr.msg_iov = &b.out_iov[r];
+            b.out[r].msg_hdr.msg_iovlen = 1;
+            b.out[r].msg_hdr.msg_name = &b.from[b.reply_to[r]];
+            b.out[r].msg_hdr.msg_namelen = b.in[b.reply_to[r]].msg_hdr.msg_namelen;
+        }
+        for (std::size_t r = 0; r < replies;) {
+            const int sent = ::sendmmsg(fd, b.out.data() + r, static_cast<unsigned>(replies - r), MSG_DONTWAIT);
+            if (sent > 0) {
+                for (int k = 0; k < sent; ++k)
+                    stats_.bytes_out += b.reply_len[r + static_cast<std::size_t>(k)];
+                stats_.udp_out += static_cast<std::uint64_t>(sent);
+                r += static_cast<std::size_t>(sent);
+                continue;
+            }
+            if (sent < 0 && errno == EINTR)
+                continue;
+            // A full send buffer or an unreachable source: UDP may lose this reply.
+            ++stats_.udp_dropped;
+            ++r;
+        }
+
+        if (static_cast<std::size_t>(got) == batch)
+            co_await asio::post(io_, asio::use_awaitable); // more may be queued: let TCP sessions run first
     }
 }
 
