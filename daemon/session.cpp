@@ -52,11 +52,9 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     clock::time_point upload_started;
     bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
     clock::time_point header_started;
-    // The last read took all the socket held, and the loop has not run since:
-    // waiting is safe. After any co_await this must be false, because bytes
-    // that arrived meanwhile raised no new readiness event for our wait (the
-    // reactor is edge-triggered, and Asio's waits are not speculative). It
-    // starts false: the client's first bytes may have come before we did.
+    // The last read found the socket empty, so the next step is a wait; after a
+    // full read, another read is tried first (pipelined bytes are likely there).
+    // It starts false: a client usually sends at once, so the first read skips a wait.
     bool socket_drained = false;
     std::size_t read_chunk = min_read_chunk;
     c.socket.non_blocking(true);    // reads and writes are tried at once; Asio waits only when they would block
@@ -159,7 +157,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     request_started();
                     c.deadline = clock::time_point::max();
                     co_await dispatcher_.serve_work(request, context, out);
-                    socket_drained = false;
                     request_finished();
                     break;
                 case admission::kind::buffer:
@@ -171,7 +168,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     request_started();
                     c.deadline = clock::time_point::max();
                     upload = co_await dispatcher_.begin_upload(request, context, out);
-                    socket_drained = false;
                     if (!upload) {
                         request_finished();
                         if (body_length(request) <= cfg_.limits.max_discard_bytes)
@@ -188,7 +184,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     request_started();
                     c.deadline = clock::time_point::max();
                     auto file = co_await dispatcher_.begin_download(request, context, out);
-                    socket_drained = false;
                     if (file) {
                         // The reply header (and replies queued before it) go out first, then the bytes.
                         c.set_deadline(seconds(cfg_.timeouts.body_s));
@@ -218,7 +213,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     break;
                 if (const auto ec = upload->write(decoder.body())) {
                     co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
-                    socket_drained = false;
                     request_finished();
                     if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
                         decoder.skip_body();
@@ -231,7 +225,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     break;
                 c.deadline = clock::time_point::max();
                 co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
-                socket_drained = false;
                 request_finished();
                 break;
             }
@@ -261,7 +254,6 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                     // Nothing new to serve: wait for the client to take its replies.
                     c.set_deadline(seconds(cfg_.timeouts.body_s));
                     auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
-                    socket_drained = false;
                     if (ec) {
                         if (c.expired && !c.stopping)
                             ++stats_.timeouts;

@@ -96,8 +96,7 @@ asio::awaitable<void> server::udp_loop()
         if (got <= 0) {
             if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_.debug("udp receive failed: {}", std::strerror(errno));
-            // Only once the queue is empty: a wait after data was left unread
-            // would miss it (the reactor reports edges, not levels).
+            // The queue is empty: sleep until a datagram comes.
             auto [ec] = co_await udp_.async_wait(udp::socket::wait_read, use_tuple);
             if (ec && !udp_.is_open())
                 co_return;

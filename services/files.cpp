@@ -6,8 +6,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <set>
@@ -16,6 +18,12 @@
 namespace fxd::services {
 
 namespace {
+
+/// Free space an upload must leave on the disk, so the catalog can still
+/// record uploads finishing, deletes and partials when the disk is nearly
+/// full: 4 MiB, or 1/64 of a smaller filesystem.
+constexpr std::uint64_t catalog_reserve_bytes = 4 << 20;
+constexpr std::uint64_t catalog_reserve_share = 64;
 
 std::int64_t unix_now()
 {
@@ -250,8 +258,23 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
         return {file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
 
     unique_fd dir = user_dir(user, true);
+    // Refused before any byte moves when it cannot fit, keeping room for the
+    // catalog (the disk may be shared, so this is a forecast; writes that
+    // still hit ENOSPC are refused cleanly too).
+    if (struct statvfs fs {}; ::fstatvfs(dir.get(), &fs) == 0) {
+        const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+        const std::uint64_t total_bytes = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+        const std::uint64_t reserve = std::min(catalog_reserve_bytes, total_bytes / catalog_reserve_share);
+        const std::uint64_t needed = size - offset;
+        if (free_bytes < reserve || needed > free_bytes - reserve)
+            return {file_status::storage_full, nullptr, 0};
+    }
     upload_record record{fresh_blob_name(), user, name, size, {}};
-    catalog_.begin_upload(record);
+    try {
+        catalog_.begin_upload(record);
+    } catch (const catalog_full&) {
+        return {file_status::storage_full, nullptr, 0};
+    }
     if (offset == 0) {
         unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!file) {
@@ -272,7 +295,17 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
         catalog_.remove_partial(user, name);
         return {file_status::bad_offset, nullptr, 0};
     }
-    catalog_.remove_partial(user, name);
+    try {
+        catalog_.remove_partial(user, name);
+    } catch (const catalog_full&) {
+        // Give the partial its blob back, as if this upload never began.
+        ::renameat(dir.get(), record.blob.c_str(), dir.get(), partial->blob.c_str());
+        try {
+            catalog_.drop_upload(record.blob);
+        } catch (const std::exception&) {
+        }
+        return {file_status::storage_full, nullptr, 0};
+    }
     refresh_totals();
     unique_fd file(::openat(dir.get(), record.blob.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!file)
@@ -309,18 +342,44 @@ file_status local_files::commit(upload& up, const std::optional<std::string>& ex
         errno = err;
         throw_errno("fsync upload");
     }
-    catalog_.mark_publishing(up.record_.blob, sha);
     std::optional<partial_record> stale;
     {
+        // Record first, then rename: if the record cannot be written (a full
+        // disk), the name still holds its old bytes and the client is told
+        // storage_full. Once recorded, a crash before the rename is finished
+        // by repair().
         std::lock_guard lock(publish_mutex_);
         stale = catalog_.find_partial(up.record_.user, up.record_.name);
-        if (::renameat(up.dir_.get(), up.record_.blob.c_str(), up.dir_.get(), up.record_.name.c_str()) != 0)
-            throw_errno("publish upload");
-        ::fsync(up.dir_.get()); // the rename itself must survive a crash
+        const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
         published = {up.record_.name, up.received_, sha, unix_now()};
-        catalog_.publish(up.record_, published);
+        try {
+            catalog_.prepare_publish(up.record_, published);
+        } catch (const catalog_full&) {
+            discard(up);
+            return file_status::storage_full;
+        }
+        if (::renameat(up.dir_.get(), up.record_.blob.c_str(), up.dir_.get(), up.record_.name.c_str()) != 0) {
+            const int err = errno;
+            try { // put the record back as it was, so it matches the bytes again
+                if (previous)
+                    catalog_.put_file(up.record_.user, *previous);
+                else
+                    catalog_.remove_file(up.record_.user, up.record_.name);
+            } catch (const std::exception&) {
+                // repair() at the next start compares records with the folder
+            }
+            discard(up);
+            errno = err;
+            throw_errno("publish upload");
+        }
+        ::fsync(up.dir_.get()); // the rename itself must survive a crash
     }
     up.finished_ = true;
+    try {
+        catalog_.drop_upload(up.record_.blob);
+    } catch (const std::exception&) {
+        // Left for repair(), which finds the name in place and re-records the same file.
+    }
     if (stale && stale->blob != up.record_.blob)
         ::unlinkat(up.dir_.get(), stale->blob.c_str(), 0);
     refresh_totals();
@@ -346,7 +405,11 @@ void local_files::discard(upload& up)
 {
     up.finished_ = true;
     ::unlinkat(up.dir_.get(), up.record_.blob.c_str(), 0);
-    catalog_.drop_upload(up.record_.blob);
+    try {
+        catalog_.drop_upload(up.record_.blob);
+    } catch (const std::exception&) {
+        // A row without its blob (a full disk refused the delete): repair() drops it.
+    }
 }
 
 std::optional<local_files::opened> local_files::open_for_download(const std::string& user, const std::string& name)

@@ -85,6 +85,8 @@ public:
         const int rc = sqlite3_step(stmt_);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE || (rc & 0xFF) == SQLITE_CONSTRAINT)
             return rc & 0xFF;
+        if ((rc & 0xFF) == SQLITE_FULL)
+            throw catalog_full(std::string("sqlite step: ") + sqlite3_errmsg(db_));
         throw store_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
     }
     std::string blob(int col) const
@@ -143,10 +145,13 @@ sqlite_store::~sqlite_store()
 void sqlite_store::exec(const char* sql)
 {
     char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
         std::string why = err ? err : "unknown error";
         sqlite3_free(err);
-        throw store_error("sqlite: " + why + " (in: " + std::string(sql).substr(0, 80) + ")");
+        why = "sqlite: " + why + " (in: " + std::string(sql).substr(0, 80) + ")";
+        if ((rc & 0xFF) == SQLITE_FULL)
+            throw catalog_full(why);
+        throw store_error(why);
     }
 }
 
@@ -329,11 +334,22 @@ void sqlite_store::begin_upload(const upload_record& upload)
         .step();
 }
 
-void sqlite_store::mark_publishing(std::string_view blob, std::string_view sha256)
+void sqlite_store::prepare_publish(const upload_record& upload, const file_record& file)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "UPDATE uploads SET sha256 = ? WHERE blob = ?");
-    s.bind(1, sha256).bind(2, blob).step();
+    transaction([&] {
+        {
+            statement stale(db_, "DELETE FROM uploads WHERE user = ? AND name = ? AND sha256 != '' AND blob != ?");
+            stale.bind(1, upload.user).bind_blob(2, upload.name).bind(3, upload.blob).step();
+        }
+        {
+            statement mark(db_, "UPDATE uploads SET sha256 = ? WHERE blob = ?");
+            mark.bind(1, file.sha256).bind(2, upload.blob).step();
+        }
+        insert_file(db_, upload.user, file);
+        statement s(db_, "DELETE FROM partials WHERE user = ? AND name = ?");
+        s.bind(1, upload.user).bind_blob(2, file.name).step();
+    });
 }
 
 void sqlite_store::publish(const upload_record& upload, const file_record& file)

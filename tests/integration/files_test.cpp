@@ -46,6 +46,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -1644,19 +1645,55 @@ BOOST_AUTO_TEST_CASE(a_full_disk_is_storage_full_leaves_no_blob_and_the_daemon_s
     BOOST_TEST(same_bytes(download(conn, "small.bin").body, small));
     BOOST_TEST(blobs_in(folder).empty());
 
-    // A resumed upload that runs out of space: storage_full too, and the daemon still serves.
+    // A resumed upload whose rest no longer fits: storage_full before any byte
+    // moves, and the partial stays for a later resume.
     {
-        const std::string whole = pattern{605}.bytes(0, 3 * MiB);
+        const std::string whole = pattern{605}.bytes(0, 600 * 1024);
         interrupt_upload(fxd, "alice", "resumed.bin", whole, 100000, std::nullopt);
         BOOST_TEST(eventually([&] { return num(stat_file(conn, "resumed.bin"), "partial") == 100000; }));
+        const std::string filler = pattern{606}.bytes(0, 400 * 1024);
+        check_upload_ok(upload(conn, "filler.bin", filler), "filler.bin", filler.size(), sha256_of(filler));
         auto writer = login_session(fxd.tcp_port(), "alice");
         writer.send_raw(upload_prefix("resumed.bin", whole.size(), 100000, std::nullopt));
-        const pattern rest{605};
-        send_pattern_until_answer(writer, rest, 100000, whole.size());
+        send_pattern_until_answer(writer, pattern{605}, 100000, whole.size());
         check_error(writer.receive(), "upload", "storage_full");
+        BOOST_TEST(num(stat_file(conn, "resumed.bin"), "partial") == 100000);
+        check_ok(delete_file(conn, "filler.bin"), "delete");
+    }
+
+    // Two uploads that each fit but not together: the disk fills mid-body.
+    // Whatever is refused is storage_full with nothing stored; whatever is
+    // accepted reads back whole.
+    {
+        const pattern first{607}, second{608};
+        const std::uint64_t size = 500 * 1024;
+        auto a = login_session(fxd.tcp_port(), "alice");
+        auto b = login_session(fxd.tcp_port(), "alice");
+        const auto blobs_before = blobs_in(folder).size(); // the partial of resumed.bin
+        a.send_raw(upload_prefix("race-a.bin", size, std::nullopt, first.sha(size)));
+        b.send_raw(upload_prefix("race-b.bin", size, std::nullopt, second.sha(size)));
+        a.send_raw(first.bytes(0, 1024));
+        b.send_raw(second.bytes(0, 1024));
+        // Both admitted (space forecast for each alone) before either body goes on.
+        BOOST_TEST_REQUIRE(eventually([&] { return blobs_in(folder).size() == blobs_before + 2; }));
+        std::vector<std::string> codes;
+        const std::tuple<connection*, const pattern*, const char*> racers[] = {{&a, &first, "race-a.bin"},
+                                                                              {&b, &second, "race-b.bin"}};
+        for (const auto& [writer, p, name] : racers) {
+            send_pattern_until_answer(*writer, *p, 1024, size);
+            const auto r = writer->receive();
+            codes.push_back(r.ok() ? "ok" : r.code());
+            if (r.ok())
+                BOOST_TEST(same_bytes(download(conn, name).body, p->bytes(0, size)));
+            else
+                check_error(stat_file(conn, name), "stat", "not_found");
+        }
+        BOOST_TEST_INFO("replies: " << codes[0] << ", " << codes[1]);
+        BOOST_TEST((std::count(codes.begin(), codes.end(), "storage_full") >= 1));
+        BOOST_TEST((std::count(codes.begin(), codes.end(), "ok") + std::count(codes.begin(), codes.end(), "storage_full") == 2));
     }
     check_usable(conn);
-    BOOST_TEST(eventually([&] { return blobs_in(folder).empty(); }), "an upload blob was left behind");
+    BOOST_TEST(eventually([&] { return blobs_in(folder).size() == 1; }), "an upload blob was left behind (only the partial of resumed.bin may stay)");
     BOOST_TEST(same_bytes(download(conn, "after.bin").body, after));
 }
 

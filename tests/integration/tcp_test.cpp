@@ -986,6 +986,23 @@ BOOST_AUTO_TEST_CASE(pipelining_client_that_reads_is_not_cut, *utf::timeout(120)
     BOOST_TEST(counter(stats_snapshot(daemon.tcp_port()), "connections.cut_unread") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(request_arriving_while_a_slow_one_is_served_is_answered, *utf::timeout(60))
+{
+    // The ping arrives while the connection waits for the worker pool (the
+    // password hash of register): its readiness must not be lost.
+    daemon_process daemon({"--set", "timeouts.idle_s=30"});
+    connection conn(localhost, daemon.tcp_port());
+    conn.set_timeout(10s);
+    conn.send_raw(make_frame({{"op", "register"}, {"id", 1}, {"user", "late"}, {"password", "correct horse"}}));
+    std::this_thread::sleep_for(20ms);
+    conn.send_raw(make_frame({{"op", "ping"}, {"id", 2}}));
+    const auto registered = conn.receive();
+    BOOST_TEST(registered.ok());
+    const auto pong = conn.receive();
+    BOOST_TEST(pong.ok());
+    BOOST_TEST(pong.header.at("id").to_number<int>() == 2);
+}
+
 BOOST_AUTO_TEST_CASE(client_that_half_closes_still_gets_every_reply, *utf::timeout(60))
 {
     // Send everything, shut down the sending side, then read: a common way to

@@ -5,11 +5,19 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace fxd::services {
+
+/// The catalog's own storage has no room left (the disk is full). Callers turn
+/// it into storage_full; the write it interrupted left nothing behind.
+class catalog_full : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 struct file_record {
     std::string name;
@@ -56,8 +64,12 @@ public:
     virtual std::uint64_t partial_count() = 0;
 
     virtual void begin_upload(const upload_record& upload) = 0;
-    /// Records the verified SHA-256 before the blob is renamed into place.
-    virtual void mark_publishing(std::string_view blob, std::string_view sha256) = 0;
+    /// Before the blob is renamed into place, in one transaction: the upload's
+    /// row marked with the file's SHA-256, the file's row written (replacing
+    /// any), any partial of the name and any stale publishing row of the name
+    /// gone. drop_upload() ends it after the rename; repair() finishes a crash
+    /// in between. Nothing changes when it throws.
+    virtual void prepare_publish(const upload_record& upload, const file_record& file) = 0;
     /// In one transaction: the file's row, the upload's row gone, any partial of the name gone.
     virtual void publish(const upload_record& upload, const file_record& file) = 0;
     /// In one transaction: the upload's row gone and the partial of its name set (replacing any).

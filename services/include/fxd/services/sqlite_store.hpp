@@ -51,7 +51,7 @@ public:
     std::uint64_t partial_count() override;
     void remove_user_files(std::string_view user) override;
     void begin_upload(const upload_record& upload) override;
-    void mark_publishing(std::string_view blob, std::string_view sha256) override;
+    void prepare_publish(const upload_record& upload, const file_record& file) override;
     void publish(const upload_record& upload, const file_record& file) override;
     void upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial) override;
     void drop_upload(std::string_view blob) override;
