@@ -122,195 +122,201 @@ asio::awaitable<void> server::session(connection_list::iterator self)
             close_after_flush = true; // too much to read through: reply and close
     };
 
-    for (;;) {
-        // Decode every whole frame already received.
-        bool need_more = false;
-        while (!need_more && !close_after_flush && !broken && pending() < cfg_.limits.max_pending_reply_bytes) {
-            switch (decoder.next()) {
-            case protocol::decoder::event::need_more:
-                need_more = true;
-                break;
-            case protocol::decoder::event::error:
-                dispatcher_.reply_error(out, nullptr, decoder.error(),
-                                        decoder.error() == errc::bad_frame          ? "header length is zero"
-                                        : decoder.error() == errc::header_too_large ? "header exceeds limits.max_header_bytes"
-                                                                                    : "header is not a JSON object with a valid size");
-                close_after_flush = true;
-                break;
-            case protocol::decoder::event::header: {
-                header_clock = false;
-                const auto& request = decoder.header();
-                decoder.set_body_length(body_length(request));
-                const admission plan = dispatcher_.admit(request, transport::tcp, draining_, &context);
-                switch (plan.action) {
-                case admission::kind::refuse:
-                    refuse(request, plan.code, plan.message);
+    try {
+        for (;;) {
+            // Decode every whole frame already received.
+            bool need_more = false;
+            while (!need_more && !close_after_flush && !broken && pending() < cfg_.limits.max_pending_reply_bytes) {
+                switch (decoder.next()) {
+                case protocol::decoder::event::need_more:
+                    need_more = true;
                     break;
-                case admission::kind::serve_now:
-                    dispatcher_.serve(request, {}, &context, out);
-                    decoder.skip_body();
+                case protocol::decoder::event::error:
+                    dispatcher_.reply_error(out, nullptr, decoder.error(),
+                                            decoder.error() == errc::bad_frame          ? "header length is zero"
+                                            : decoder.error() == errc::header_too_large ? "header exceeds limits.max_header_bytes"
+                                                                                        : "header is not a JSON object with a valid size");
+                    close_after_flush = true;
                     break;
-                case admission::kind::work:
-                    // Slow work off the loop; this connection waits (replies stay in order),
-                    // every other one is served meanwhile.
-                    decoder.skip_body();
-                    request_started();
-                    c.deadline = clock::time_point::max();
-                    co_await dispatcher_.serve_work(request, context, out);
+                case protocol::decoder::event::header: {
+                    header_clock = false;
+                    const auto& request = decoder.header();
+                    decoder.set_body_length(body_length(request));
+                    const admission plan = dispatcher_.admit(request, transport::tcp, draining_, &context);
+                    switch (plan.action) {
+                    case admission::kind::refuse:
+                        refuse(request, plan.code, plan.message);
+                        break;
+                    case admission::kind::serve_now:
+                        dispatcher_.serve(request, {}, &context, out);
+                        decoder.skip_body();
+                        break;
+                    case admission::kind::work:
+                        // Slow work off the loop; this connection waits (replies stay in order),
+                        // every other one is served meanwhile.
+                        decoder.skip_body();
+                        request_started();
+                        c.deadline = clock::time_point::max();
+                        co_await dispatcher_.serve_work(request, context, out);
+                        request_finished();
+                        break;
+                    case admission::kind::buffer:
+                        decoder.buffer_body();
+                        in_flight = true;
+                        request_started();
+                        break;
+                    case admission::kind::upload:
+                        request_started();
+                        c.deadline = clock::time_point::max();
+                        upload = co_await dispatcher_.begin_upload(request, context, out);
+                        if (!upload) {
+                            request_finished();
+                            if (body_length(request) <= cfg_.limits.max_discard_bytes)
+                                decoder.skip_body();
+                            else
+                                close_after_flush = true;
+                            break;
+                        }
+                        upload_started = clock::now();
+                        decoder.stream_body();
+                        break;
+                    case admission::kind::download: {
+                        decoder.skip_body();
+                        request_started();
+                        c.deadline = clock::time_point::max();
+                        auto file = co_await dispatcher_.begin_download(request, context, out);
+                        if (file) {
+                            // The reply header (and replies queued before it) go out first, then the bytes.
+                            c.set_deadline(seconds(cfg_.timeouts.body_s));
+                            bool ok = false;
+                            co_await write_all(c, std::string_view(out).substr(out_sent), ok);
+                            out.clear();
+                            out_sent = 0;
+                            const auto started = clock::now();
+                            const bool sent = ok && co_await send_file(c, file->fd.get(), file->offset, file->count);
+                            dispatcher_.end_download(request, context, *file, sent,
+                                                     std::chrono::duration<double>(clock::now() - started).count());
+                            broken = !sent;
+                        }
+                        request_finished();
+                        break;
+                    }
+                    }
+                    break;
+                }
+                case protocol::decoder::event::frame:
+                    dispatcher_.serve(decoder.header(), decoder.body(), &context, out);
+                    in_flight = false;
                     request_finished();
                     break;
-                case admission::kind::buffer:
-                    decoder.buffer_body();
-                    in_flight = true;
-                    request_started();
-                    break;
-                case admission::kind::upload:
-                    request_started();
-                    c.deadline = clock::time_point::max();
-                    upload = co_await dispatcher_.begin_upload(request, context, out);
-                    if (!upload) {
+                case protocol::decoder::event::body_chunk:
+                    if (!upload)
+                        break;
+                    if (const auto ec = upload->write(decoder.body())) {
+                        co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
                         request_finished();
-                        if (body_length(request) <= cfg_.limits.max_discard_bytes)
+                        if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
                             decoder.skip_body();
                         else
                             close_after_flush = true;
+                    }
+                    break;
+                case protocol::decoder::event::body_end:
+                    if (!upload)
                         break;
-                    }
-                    upload_started = clock::now();
-                    decoder.stream_body();
-                    break;
-                case admission::kind::download: {
-                    decoder.skip_body();
-                    request_started();
                     c.deadline = clock::time_point::max();
-                    auto file = co_await dispatcher_.begin_download(request, context, out);
-                    if (file) {
-                        // The reply header (and replies queued before it) go out first, then the bytes.
-                        c.set_deadline(seconds(cfg_.timeouts.body_s));
-                        bool ok = false;
-                        co_await write_all(c, std::string_view(out).substr(out_sent), ok);
-                        out.clear();
-                        out_sent = 0;
-                        const auto started = clock::now();
-                        const bool sent = ok && co_await send_file(c, file->fd.get(), file->offset, file->count);
-                        dispatcher_.end_download(request, context, *file, sent,
-                                                 std::chrono::duration<double>(clock::now() - started).count());
-                        broken = !sent;
-                    }
+                    co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
                     request_finished();
                     break;
                 }
-                }
-                break;
             }
-            case protocol::decoder::event::frame:
-                dispatcher_.serve(decoder.header(), decoder.body(), &context, out);
-                in_flight = false;
-                request_finished();
-                break;
-            case protocol::decoder::event::body_chunk:
-                if (!upload)
-                    break;
-                if (const auto ec = upload->write(decoder.body())) {
-                    co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
-                    request_finished();
-                    if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
-                        decoder.skip_body();
-                    else
-                        close_after_flush = true;
-                }
-                break;
-            case protocol::decoder::event::body_end:
-                if (!upload)
-                    break;
-                c.deadline = clock::time_point::max();
-                co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
-                request_finished();
-                break;
-            }
-        }
 
-        if (broken)
-            break;
-        if (!out.empty()) {
-            if (!send_now())
+            if (broken)
                 break;
             if (!out.empty()) {
-                // The client is not reading as fast as it asks.
-                if (pending() >= cfg_.limits.max_pending_reply_bytes) {
-                    ++stats_.connections_cut_unread;
-                    log_.info("connection from {} cut: {} reply bytes left unread (limits.max_pending_reply_bytes)",
-                              context.peer_address, pending());
+                if (!send_now())
                     break;
-                }
-                if (c.stopping)
-                    break;
-                if (!need_more && !close_after_flush)
-                    continue; // more whole frames are buffered: serve them while the replies wait
-                const auto got = close_after_flush ? read_result::would_block : try_read();
-                if (got == read_result::closed)
-                    close_after_flush = true; // the client stopped sending; it may still read
-                if (got != read_result::got) {
-                    // Nothing new to serve: wait for the client to take its replies.
-                    c.set_deadline(seconds(cfg_.timeouts.body_s));
-                    auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
-                    if (ec) {
-                        if (c.expired && !c.stopping)
-                            ++stats_.timeouts;
+                if (!out.empty()) {
+                    // The client is not reading as fast as it asks.
+                    if (pending() >= cfg_.limits.max_pending_reply_bytes) {
+                        ++stats_.connections_cut_unread;
+                        log_.info("connection from {} cut: {} reply bytes left unread (limits.max_pending_reply_bytes)",
+                                  context.peer_address, pending());
                         break;
                     }
+                    if (c.stopping)
+                        break;
+                    if (!need_more && !close_after_flush)
+                        continue; // more whole frames are buffered: serve them while the replies wait
+                    const auto got = close_after_flush ? read_result::would_block : try_read();
+                    if (got == read_result::closed)
+                        close_after_flush = true; // the client stopped sending; it may still read
+                    if (got != read_result::got) {
+                        // Nothing new to serve: wait for the client to take its replies.
+                        c.set_deadline(seconds(cfg_.timeouts.body_s));
+                        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
+                        if (ec) {
+                            if (c.expired && !c.stopping)
+                                ++stats_.timeouts;
+                            break;
+                        }
+                    }
+                    continue;
                 }
-                continue;
             }
-        }
-        if (close_after_flush) {
-            co_await linger_close(c);
-            break;
-        }
-        if (c.stopping)
-            break;
-        if (!need_more)
-            continue; // replies were flushed mid-batch: decode the rest
-        if (!socket_drained) {
-            const auto got = try_read(); // more may have arrived already (pipelining): no wait
-            if (got == read_result::closed)
+            if (close_after_flush) {
+                co_await linger_close(c);
                 break;
-            if (got == read_result::got)
-                continue;
-        }
+            }
+            if (c.stopping)
+                break;
+            if (!need_more)
+                continue; // replies were flushed mid-batch: decode the rest
+            if (!socket_drained) {
+                const auto got = try_read(); // more may have arrived already (pipelining): no wait
+                if (got == read_result::closed)
+                    break;
+                if (got == read_result::got)
+                    continue;
+            }
 
-        // Wait for more bytes, under the deadline that fits where we are in the frame.
-        if (decoder.at_frame_boundary()) {
-            c.set_deadline(seconds(cfg_.timeouts.idle_s));
-            c.parked = true;
-            c.parked_since = clock::now();
-            read_chunk = min_read_chunk; // a busy burst is over
-        } else if (decoder.in_header()) {
-            if (!header_clock) {
-                header_clock = true;
-                header_started = clock::now();
-            }
-            c.deadline = header_started + seconds(cfg_.timeouts.header_s);
-            c.expired = false;
-        } else {
-            c.set_deadline(seconds(cfg_.timeouts.body_s));
-        }
-        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
-        c.parked = false;
-        if (ec) {
-            if (c.expired && !c.stopping) {
-                ++stats_.timeouts;
-                if (decoder.at_frame_boundary()) {
-                    dispatcher_.reply_error(out, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
-                    close_after_flush = true;
-                    continue; // flush the timeout reply, then linger and close
+            // Wait for more bytes, under the deadline that fits where we are in the frame.
+            if (decoder.at_frame_boundary()) {
+                c.set_deadline(seconds(cfg_.timeouts.idle_s));
+                c.parked = true;
+                c.parked_since = clock::now();
+                read_chunk = min_read_chunk; // a busy burst is over
+            } else if (decoder.in_header()) {
+                if (!header_clock) {
+                    header_clock = true;
+                    header_started = clock::now();
                 }
-                log_.debug("connection timed out mid-frame");
+                c.deadline = header_started + seconds(cfg_.timeouts.header_s);
+                c.expired = false;
+            } else {
+                c.set_deadline(seconds(cfg_.timeouts.body_s));
             }
-            break;
+            auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
+            c.parked = false;
+            if (ec) {
+                if (c.expired && !c.stopping) {
+                    ++stats_.timeouts;
+                    if (decoder.at_frame_boundary()) {
+                        dispatcher_.reply_error(out, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
+                        close_after_flush = true;
+                        continue; // flush the timeout reply, then linger and close
+                    }
+                    log_.debug("connection timed out mid-frame");
+                }
+                break;
+            }
+            if (try_read() == read_result::closed)
+                break;
         }
-        if (try_read() == read_result::closed)
-            break;
+    } catch (const std::exception& e) {
+        // A broken invariant or an allocation failure ends this connection
+        // only; without the catch the coroutine would vanish holding it.
+        log_.error("connection from {} ended by an internal error: {}", context.peer_address, e.what());
     }
     // The one way out.
     if (upload) {

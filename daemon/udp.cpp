@@ -115,7 +115,15 @@ asio::awaitable<void> server::udp_loop()
                 continue;
             }
             const std::size_t at = b.replies.size();
-            handle_datagram({b.slots.get() + i * slot_bytes, n}, b.replies);
+            try {
+                handle_datagram({b.slots.get() + i * slot_bytes, n}, b.replies);
+            } catch (const std::exception& e) {
+                // One datagram's failure must not end the UDP loop.
+                b.replies.resize(at);
+                ++stats_.udp_dropped;
+                log_.error("udp datagram from {} failed: {}", address_of(b.from[i]).to_string(), e.what());
+                continue;
+            }
             const std::size_t length = b.replies.size() - at;
             if (length > n + max_reply_growth) {
                 b.replies.resize(at);

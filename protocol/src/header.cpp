@@ -23,9 +23,9 @@ const boost::json::value* find(const request_header& h, std::string_view key) no
 } // namespace
 
 header_parser::header_parser(std::size_t max_depth)
-    : arena_(initial_arena_.data(), initial_arena_.size()),
+    : arena_(std::in_place, initial_arena_.data(), initial_arena_.size()),
       parser_(boost::json::storage_ptr(), header_options(max_depth), parser_stack_.data(), parser_stack_.size()),
-      value_(boost::json::storage_ptr(&arena_)) // so release() moves the tree in instead of copying it
+      value_(boost::json::storage_ptr(&*arena_)) // so release() moves the tree in instead of copying it
 {
 }
 
@@ -33,8 +33,8 @@ bool header_parser::parse(std::string_view json_text, request_header& out, errc&
 {
     out = request_header{};
     value_ = nullptr; // drop the previous tree (keeping the arena as its storage) before recycling the arena
-    arena_.release();
-    parser_.reset(boost::json::storage_ptr(&arena_));
+    arena_.emplace(initial_arena_.data(), initial_arena_.size()); // same address, so value_'s storage stays valid
+    parser_.reset(boost::json::storage_ptr(&*arena_));
 
     boost::system::error_code ec;
     parser_.write(json_text.data(), json_text.size(), ec);

@@ -608,6 +608,27 @@ BOOST_AUTO_TEST_CASE(large_then_small_headers_reuse_the_parser, *boost::unit_tes
     check_frames_equal(decode_in_chunks(wire_of(frames), 4096, body_mode::buffer), frames, body_mode::buffer);
 }
 
+BOOST_AUTO_TEST_CASE(a_long_run_of_large_headers_keeps_the_parser_memory_bounded, *boost::unit_test::timeout(30))
+{
+    // Regression (found by fuzz_header): the reused arena doubled its next
+    // block on every header past its first 2 KiB, asking for 2 GiB after
+    // about twenty such headers.
+    std::string fields;
+    for (int i = 0; i < 300; ++i)
+        fields += ",\"k" + std::to_string(i) + "\":" + std::to_string(i);
+    const std::string header = R"({"op":"ping")" + fields + "}";
+    header_parser parser;
+    const long before = heap_allocations.load();
+    for (int i = 0; i < 200; ++i) {
+        request_header h;
+        errc error{};
+        BOOST_TEST_REQUIRE(parser.parse(header, h, error));
+        BOOST_TEST_REQUIRE((h.operation == op::ping));
+    }
+    // A few blocks per header at most; the broken arena needed ever larger ones.
+    BOOST_TEST(heap_allocations.load() - before < 200 * 8);
+}
+
 // ---- Errors on the frame itself ----------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(rejects_zero_header_length, *boost::unit_test::timeout(10))

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 namespace fxd::protocol {
@@ -41,7 +42,10 @@ public:
 
 private:
     std::array<unsigned char, 2048> initial_arena_{};
-    boost::json::monotonic_resource arena_;
+    /// Made anew for each header: Boost 1.81's release() keeps doubling the
+    /// next block size, so a reused arena asked for gigabytes after a few
+    /// dozen large headers (found by fuzz_header).
+    std::optional<boost::json::monotonic_resource> arena_;
     std::array<unsigned char, 1024> parser_stack_{};
     boost::json::parser parser_;
     boost::json::value value_;

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/corpus/<target>/ (docs/testing.md#fuzzing).
+
+Frames follow docs/protocol.md and the unit and integration tests: one per op,
+valid and invalid. Config seeds are config/*.json plus a few broken variants.
+Running it again rewrites the same files; files it does not write (inputs a
+fuzzer found and someone kept) are left alone unless --clean is given.
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import struct
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+SHA = "93ba6071a6e4af2473e01756d27741d04b639f0a31f305becfedc0f34242790f"
+
+
+def frame(header, body=b""):
+    """A request frame: big-endian u32 header length, header, body."""
+    if not isinstance(header, (bytes, str)):
+        header = json.dumps(header, separators=(",", ":"))
+    if isinstance(header, str):
+        header = header.encode()
+    return struct.pack(">I", len(header)) + header + body
+
+
+# (name, header, body): one or more per op, valid and invalid.
+REQUESTS = [
+    ("ping", {"op": "ping", "id": 1}, b""),
+    ("ping-string-id", {"op": "ping", "id": "a-7"}, b""),
+    ("ping-with-body", {"op": "ping", "size": 4}, b"abcd"),
+    ("hello", {"op": "hello", "id": 1}, b""),
+    ("echo", {"op": "echo", "id": 1, "size": 5}, b"hi fx"),
+    ("echo-utf8-id", '{"op":"echo","id":"req-\\u00fc-\\ud83d\\ude80","size":3}', b"abc"),
+    ("echo-empty", {"op": "echo", "id": "", "size": 0}, b""),
+    ("echo-extra-fields", {"op": "echo", "id": "abc-123", "size": 2, "tags": ["a", "b", {"c": 1}]}, b"xy"),
+    ("echo-bad-size", '{"op":"echo","size":-1}', b""),
+    ("echo-float-size", '{"op":"echo","size":1.5}', b""),
+    ("echo-string-size", '{"op":"echo","size":"3"}', b""),
+    ("echo-float-id", '{"op":"echo","id":1.5,"size":1}', b"a"),
+    ("echo-object-id", '{"op":"echo","id":{"x":1},"size":5}', b"hello"),
+    ("echo-too-large", {"op": "echo", "id": 2, "size": 1048577}, b""),
+    ("stats", {"op": "stats", "id": 9}, b""),
+    ("register", {"op": "register", "id": 4, "user": "alice", "password": "correct horse"}, b""),
+    ("register-bad-user", {"op": "register", "id": 6, "user": "Alice", "password": "correct horse"}, b""),
+    ("login", {"op": "login", "id": 12, "user": "alice", "password": "correct horse"}, b""),
+    ("login-no-password", {"op": "login", "id": 10, "user": "alice"}, b""),
+    ("logout", {"op": "logout", "id": 37}, b""),
+    ("whoami", {"op": "whoami", "id": 13}, b""),
+    ("upload", {"op": "upload", "id": 14, "name": "hello.txt", "size": 11, "sha256": SHA}, b"hello, fxd\n"),
+    ("upload-resume", {"op": "upload", "id": 5, "name": "big.bin", "size": 11, "offset": 4}, b"4567890"),
+    ("upload-bad-offset", {"op": "upload", "id": 4, "name": "big.bin", "size": 3, "offset": 10}, b""),
+    ("upload-bad-name", {"op": "upload", "id": 23, "name": "../etc/passwd", "size": 3}, b"abc"),
+    ("upload-bad-sha", {"op": "upload", "id": 30, "name": "a.txt", "size": 3, "sha256": "ABC"}, b"abc"),
+    ("download", {"op": "download", "id": 6, "name": "hello.txt"}, b""),
+    ("download-offset", {"op": "download", "id": 7, "name": "hello.txt", "offset": 5}, b""),
+    ("stat", {"op": "stat", "id": 3, "name": "big.bin"}, b""),
+    ("stat-no-name", {"op": "stat", "id": 3}, b""),
+    ("stat-control-name", '{"op":"stat","id":3,"name":"a\\u0085b"}', b""),
+    ("list", {"op": "list", "id": 8}, b""),
+    ("delete", {"op": "delete", "id": 9, "name": "hello.txt"}, b""),
+    ("delete-dot", {"op": "delete", "id": 9, "name": "."}, b""),
+    ("unknown-op", {"op": "nope", "id": 3, "size": 2}, b"zz"),
+    ("uppercase-op", {"op": "PING", "id": 1}, b""),
+    ("no-op", {"id": 1}, b""),
+    ("array-header", '["op","ping"]', b""),
+    ("bad-json", '{"op":"ping"', b""),
+    ("nested", '{"op":"ping","x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}', b""),
+]
+
+
+def decoder_seeds():
+    """byte 0: low 5 bits = number of choice bytes, bit 5 = small header limit; choices; stream."""
+    seeds = {}
+    for name, header, body in REQUESTS:
+        seeds["frame-" + name] = bytes([0]) + frame(header, body)
+    pipeline = (frame({"op": "ping", "id": 1}) + frame({"op": "echo", "id": 2, "size": 3}, b"abc")
+                + frame({"op": "nope", "id": 3, "size": 2}, b"zz") + frame({"op": "ping", "id": 4}))
+    resume = next(r for r in REQUESTS if r[0] == "upload-resume")
+    upload = frame(resume[1], resume[2]) + frame({"op": "ping", "id": 2})
+    # Choice bytes: bits 0-2 piece size (1,2,3,4,7,16,100,rest), bit 3 prepare/commit;
+    # at a header, bits 0-1 body mode (0/3 buffer, 1 skip, 2 stream), bit 2 resume offset.
+    seeds["pipeline-whole"] = bytes([0]) + pipeline
+    seeds["pipeline-bytewise-buffer"] = bytes([1, 0x00]) + pipeline
+    seeds["pipeline-bytewise-skip"] = bytes([1, 0x01]) + pipeline
+    seeds["pipeline-stream-mixed"] = bytes([4, 0x02, 0x0A, 0x85, 0x13]) + pipeline
+    seeds["pipeline-prepare"] = bytes([2, 0x3E, 0x19]) + pipeline
+    seeds["upload-resume-stream"] = bytes([2, 0x06, 0x02]) + upload
+    seeds["upload-resume-skip"] = bytes([2, 0x05, 0x05]) + upload
+    seeds["error-zero-length"] = bytes([0]) + b"\x00\x00\x00\x00" + frame({"op": "ping"})
+    seeds["error-too-large"] = bytes([0x20]) + frame({"op": "echo", "note": "x" * 80})
+    seeds["error-after-frame"] = bytes([1, 0x03]) + frame({"op": "ping"}) + frame("{}x")
+    seeds["truncated"] = bytes([0]) + frame({"op": "echo", "size": 10}, b"abc")
+    return seeds
+
+
+def header_seeds():
+    """byte 0: bit 0 UDP, bit 1 logged in, bit 2 draining; header text; NUL; body."""
+    seeds = {}
+    for name, header, body in REQUESTS:
+        text = header if isinstance(header, str) else json.dumps(header, separators=(",", ":"))
+        flags = 2 if name.split("-")[0] in ("upload", "download", "stat", "list", "delete", "whoami") else 0
+        seeds[name] = bytes([flags]) + text.encode() + b"\0" + body
+    seeds["udp-echo"] = bytes([1]) + b'{"op":"echo","id":1}\0hello udp'
+    seeds["udp-hello"] = bytes([1]) + b'{"op":"hello","id":1}\0'
+    seeds["draining-ping"] = bytes([4]) + b'{"op":"ping","id":1}\0'
+    seeds["upload-logged-out"] = bytes([0]) + b'{"op":"upload","name":"a","size":1}\0x'
+    return seeds
+
+
+def udp_seeds():
+    seeds = {}
+    for name, header, body in REQUESTS:
+        if isinstance(header, dict) and name.startswith(("ping", "echo", "hello", "login", "unknown")):
+            seeds[name] = frame(header, body)
+    seeds["empty"] = b""
+    seeds["short"] = b"\x00\x00"
+    seeds["zero-length"] = b"\x00\x00\x00\x00"
+    seeds["length-past-end"] = b"\x00\x00\x01\x00{}"
+    seeds["size-mismatch"] = frame({"op": "echo", "id": 1, "size": 9}, b"abc")
+    seeds["echo-no-size"] = frame({"op": "echo", "id": 1}, b"abc")
+    seeds["echo-long-id"] = frame({"op": "echo", "id": "i" * 200}, b"")
+    seeds["echo-escaped-id"] = frame('{"op":"echo","id":"\\u0001\\/\\"","size":1}', b"q")
+    seeds["no-op"] = frame("{}")
+    return seeds
+
+
+def names_seeds():
+    names = [b"hello.txt", b"notes.txt", b".", b"..", b".hidden", b"a/b", b"../etc/passwd", b"a\\b",
+             b"a\x00b", b"a\x1bb", b"a\x7fb", "a\u0085b".encode(), "caf\u00e9 \U0001F600 \u00fc \u65e5\u672c".encode(),
+             b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"x" * 255, b"x" * 256,
+             b"alice", b"Alice", b"a" * 32, b"a" * 33, b"_alice", b"bob.smith-2", b"correct horse", b"1234567",
+             b"p" * 1024, b"p" * 1025, b""]
+    return {f"name-{i:02d}": n for i, n in enumerate(names)}
+
+
+def config_seeds():
+    seeds = {}
+    for path in sorted((ROOT / "config").glob("*.json")):
+        seeds["file-" + path.stem.replace(".", "-")] = path.read_bytes()
+    seeds["empty-object"] = b"{}"
+    seeds["ports"] = b'{"tcp": {"port": 0}, "udp": {"port": 0}, /* comment */ "log": {"level": "error",},}'
+    seeds["unknown-key"] = b'{"tcp": {"prot": 7070}}'
+    seeds["out-of-range"] = b'{"tcp": {"port": 70000}}'
+    seeds["wrong-type"] = b'{"timeouts": {"idle_s": "300"}}'
+    seeds["bad-address"] = b'{"udp": {"bind": "localhost"}}'
+    seeds["pending-too-small"] = b'{"limits": {"max_echo_bytes": 1048576, "max_pending_reply_bytes": 65536}}'
+    seeds["doubles"] = b'{"timeouts": {"idle_s": 0.01, "drain_s": 0}, "auth": {"lockout_s": 1e7}}'
+    seeds["not-object"] = b'[1, 2]'
+    seeds["section-not-object"] = b'{"tcp": 7070}'
+    seeds["unknown-section"] = b'{"nope": {}}'
+    seeds["not-json"] = b'tcp.port=7070'
+    return seeds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clean", action="store_true", help="remove every file in fuzz/corpus/<target>/ first")
+    args = parser.parse_args()
+    corpora = {
+        "fuzz_decoder": decoder_seeds(),
+        "fuzz_header": header_seeds(),
+        "fuzz_names": names_seeds(),
+        "fuzz_config": config_seeds(),
+        "fuzz_udp": udp_seeds(),
+    }
+    for target, seeds in corpora.items():
+        folder = HERE / "corpus" / target
+        if args.clean and folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in seeds.items():
+            (folder / name).write_bytes(data)
+        print(f"{target}: {len(seeds)} seeds in {folder.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
