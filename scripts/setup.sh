@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
+# --test adds what only the tests need (Clang with libFuzzer for the fuzzers).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -9,6 +10,9 @@ packages=(
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

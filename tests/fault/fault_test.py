@@ -523,7 +523,12 @@ def case_vanish(fxd, folder):
               f"partials_held {s['files']['partials_held']}, downloads_failed {s['files']['downloads_failed']}; "
               "ping ok, big.bin whole")
         assert end_fds == base_fds, f"fxd holds {end_fds} descriptors, {end_fds - base_fds} more than at the baseline"
-        assert end_rss <= base_rss + 8192, f"VmRSS grew by {end_rss - base_rss} KiB (more than 8 MiB)"
+        if os.environ.get("FXD_SANITIZED"):
+            # AddressSanitizer holds freed memory in quarantine, so RSS says
+            # nothing there; LeakSanitizer checks the daemon at exit instead.
+            print("RSS bound not checked: sanitized build (FXD_SANITIZED)")
+        else:
+            assert end_rss <= base_rss + 8192, f"VmRSS grew by {end_rss - base_rss} KiB (more than 8 MiB)"
         assert end_open == base_open, f"connections.open is {end_open}, baseline {base_open}"
         d.stop()
     finally:
