@@ -89,6 +89,19 @@ void check_closed(const connection& conn)
     BOOST_TEST(next_event(conn) == stream_end::eof);
 }
 
+/// Once a slot frees up (the daemon notices a close a moment later), a new connection is served.
+bool a_new_connection_is_served_eventually(std::uint16_t port)
+{
+    return eventually([&] {
+        try {
+            connection next(localhost, port);
+            return next.call({{"op", "ping"}}).ok();
+        } catch (const fxd::client::connection_error&) {
+            return false;
+        }
+    });
+}
+
 std::vector<std::string> hello_ops(connection& conn)
 {
     const auto r = conn.call({{"op", "hello"}});
@@ -866,15 +879,7 @@ BOOST_AUTO_TEST_CASE(a_connection_is_served_again_once_another_closes, *utf::tim
         check_connection_error(refused.receive(), "busy");
     }
     first.reset();
-    const bool served = eventually([&] {
-        try {
-            connection next(localhost, daemon.tcp_port());
-            return next.call({{"op", "ping"}}).ok();
-        } catch (const fxd::client::connection_error&) {
-            return false;
-        }
-    });
-    BOOST_TEST(served);
+    BOOST_TEST(a_new_connection_is_served_eventually(daemon.tcp_port()));
     check_usable(second);
 }
 
@@ -897,15 +902,7 @@ BOOST_AUTO_TEST_CASE(connection_past_the_per_address_limit_gets_busy, *utf::time
 
     // The count follows closes: a slot freed is a slot served.
     first.reset();
-    const bool served = eventually([&] {
-        try {
-            connection next(localhost, daemon.tcp_port());
-            return next.call({{"op", "ping"}}).ok();
-        } catch (const fxd::client::connection_error&) {
-            return false;
-        }
-    });
-    BOOST_TEST(served);
+    BOOST_TEST(a_new_connection_is_served_eventually(daemon.tcp_port()));
     check_usable(second);
 }
 
