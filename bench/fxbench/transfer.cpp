@@ -1,0 +1,351 @@
+// upload / download: one file of S bytes over C logged-in connections at
+// once. Accounts and the request headers go through fxd::client::connection;
+// the bytes then move on non-blocking sockets in one epoll loop (sendfile up,
+// recv into a throw-away buffer down). The daemon's CPU time comes from
+// /proc/PID/stat before and after.
+
+#include "common.hpp"
+#include "frames.hpp"
+
+#include <fxd/client/client.hpp>
+#include <fxd/client/sha256.hpp>
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+namespace fxd::bench {
+
+namespace {
+
+struct local_file {
+    std::string path;
+    std::uint64_t size = 0;
+    std::string sha256;
+};
+
+/// The bench file: reused when it exists with the right size, otherwise
+/// filled with pseudo-random bytes. Its SHA-256 is cached beside it.
+local_file prepare_file(const options& o)
+{
+    local_file f;
+    f.size = o.size;
+    f.path = o.file.empty() ? "/tmp/fxbench-" + std::to_string(o.size) + ".bin" : o.file;
+    struct stat st{};
+    if (::stat(f.path.c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != f.size) {
+        const int fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            throw bench_error("cannot create " + f.path + ": " + std::strerror(errno));
+        std::vector<std::uint64_t> buf(1 << 19); // 4 MiB
+        std::uint64_t x = 0x9e3779b97f4a7c15ull;
+        for (std::uint64_t left = f.size; left > 0;) {
+            for (auto& w : buf) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                w = x;
+            }
+            const auto n = std::min<std::uint64_t>(left, buf.size() * sizeof(std::uint64_t));
+            if (::write(fd, buf.data(), n) != static_cast<ssize_t>(n)) {
+                ::close(fd);
+                throw bench_error("cannot write " + f.path + ": " + std::strerror(errno));
+            }
+            left -= n;
+        }
+        ::close(fd);
+        ::stat(f.path.c_str(), &st);
+    }
+    const std::string stamp = std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                              std::to_string(st.st_mtim.tv_nsec);
+    const std::string cache = f.path + ".sha256";
+    {
+        std::ifstream in(cache);
+        std::string s, sha;
+        if (std::getline(in, s) && std::getline(in, sha) && s == stamp && sha.size() == 64) {
+            f.sha256 = sha;
+            return f;
+        }
+    }
+    f.sha256 = client::sha256_file(f.path);
+    std::ofstream(cache) << stamp << '\n' << f.sha256 << '\n';
+    return f;
+}
+
+client::reply must(client::reply r, std::string_view what)
+{
+    if (!r.ok()) {
+        const auto* m = r.header.if_contains("message");
+        throw bench_error(std::string(what) + ": the server answered " + r.code() +
+                          (m && m->is_string() ? ": " + std::string(m->get_string()) : std::string()));
+    }
+    return r;
+}
+
+/// Registers the bench user (an existing one is fine) and returns C logged-in connections.
+std::vector<client::connection> logged_in(const options& o, int n)
+{
+    std::vector<client::connection> conns;
+    try {
+        client::connection first(o.host, o.port, std::chrono::seconds(30));
+        const auto r = first.call({{"op", "register"}, {"user", o.user}, {"password", o.password}});
+        if (!r.ok() && r.code() != "user_exists")
+            must(r, "register " + o.user + " (add the user with `fxd user add`, or pass --user/--password)");
+        for (int i = 0; i < n; ++i) {
+            client::connection c(o.host, o.port, std::chrono::seconds(30));
+            must(c.call({{"op", "login"}, {"user", o.user}, {"password", o.password}}), "login");
+            conns.push_back(std::move(c));
+        }
+    } catch (const client::connection_error& e) {
+        throw connect_error(e.what());
+    }
+    return conns;
+}
+
+double self_cpu_seconds()
+{
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct transfer_state {
+    int fd = -1;
+    std::uint64_t offset = 0;   // upload: file bytes sent
+    bool sending = false;
+    std::string head;           // reply bytes gathered until the header is complete
+    bool header_done = false;
+    std::uint64_t body_left = 0;
+    std::uint64_t body_size = 0; // the reply's size field
+    bool done = false;
+    std::int64_t sent_at = 0;
+    std::int64_t done_at = 0;
+};
+
+struct measure {
+    pid_t pid;
+    double cpu0;
+    double self0;
+    std::int64_t t0;
+};
+
+void report_transfer(const options& o, report& r, const measure& m, std::uint64_t bytes,
+                     const std::vector<transfer_state>& st, bool upload)
+{
+    const auto t1 = now_ns();
+    const double cpu = process_cpu_seconds(m.pid) - m.cpu0;
+    const double self = self_cpu_seconds() - m.self0;
+    std::int64_t last_done = m.t0, last_sent = m.t0;
+    for (const auto& s : st) {
+        last_done = std::max(last_done, s.done_at);
+        last_sent = std::max(last_sent, s.sent_at);
+    }
+    const double elapsed = seconds_between(m.t0, last_done ? last_done : t1);
+    const double gb = static_cast<double>(bytes) / 1e9;
+    r.count("connections", static_cast<std::uint64_t>(o.connections), "connections");
+    r.count("size", o.size, "file bytes");
+    r.count("bytes", bytes, "bytes moved");
+    r.figure("seconds", elapsed, upload ? "seconds (to the last ok reply)" : "seconds", "s", 3);
+    r.figure("mb_per_s", static_cast<double>(bytes) / 1e6 / elapsed, "throughput", "MB/s", 1);
+    if (upload) {
+        r.figure("send_mb_per_s", static_cast<double>(bytes) / 1e6 / seconds_between(m.t0, last_sent),
+                 "throughput to the last byte sent", "MB/s", 1);
+        r.figure("commit_ms", seconds_between(last_sent, last_done) * 1e3, "last byte to ok (sha check, fsync)", "ms",
+                 1);
+    }
+    r.set("pid", m.pid);
+    r.figure("server_cpu_s", cpu, "daemon CPU", "s", 2);
+    r.figure("server_cpu_s_per_gb", gb > 0 ? cpu / gb : 0.0, "daemon CPU per GB", "s/GB", 3);
+    r.figure("client_cpu_s_per_gb", gb > 0 ? self / gb : 0.0, "fxbench CPU per GB", "s/GB", 3);
+}
+
+std::string conn_name(const options& o, int i)
+{
+    return o.name + "-up-" + std::to_string(i);
+}
+
+void add_fd(int epfd, int fd, std::uint32_t events, std::size_t i)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = i;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/// Reads what a transfer's socket holds; returns false when the peer closed.
+bool read_reply_bytes(transfer_state& s, std::vector<char>& scratch)
+{
+    while (true) {
+        const ssize_t n = ::recv(s.fd, scratch.data(), scratch.size(), 0);
+        if (n == 0)
+            return false;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            if (errno == EINTR)
+                continue;
+            throw bench_error(std::string("recv: ") + std::strerror(errno));
+        }
+        std::size_t used = 0;
+        if (!s.header_done) {
+            s.head.append(scratch.data(), static_cast<std::size_t>(n));
+            std::uint64_t size = 0;
+            const auto h = complete_header(s.head, size);
+            if (h == 0)
+                continue;
+            s.header_done = true;
+            s.body_left = size;
+            s.body_size = size;
+            used = static_cast<std::size_t>(n) - (s.head.size() - h);
+        }
+        const auto body = std::min<std::uint64_t>(s.body_left, static_cast<std::uint64_t>(n) - used);
+        s.body_left -= body;
+        if (s.body_left == 0) {
+            s.done = true;
+            s.done_at = now_ns();
+            return true;
+        }
+    }
+}
+
+void drive(int epfd, std::vector<transfer_state>& st, int file_fd, std::uint64_t size, const options& o)
+{
+    std::vector<char> scratch(1 << 20);
+    std::vector<epoll_event> events(64);
+    const auto deadline = now_ns() + static_cast<std::int64_t>(o.max_seconds * 1e9);
+    std::size_t left = st.size();
+    while (left > 0) {
+        if (now_ns() > deadline)
+            throw bench_error("the transfer did not finish within --max-seconds");
+        const int got = ::epoll_wait(epfd, events.data(), static_cast<int>(events.size()), 100);
+        for (int k = 0; k < got; ++k) {
+            auto& s = st[events[static_cast<std::size_t>(k)].data.u64];
+            const auto what = events[static_cast<std::size_t>(k)].events;
+            if (s.done)
+                continue;
+            if ((what & EPOLLOUT) && s.sending) {
+                off_t off = static_cast<off_t>(s.offset);
+                const ssize_t n = ::sendfile(s.fd, file_fd, &off, std::min<std::uint64_t>(size - s.offset, 4u << 20));
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                    throw bench_error(std::string("sendfile: ") + std::strerror(errno));
+                if (n > 0)
+                    s.offset += static_cast<std::uint64_t>(n);
+                if (s.offset == size) {
+                    s.sending = false;
+                    s.sent_at = now_ns();
+                    epoll_event ev{};
+                    ev.events = EPOLLIN;
+                    ev.data.u64 = events[static_cast<std::size_t>(k)].data.u64;
+                    ::epoll_ctl(epfd, EPOLL_CTL_MOD, s.fd, &ev);
+                }
+            }
+            if (what & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                if (!read_reply_bytes(s, scratch) && !s.done)
+                    throw bench_error("the server closed a connection during the transfer");
+                if (s.done) {
+                    ::epoll_ctl(epfd, EPOLL_CTL_DEL, s.fd, nullptr);
+                    --left;
+                }
+            }
+        }
+    }
+}
+
+void delete_files(const options& o, const std::vector<std::string>& names)
+{
+    client::connection c(o.host, o.port, std::chrono::seconds(30));
+    must(c.call({{"op", "login"}, {"user", o.user}, {"password", o.password}}), "login");
+    for (const auto& n : names)
+        c.call({{"op", "delete"}, {"name", n}});
+}
+
+} // namespace
+
+int run_upload(const options& o, report& r)
+{
+    const auto file = prepare_file(o);
+    const int file_fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file_fd < 0)
+        throw bench_error("cannot open " + file.path);
+    auto conns = logged_in(o, o.connections);
+    measure m{server_pid(o), 0, 0, 0};
+    m.cpu0 = process_cpu_seconds(m.pid);
+    m.self0 = self_cpu_seconds();
+    m.t0 = now_ns();
+    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<transfer_state> st(conns.size());
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        names.push_back(conn_name(o, static_cast<int>(i)));
+        conns[i].send_header({{"op", "upload"}, {"name", names.back()}, {"sha256", file.sha256}}, file.size);
+        st[i].fd = conns[i].native_handle();
+        st[i].sending = file.size > 0;
+        set_nonblocking(st[i].fd);
+        add_fd(epfd, st[i].fd, EPOLLIN | (st[i].sending ? EPOLLOUT : 0u), i);
+    }
+    drive(epfd, st, file_fd, file.size, o);
+    report_transfer(o, r, m, file.size * conns.size(), st, true);
+    ::close(epfd);
+    ::close(file_fd);
+    conns.clear();
+    delete_files(o, names);
+    return 0;
+}
+
+int run_download(const options& o, report& r)
+{
+    const auto file = prepare_file(o);
+    const std::string name = o.name + "-down-" + std::to_string(file.size);
+    auto conns = logged_in(o, o.connections);
+    {
+        // Put the file on the server once (kept for later runs).
+        const auto st = conns[0].call({{"op", "stat"}, {"name", name}});
+        if (!st.ok() && st.code() != "not_found")
+            must(st, "stat");
+        const auto* sha = st.header.if_contains("sha256");
+        const auto* exists = st.header.if_contains("exists");
+        if (!(exists && exists->is_bool() && exists->get_bool() && sha && sha->is_string() &&
+              sha->get_string() == file.sha256)) {
+            const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+            conns[0].send_header({{"op", "upload"}, {"name", name}, {"sha256", file.sha256}}, file.size);
+            conns[0].send_file(fd, 0, file.size);
+            ::close(fd);
+            const auto old = conns[0].timeout();
+            conns[0].set_timeout(std::chrono::seconds(120));
+            must(conns[0].receive(), "upload of the file to download");
+            conns[0].set_timeout(old);
+        }
+    }
+    measure m{server_pid(o), 0, 0, 0};
+    m.cpu0 = process_cpu_seconds(m.pid);
+    m.self0 = self_cpu_seconds();
+    m.t0 = now_ns();
+    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<transfer_state> st(conns.size());
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        conns[i].send({{"op", "download"}, {"name", name}});
+        st[i].fd = conns[i].native_handle();
+        set_nonblocking(st[i].fd);
+        add_fd(epfd, st[i].fd, EPOLLIN, i);
+    }
+    drive(epfd, st, -1, 0, o);
+    for (const auto& s : st)
+        if (s.body_size != file.size)
+            throw bench_error("the download's size is " + std::to_string(s.body_size) + ", not " +
+                              std::to_string(file.size));
+    report_transfer(o, r, m, file.size * conns.size(), st, false);
+    ::close(epfd);
+    return 0;
+}
+
+} // namespace fxd::bench
