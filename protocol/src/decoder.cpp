@@ -1,13 +1,64 @@
 #include <fxd/protocol/decoder.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <stdexcept>
 
 namespace fxd::protocol {
 
 namespace {
-constexpr std::size_t min_capacity = 4096;
+constexpr std::size_t working_set_bytes = 8192; // two pages
+constexpr std::size_t cache_line = 64;
+} // namespace
+
+struct decoder::working_set {
+    static constexpr std::size_t buffer_bytes =
+        working_set_bytes - (sizeof(header_parser) + sizeof(bool) + cache_line - 1) / cache_line * cache_line;
+
+    explicit working_set(std::size_t max_depth, bool in_pages) : parser(max_depth), mapped(in_pages) {}
+
+    header_parser parser;
+    bool mapped; ///< from mmap; from malloc when mmap was refused (too many mappings)
+    alignas(cache_line) char buffer[buffer_bytes];
+};
+static_assert(sizeof(header_parser) < working_set_bytes / 2, "the working set must leave room to read into");
+
+void decoder::working_set_deleter::operator()(working_set* w) const noexcept
+{
+    const bool mapped = w->mapped;
+    std::destroy_at(w);
+    if (mapped)
+        ::munmap(w, working_set_bytes);
+    else
+        std::free(w);
+}
+
+void decoder::ensure_working_set()
+{
+    if (working_)
+        return;
+    bool mapped = true;
+    void* memory = ::mmap(nullptr, working_set_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) {
+        mapped = false;
+        memory = std::aligned_alloc(cache_line, working_set_bytes);
+        if (!memory)
+            throw std::bad_alloc();
+    }
+    try {
+        working_.reset(std::construct_at(static_cast<working_set*>(memory), limits_.max_json_depth, mapped));
+    } catch (...) {
+        if (mapped)
+            ::munmap(memory, working_set_bytes);
+        else
+            std::free(memory);
+        throw;
+    }
 }
 
 decoder::decoder(decoder_limits limits) : limits_(limits) {}
@@ -22,23 +73,29 @@ std::span<char> decoder::prepare(std::size_t min_free)
     begin_ += std::exchange(pending_consume_, 0);
     if (begin_ == end_)
         begin_ = end_ = 0;
+    if (!buf_) {
+        ensure_working_set();
+        buf_ = working_->buffer;
+        capacity_ = working_set::buffer_bytes;
+    }
     if (capacity_ - end_ >= min_free)
-        return {buf_.get() + end_, capacity_ - end_};
+        return {buf_ + end_, capacity_ - end_};
 
     const std::size_t held = end_ - begin_;
-    if (capacity_ - held >= min_free && capacity_ != 0) {
-        std::memmove(buf_.get(), buf_.get() + begin_, held);
+    if (capacity_ - held >= min_free) {
+        std::memmove(buf_, buf_ + begin_, held);
     } else {
-        const std::size_t wanted = std::max({capacity_ * 2, held + min_free, min_capacity});
+        const std::size_t wanted = std::max(capacity_ * 2, held + min_free);
         auto bigger = std::make_unique_for_overwrite<char[]>(wanted);
         if (held != 0)
-            std::memcpy(bigger.get(), buf_.get() + begin_, held);
-        buf_ = std::move(bigger);
+            std::memcpy(bigger.get(), buf_ + begin_, held);
+        heap_buf_ = std::move(bigger);
+        buf_ = heap_buf_.get();
         capacity_ = wanted;
     }
     begin_ = 0;
     end_ = held;
-    return {buf_.get() + end_, capacity_ - end_};
+    return {buf_ + end_, capacity_ - end_};
 }
 
 void decoder::feed(std::span<const char> bytes)
@@ -52,12 +109,13 @@ void decoder::release_memory() noexcept
 {
     if (begin_ + pending_consume_ != end_)
         return;
-    buf_.reset();
+    heap_buf_.reset();
+    buf_ = nullptr;
     capacity_ = begin_ = end_ = pending_consume_ = 0;
     if (state_ == state::prefix) {
         // The last header views the parser's storage: drop both together.
         header_ = {};
-        parser_.reset();
+        working_.reset();
     }
 }
 
@@ -74,7 +132,7 @@ decoder::event decoder::next()
     body_ = {};
     for (;;) {
         const std::size_t avail = end_ - begin_;
-        const char* data = buf_.get() + begin_;
+        const char* data = buf_ + begin_;
         switch (state_) {
         case state::prefix: {
             if (avail < prefix_bytes)
@@ -92,9 +150,8 @@ decoder::event decoder::next()
             if (avail < header_len_)
                 return event::need_more;
             errc code{};
-            if (!parser_)
-                parser_ = std::make_unique<header_parser>(limits_.max_json_depth);
-            if (!parser_->parse({data, header_len_}, header_, code))
+            ensure_working_set();
+            if (!working_->parser.parse({data, header_len_}, header_, code))
                 return fail(code);
             begin_ += header_len_;
             remaining_ = header_.size;

@@ -96,7 +96,7 @@ public:
     /// True while a body is being gathered whole (after buffer_body()).
     bool buffering_body() const noexcept { return state_ == state::body_buffer; }
     /// Frees the read buffer when nothing is held, and the header parser too
-    /// between frames, so idle connections stay small (a few hundred bytes).
+    /// between frames, so an idle connection's decoder holds no memory at all.
     void release_memory() noexcept;
     std::size_t capacity() const noexcept { return capacity_; }
 
@@ -105,9 +105,19 @@ private:
 
     event fail(errc code) noexcept;
 
+    /// The header parser and a first read buffer, together in two pages of
+    /// their own (mmap): made when the connection becomes busy, unmapped when
+    /// it goes idle, so idle connections leave no holes in the heap.
+    struct working_set;
+    struct working_set_deleter {
+        void operator()(working_set* w) const noexcept;
+    };
+    void ensure_working_set();
+
     decoder_limits limits_;
-    std::unique_ptr<header_parser> parser_; ///< made on the first header after a release (it is ~3.5 KiB)
-    std::unique_ptr<char[]> buf_;
+    std::unique_ptr<working_set, working_set_deleter> working_;
+    std::unique_ptr<char[]> heap_buf_; ///< when more room is needed than the working set's buffer
+    char* buf_ = nullptr;              ///< the working set's buffer or heap_buf_
     std::size_t capacity_ = 0;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
