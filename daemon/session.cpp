@@ -5,6 +5,7 @@
 #include "server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -57,6 +58,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     // It starts false: a client usually sends at once, so the first read skips a wait.
     bool socket_drained = false;
     std::size_t read_chunk = min_read_chunk;
+    bool waited = true; // the last turn ended in a wait for the socket (or this one just began)
     c.socket.non_blocking(true);    // reads and writes are tried at once; Asio waits only when they would block
 
     auto pending = [&] { return out.size() - out_sent; };
@@ -124,6 +126,13 @@ asio::awaitable<void> server::session(connection_list::iterator self)
 
     try {
         for (;;) {
+            // A client that keeps the socket full never makes this session wait:
+            // give every other connection its turn before taking more of its input.
+            if (!waited) {
+                co_await asio::post(io_, asio::use_awaitable);
+            }
+            waited = false;
+
             // Decode every whole frame already received.
             bool need_more = false;
             while (!need_more && !close_after_flush && !broken && pending() < cfg_.limits.max_pending_reply_bytes) {
@@ -255,6 +264,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                         // Nothing new to serve: wait for the client to take its replies.
                         c.set_deadline(seconds(cfg_.timeouts.body_s));
                         auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
+                        waited = true;
                         if (ec) {
                             if (c.expired && !c.stopping)
                                 ++stats_.timeouts;
@@ -297,6 +307,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                 c.set_deadline(seconds(cfg_.timeouts.body_s));
             }
             auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
+            waited = true;
             c.parked = false;
             if (ec) {
                 if (c.expired && !c.stopping) {

@@ -13,6 +13,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -998,6 +999,57 @@ BOOST_AUTO_TEST_CASE(request_arriving_while_a_slow_one_is_served_is_answered, *u
     const auto pong = conn.receive();
     BOOST_TEST(pong.ok());
     BOOST_TEST(pong.header.at("id").to_number<int>() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_that_never_lets_up_does_not_starve_the_others, *utf::timeout(120))
+{
+    // One connection keeps its socket full of large pipelined echoes (so its
+    // session never has to wait); pings on another connection must still be
+    // answered while that goes on.
+    daemon_process daemon;
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> flood_replies{0};
+    std::thread flood([&] {
+        connection hog(localhost, daemon.tcp_port());
+        hog.set_timeout(30s);
+        const std::string frame = make_frame({{"op", "echo"}}, std::string(256 * 1024, 'f'));
+        std::string burst;
+        for (int i = 0; i < 8; ++i)
+            burst += frame;
+        std::thread reader([&] {
+            try {
+                while (!stop)
+                    if (hog.receive().ok())
+                        ++flood_replies;
+            } catch (const std::exception&) {
+            }
+        });
+        try {
+            while (!stop)
+                hog.send_raw(burst);
+        } catch (const std::exception&) {
+        }
+        ::shutdown(hog.native_handle(), SHUT_RDWR);
+        reader.join();
+    });
+    bool flood_was_running = false;
+    std::string ping_failure;
+    if (eventually([&] { return flood_replies.load() >= 16; }, 30s)) {
+        flood_was_running = true;
+        try {
+            connection other(localhost, daemon.tcp_port());
+            other.set_timeout(30s);
+            for (int i = 0; i < 20; ++i)
+                if (!other.call({{"op", "ping"}, {"id", i}}).ok())
+                    ping_failure = "a ping was refused";
+        } catch (const std::exception& e) {
+            ping_failure = e.what(); // starved: no answer within 30 s
+        }
+    }
+    stop = true;
+    flood.join();
+    BOOST_TEST(flood_was_running);
+    BOOST_TEST(ping_failure.empty(), "pings beside the flood: " << ping_failure);
 }
 
 BOOST_AUTO_TEST_CASE(client_that_half_closes_still_gets_every_reply, *utf::timeout(60))
