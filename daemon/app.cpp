@@ -72,7 +72,8 @@ Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
 
 SIGHUP re-reads the config and applies what can change live (log, limits,
-timeouts, auth); ports, addresses, storage and workers need a restart. Under
+timeouts, auth, the UDP rate); ports, addresses, storage and workers need a
+restart. Under
 systemd, fxd reports readiness and watchdog keep-alives (sd_notify) and serves
 the sockets of fxd.socket when they are passed.
 
