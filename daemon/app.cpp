@@ -73,9 +73,8 @@ Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 
 SIGHUP re-reads the config and applies what can change live (log, limits,
 timeouts, auth, the UDP rate); ports, addresses, storage and workers need a
-restart. Under
-systemd, fxd reports readiness and watchdog keep-alives (sd_notify) and serves
-the sockets of fxd.socket when they are passed.
+restart. Under systemd, fxd reports readiness and watchdog keep-alives
+(sd_notify) and serves the sockets of fxd.socket when they are passed.
 
 Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
 cannot start (port in use, storage not usable), 2 for bad options or config.
