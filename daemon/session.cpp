@@ -48,7 +48,17 @@ asio::awaitable<void> server::session(connection_list::iterator self)
 
     bool close_after_flush = false; // a contract error ends the connection once its reply is out
     bool broken = false;            // the connection failed mid-reply: end it now
-    bool in_flight = false;         // a buffered request whose body is still arriving
+    // Requests of this connection admitted and not yet answered (each also
+    // counts in the server's in_flight_, which the drain waits for).
+    std::size_t requests_open = 0;
+    auto begin_request = [&] {
+        ++requests_open;
+        request_started();
+    };
+    auto end_request = [&] {
+        --requests_open;
+        request_finished();
+    };
     std::unique_ptr<services::upload> upload; // an upload whose body is streaming to storage
     clock::time_point upload_started;
     bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
@@ -164,22 +174,21 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                         // Slow work off the loop; this connection waits (replies stay in order),
                         // every other one is served meanwhile.
                         decoder.skip_body();
-                        request_started();
+                        begin_request();
                         c.deadline = clock::time_point::max();
                         co_await dispatcher_.serve_work(request, context, out);
-                        request_finished();
+                        end_request();
                         break;
                     case admission::kind::buffer:
                         decoder.buffer_body();
-                        in_flight = true;
-                        request_started();
+                        begin_request();
                         break;
                     case admission::kind::upload:
-                        request_started();
+                        begin_request();
                         c.deadline = clock::time_point::max();
                         upload = co_await dispatcher_.begin_upload(request, context, out);
                         if (!upload) {
-                            request_finished();
+                            end_request();
                             if (body_length(request) <= cfg_.limits.max_discard_bytes)
                                 decoder.skip_body();
                             else
@@ -191,7 +200,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                         break;
                     case admission::kind::download: {
                         decoder.skip_body();
-                        request_started();
+                        begin_request();
                         c.deadline = clock::time_point::max();
                         auto file = co_await dispatcher_.begin_download(request, context, out);
                         if (file) {
@@ -207,7 +216,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                                                      std::chrono::duration<double>(clock::now() - started).count());
                             broken = !sent;
                         }
-                        request_finished();
+                        end_request();
                         break;
                     }
                     }
@@ -215,15 +224,14 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                 }
                 case protocol::decoder::event::frame:
                     dispatcher_.serve(decoder.header(), decoder.body(), &context, out);
-                    in_flight = false;
-                    request_finished();
+                    end_request();
                     break;
                 case protocol::decoder::event::body_chunk:
                     if (!upload)
                         break;
                     if (const auto ec = upload->write(decoder.body())) {
                         co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
-                        request_finished();
+                        end_request();
                         if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
                             decoder.skip_body();
                         else
@@ -235,7 +243,7 @@ asio::awaitable<void> server::session(connection_list::iterator self)
                         break;
                     c.deadline = clock::time_point::max();
                     co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
-                    request_finished();
+                    end_request();
                     break;
                 }
             }
@@ -333,10 +341,9 @@ asio::awaitable<void> server::session(connection_list::iterator self)
     if (upload) {
         // The body stopped mid-way: what arrived stays as a resumable partial.
         co_await dispatcher_.keep_partial(std::move(upload));
-        request_finished();
     }
-    if (in_flight)
-        request_finished();
+    while (requests_open > 0)
+        end_request(); // cut off mid-request, or ended by an internal error
     boost::system::error_code ignored;
     c.socket.close(ignored);
     if (const auto counted = per_address_.find(c.peer); counted != per_address_.end() && --counted->second == 0)
