@@ -11,6 +11,7 @@
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
+#include <fxd/client/sha256.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -18,7 +19,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -92,35 +92,8 @@ std::string repeat(std::string_view piece, std::size_t times)
 
 // ---- SHA-256 and test data -----------------------------------------------------------------
 
-/// Incremental SHA-256 with OpenSSL's libcrypto, computed independently of the daemon.
-class sha256_hasher {
-public:
-    sha256_hasher() : ctx_(EVP_MD_CTX_new())
-    {
-        if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1)
-            throw std::runtime_error("SHA-256 unavailable");
-    }
-    ~sha256_hasher() { EVP_MD_CTX_free(ctx_); }
-    sha256_hasher(const sha256_hasher&) = delete;
-    sha256_hasher& operator=(const sha256_hasher&) = delete;
-    void update(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
-    std::string hex()
-    {
-        std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-        unsigned int len = 0;
-        EVP_DigestFinal_ex(ctx_, digest.data(), &len);
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string out;
-        for (unsigned int i = 0; i < len; ++i) {
-            out += digits[digest[i] >> 4];
-            out += digits[digest[i] & 0xF];
-        }
-        return out;
-    }
-
-private:
-    EVP_MD_CTX* ctx_;
-};
+/// SHA-256 from the client library (OpenSSL), computed apart from the daemon's own.
+using sha256_hasher = fxd::client::sha256;
 
 std::string sha256_of(std::string_view bytes)
 {

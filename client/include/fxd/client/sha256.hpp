@@ -22,6 +22,8 @@ public:
 
     void update(std::span<const char> bytes);
     void update(std::string_view bytes) { update(std::span(bytes.data(), bytes.size())); }
+    /// A std::string converts to both of the above: this one says which.
+    void update(const std::string& bytes) { update(std::string_view(bytes)); }
     /// The digest as 64 lowercase hex digits; the hash cannot be updated afterwards.
     std::string hex();
 
