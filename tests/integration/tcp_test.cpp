@@ -35,15 +35,6 @@ namespace {
 const std::vector<std::string> contract_ops{"ping",   "hello",    "echo", "register", "login", "logout", "whoami",
                                             "upload", "download", "stat", "list",     "delete", "stats"};
 
-std::string upper_ascii(std::string s)
-{
-    for (auto& c : s) {
-        if (c >= 'a' && c <= 'z')
-            c = static_cast<char>(c - 'a' + 'A');
-    }
-    return s;
-}
-
 std::string random_bytes(std::size_t n, unsigned seed)
 {
     std::mt19937 gen(seed);
@@ -52,17 +43,6 @@ std::string random_bytes(std::size_t n, unsigned seed)
     for (auto& c : s)
         c = static_cast<char>(byte(gen));
     return s;
-}
-
-/// An error reply as the contract describes it: status, code, message, size 0.
-void check_error(const reply& r, std::string_view code)
-{
-    BOOST_TEST_INFO("reply header: " << boost::json::serialize(r.header));
-    BOOST_TEST(str(r, "status") == "error");
-    BOOST_TEST(r.code() == code);
-    BOOST_TEST(!str(r, "message").empty());
-    BOOST_TEST(r.header.contains("size"));
-    BOOST_TEST(r.body.empty());
 }
 
 /// An error about the frame or the connection: nothing of the request is echoed.

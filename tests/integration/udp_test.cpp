@@ -43,24 +43,6 @@ reply round_trip(udp_peer& peer, const std::string& datagram)
     return r;
 }
 
-void check_error(const reply& r, std::string_view code)
-{
-    BOOST_TEST_INFO("reply header: " << boost::json::serialize(r.header));
-    BOOST_TEST(str(r, "status") == "error");
-    BOOST_TEST(r.code() == code);
-    BOOST_TEST(!str(r, "message").empty());
-    BOOST_TEST(r.body.empty());
-}
-
-std::string upper_ascii(std::string s)
-{
-    for (auto& c : s) {
-        if (c >= 'a' && c <= 'z')
-            c = static_cast<char>(c - 'a' + 'A');
-    }
-    return s;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(udp)

@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -177,6 +178,27 @@ inline std::string str(const client::reply& r, std::string_view key)
 {
     const auto* v = r.header.if_contains(key);
     return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+/// What echo makes of a body: ASCII letters upper-cased, every other byte as is.
+inline std::string upper_ascii(std::string s)
+{
+    for (auto& c : s) {
+        if (c >= 'a' && c <= 'z')
+            c = static_cast<char>(c - 'a' + 'A');
+    }
+    return s;
+}
+
+/// An error reply as the contract describes it: status, code, message, size 0.
+inline void check_error(const client::reply& r, std::string_view code)
+{
+    BOOST_TEST_INFO("reply header: " << json::serialize(r.header));
+    BOOST_TEST(str(r, "status") == "error");
+    BOOST_TEST(r.code() == code);
+    BOOST_TEST(!str(r, "message").empty());
+    BOOST_TEST(r.header.contains("size"));
+    BOOST_TEST(r.body.empty());
 }
 
 /// A UDP socket connected to the daemon, kept across datagrams.
