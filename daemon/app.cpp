@@ -203,6 +203,8 @@ int run(int argc, char** argv)
         srv.on_reload([&] { reload_config(srv, *log, opts); });
         systemd::notify_ready(status_line(srv));
         io.run();
+        if (const int status = srv.exit_status(); status != 0)
+            return status; // the reason is logged already
     } catch (const std::exception& e) {
         log->critical("cannot run: {}", e.what());
         return 1;

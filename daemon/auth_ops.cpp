@@ -32,14 +32,6 @@ void reply_user(std::string& out, const protocol::request_header& request, std::
 
 } // namespace
 
-bool dispatcher::has_worker_room(const protocol::request_header& request, std::string& out)
-{
-    if (workers_.has_room())
-        return true;
-    reply_error(out, &request, errc::busy, "the server is busy; retry shortly");
-    return false;
-}
-
 bool dispatcher::read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                                   std::string& out)
 {
@@ -63,27 +55,8 @@ bool dispatcher::read_credentials(const protocol::request_header& request, std::
     return true;
 }
 
-boost::asio::awaitable<void> dispatcher::serve_work(const protocol::request_header& request,
-                                                    session_context& session, std::string& out)
-{
-    const std::size_t mark = out.size();
-    try {
-        if (!accounts_ || !files_)
-            throw std::logic_error("accounts or files service not attached");
-        if (*request.operation == op::register_user)
-            co_await register_user(request, out);
-        else if (*request.operation == op::login)
-            co_await login(request, session, out);
-        else
-            co_await file_work(request, session, out);
-    } catch (const std::exception& e) {
-        out.resize(mark);
-        log_.error("{} failed: {}", protocol::to_string(*request.operation), e.what());
-        reply_error(out, &request, errc::internal, "internal error");
-    }
-}
-
-boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_header& request, std::string& out)
+boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_header& request, session_context&,
+                                                       std::string& out)
 {
     std::string user;
     secret password;

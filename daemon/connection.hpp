@@ -1,44 +1,110 @@
 #pragma once
-/// Per-connection state the reaper and the drain can see. The session
-/// coroutine owns the rest (decoder, output) on its own frame.
+/// What the server's reaper and drain see of a connection, whatever its
+/// stream: its deadline, and a way to cancel its I/O and free its buffers.
 
-#include <fxd/protocol/decoder.hpp>
-
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include <chrono>
-#include <string>
+#include <cstddef>
+#include <functional>
 
 namespace fxd::daemon {
 
 using clock = std::chrono::steady_clock;
-
-struct connection {
-    explicit connection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
-
-    boost::asio::ip::tcp::socket socket;
-    boost::asio::ip::address peer; ///< the client's address, counted in server::per_address_
-    /// When the current wait must end; the reaper cancels the socket's I/O after it.
-    clock::time_point deadline = clock::time_point::max();
-    bool expired = false;   ///< the reaper cancelled I/O because the deadline passed
-    bool stopping = false;  ///< the drain is over: close without further replies
-    /// Parked between requests holding no partial frame: the reaper may free buffers.
-    bool parked = false;
-    clock::time_point parked_since;
-    protocol::decoder* decoder = nullptr;
-    std::string* output = nullptr;
-
-    void set_deadline(clock::duration d) noexcept
-    {
-        deadline = clock::now() + d;
-        expired = false;
-    }
-};
 
 /// Seconds from the config as a clock duration.
 inline clock::duration seconds(double s)
 {
     return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
 }
+
+class connection {
+public:
+    explicit connection(boost::asio::ip::address peer) : peer_(std::move(peer)) {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    virtual ~connection() = default;
+
+    const boost::asio::ip::address& peer() const noexcept { return peer_; }
+
+    /// Cancels the pending wait; the session sees it fail and checks expired() and stopping().
+    virtual void cancel_io() noexcept = 0;
+    /// Frees the read buffer, parser and output of a connection parked between
+    /// requests; returns the bytes freed.
+    virtual std::size_t release_idle_memory() noexcept = 0;
+
+    /// The reaper: cancels I/O once the deadline has passed.
+    void expire_if_due(clock::time_point now) noexcept
+    {
+        if (!expired_ && now >= deadline_) {
+            expired_ = true;
+            cancel_io();
+        }
+    }
+    bool parked_since_before(clock::time_point t) const noexcept { return parked_ && parked_since_ <= t; }
+
+    /// The drain is over: the session ends without further replies.
+    void stop() noexcept
+    {
+        stopping_ = true;
+        cancel_io();
+    }
+
+protected:
+    void set_deadline(clock::duration d) noexcept { set_deadline_at(clock::now() + d); }
+    void set_deadline_at(clock::time_point t) noexcept
+    {
+        deadline_ = t;
+        expired_ = false;
+    }
+    /// While the connection waits for the worker pool, no deadline runs.
+    void clear_deadline() noexcept { deadline_ = clock::time_point::max(); }
+    void park() noexcept
+    {
+        parked_ = true;
+        parked_since_ = clock::now();
+    }
+    void unpark() noexcept { parked_ = false; }
+    bool expired() const noexcept { return expired_; }
+    bool stopping() const noexcept { return stopping_; }
+
+private:
+    boost::asio::ip::address peer_;
+    clock::time_point deadline_ = clock::time_point::max();
+    clock::time_point parked_since_;
+    bool expired_ = false;
+    bool stopping_ = false;
+    bool parked_ = false;
+};
+
+/// Requests admitted and not yet answered, over every connection: the drain
+/// waits for them to reach zero.
+class request_gate {
+public:
+    /// on_drained runs when the last request in flight ends while draining.
+    explicit request_gate(std::function<void()> on_drained) : on_drained_(std::move(on_drained)) {}
+
+    bool draining() const noexcept { return draining_; }
+    std::size_t in_flight() const noexcept { return in_flight_; }
+
+    void started() noexcept { ++in_flight_; }
+    void finished()
+    {
+        --in_flight_;
+        if (draining_ && in_flight_ == 0)
+            on_drained_();
+    }
+    /// From now on, new requests are refused; true when nothing is in flight.
+    bool close() noexcept
+    {
+        draining_ = true;
+        return in_flight_ == 0;
+    }
+
+private:
+    std::function<void()> on_drained_;
+    std::size_t in_flight_ = 0;
+    bool draining_ = false;
+};
 
 } // namespace fxd::daemon

@@ -1,8 +1,10 @@
 #pragma once
-/// Routes each decoded request to its service, and is the one place that turns
-/// refusals and unexpected failures into wire error codes and counts them.
+/// Routes each decoded request to its service by the op table, and is the one
+/// place that turns refusals and unexpected failures into wire error codes and
+/// counts them.
 
 #include "config.hpp"
+#include "op_table.hpp"
 #include "worker_pool.hpp"
 
 #include <fxd/protocol/errc.hpp>
@@ -29,8 +31,6 @@ class logger;
 
 namespace fxd::daemon {
 
-enum class transport { tcp, udp };
-
 /// What a TCP connection knows about its client between requests.
 struct session_context {
     std::string peer_address;
@@ -45,7 +45,7 @@ struct admission {
         work,          ///< the op takes no body and needs the worker pool: await serve_work()
         upload,        ///< stream the body into storage: begin_upload(), then finish_upload()
         download,      ///< begin_download(), then send the file's bytes after the reply header
-        refuse,        ///< reply `code`, then discard the body or close (discard rule)
+        refuse,        ///< reply `code`, then discard the body or close (the discard rule)
     };
     kind action = kind::refuse;
     protocol::errc code = protocol::errc::internal;
@@ -60,14 +60,33 @@ class dispatcher {
 public:
     dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers);
 
-    /// Connects the accounts service (opened by the server at start).
-    void attach_accounts(services::accounts& accounts) noexcept { accounts_ = &accounts; }
-    /// Connects the files service (opened by the server at start).
-    void attach_files(services::local_files& files) noexcept { files_ = &files; }
+    /// Connects the services the server opens at start.
+    void attach(services::accounts& accounts, services::local_files& files) noexcept
+    {
+        accounts_ = &accounts;
+        files_ = &files;
+    }
+
+    /// Counts the request and decides how to take it. While draining, every new
+    /// request is refused with shutting_down. session is null over UDP.
+    admission admit(const protocol::request_header& request, transport via, bool draining,
+                    const session_context* session);
+
+    /// Appends the reply to a request admitted as serve_now or buffer. Never
+    /// throws: failures become `internal`.
+    void serve(const protocol::request_header& request, std::span<const char> body, session_context* session,
+               std::string& out);
+
+    /// Serves a request admitted as `work`: the slow part runs on the worker
+    /// pool while the loop serves everyone else. Never throws. The request must
+    /// own its fields (they are read after the wait).
+    boost::asio::awaitable<void> serve_work(const protocol::request_header& request, session_context& session,
+                                            std::string& out);
 
     /// Opens an admitted upload. On refusal the error reply is in out and the result is null.
     boost::asio::awaitable<std::unique_ptr<services::upload>> begin_upload(const protocol::request_header& request,
-                                                                           session_context& session, std::string& out);
+                                                                           const session_context& session,
+                                                                           std::string& out);
     /// The body has fully arrived: verify, publish durably, reply. Never throws.
     boost::asio::awaitable<void> finish_upload(const protocol::request_header& request, const session_context& session,
                                                std::unique_ptr<services::upload> up,
@@ -85,26 +104,12 @@ public:
     };
     /// Opens the file and appends the ok reply header (or an error reply) to out.
     boost::asio::awaitable<std::optional<download>> begin_download(const protocol::request_header& request,
-                                                                   session_context& session, std::string& out);
+                                                                   const session_context& session, std::string& out);
     /// Counts a download's end and logs it.
     void end_download(const protocol::request_header& request, const session_context& session, const download& d,
                       bool complete, double seconds);
 
-    /// Counts the request and decides how to take it. While draining, every new
-    /// request is refused with shutting_down. session is null over UDP.
-    admission admit(const protocol::request_header& request, transport via, bool draining,
-                    const session_context* session);
-
-    /// Appends the reply to an admitted request. Never throws: failures become `internal`.
-    void serve(const protocol::request_header& request, std::span<const char> body, session_context* session,
-               std::string& out);
-
-    /// Serves a request admitted as `work`: the slow part runs on the worker
-    /// pool while the loop serves everyone else. Never throws.
-    boost::asio::awaitable<void> serve_work(const protocol::request_header& request, session_context& session,
-                                            std::string& out);
-
-    /// Re-reads limits that may change while running (login backoff).
+    /// Re-reads limits that may change while running (login backoff, hello's limits).
     void apply_config();
 
     /// Appends an error reply and counts it. request may be null (frame errors, busy, timeout).
@@ -113,18 +118,36 @@ public:
 
     services::counters& stats() noexcept { return stats_; }
 
-private:
-    boost::asio::awaitable<void> register_user(const protocol::request_header& request, std::string& out);
+    // The handlers named by the op table (op_table.cpp).
+    void serve_ping(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                    std::string& out);
+    void serve_hello(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                     std::string& out);
+    void serve_echo(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                    std::string& out);
+    void serve_stats(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                     std::string& out);
+    void serve_logout(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                      std::string& out);
+    void serve_whoami(const protocol::request_header& request, std::span<const char> body, session_context* session,
+                      std::string& out);
+    boost::asio::awaitable<void> register_user(const protocol::request_header& request, session_context& session,
+                                               std::string& out);
     boost::asio::awaitable<void> login(const protocol::request_header& request, session_context& session,
                                        std::string& out);
+    boost::asio::awaitable<void> stat_file(const protocol::request_header& request, session_context& session,
+                                           std::string& out);
+    boost::asio::awaitable<void> list_files(const protocol::request_header& request, session_context& session,
+                                            std::string& out);
+    boost::asio::awaitable<void> delete_file(const protocol::request_header& request, session_context& session,
+                                             std::string& out);
+
+private:
     /// False after replying busy when the worker queue is full (workers.queue_limit).
     bool has_worker_room(const protocol::request_header& request, std::string& out);
     /// user and password fields checked by the contract's rules; false after replying bad_request.
     bool read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                           std::string& out);
-
-    boost::asio::awaitable<void> file_work(const protocol::request_header& request, session_context& session,
-                                           std::string& out);
 
     const config& cfg_;
     services::counters& stats_;

@@ -37,7 +37,7 @@ double rate_mb_s(std::uint64_t bytes, double seconds)
 } // namespace
 
 boost::asio::awaitable<std::unique_ptr<services::upload>>
-dispatcher::begin_upload(const protocol::request_header& request, session_context& session, std::string& out)
+dispatcher::begin_upload(const protocol::request_header& request, const session_context& session, std::string& out)
 {
     const std::string name = field_string(request, "name");
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
@@ -81,6 +81,10 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
     co_return nullptr;
 }
 
+// Every job below ends by destroying the upload on the worker: an unfinished
+// upload's destructor removes its blob and record, disk and database work
+// that must never run on the loop.
+
 boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_header& request,
                                                        const session_context& session,
                                                        std::unique_ptr<services::upload> up,
@@ -89,28 +93,25 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
     std::optional<std::string> expected;
     if (const auto sha = protocol::string_field(request, "sha256"))
         expected = std::string(*sha);
-    try {
-        auto* files = files_;
-        services::upload* raw = up.get();
-        struct result {
-            file_status status = file_status::ok;
-            services::file_record file;
-        };
-        const auto r = co_await workers_.run([files, raw, &expected] {
-            result res;
-            res.status = files->commit(*raw, expected, res.file);
-            return res;
-        });
-        if (r.status == file_status::checksum_mismatch) {
-            ++stats_.uploads_failed;
-            reply_error(out, &request, errc::checksum_mismatch, "the body's SHA-256 differs from sha256; nothing stored");
-            co_return;
+    const std::string name = up->name();
+    struct result {
+        std::optional<file_status> status; ///< none when the commit threw
+        services::file_record file;
+        std::string failure; ///< what went wrong, when the commit threw
+    };
+    auto* files = files_;
+    const auto r = co_await workers_.run([files, &up, &expected] {
+        result res;
+        try {
+            res.status = files->commit(*up, expected, res.file);
+        } catch (const std::exception& e) {
+            res.failure = e.what();
         }
-        if (r.status == file_status::storage_full) {
-            ++stats_.uploads_failed;
-            reply_error(out, &request, errc::storage_full, "the server's disk is full");
-            co_return;
-        }
+        up.reset();
+        return res;
+    });
+    switch (r.status.value_or(file_status::not_found)) {
+    case file_status::ok: {
         ++stats_.uploads_ok;
         // From the first body byte to the file being durable: what the client waited for.
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -122,11 +123,19 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         reply.end(0);
         log_.info("upload user={} name={} bytes={} seconds={:.3f} MB/s={:.1f} sha256={}", session.user,
                   escape_for_log(r.file.name), r.file.size, seconds, rate_mb_s(r.file.size, seconds), r.file.sha256);
-    } catch (const std::exception& e) {
-        ++stats_.uploads_failed;
-        log_.error("upload of {} failed: {}", escape_for_log(up->name()), e.what());
+        co_return;
+    }
+    case file_status::checksum_mismatch:
+        reply_error(out, &request, errc::checksum_mismatch, "the body's SHA-256 differs from sha256; nothing stored");
+        break;
+    case file_status::storage_full:
+        reply_error(out, &request, errc::storage_full, "the server's disk is full");
+        break;
+    default:
+        log_.error("upload of {} failed: {}", escape_for_log(name), r.failure.empty() ? "unexpected status" : r.failure);
         reply_error(out, &request, errc::internal, "internal error");
     }
+    ++stats_.uploads_failed;
 }
 
 boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_header& request,
@@ -142,37 +151,47 @@ boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_hea
         log_.error("upload of {} stopped: {}", escape_for_log(up->name()), why.message());
         reply_error(out, &request, errc::internal, "internal error");
     }
-    try {
-        auto* files = files_;
-        services::upload* raw = up.get();
-        co_await workers_.run([files, raw] {
-            files->discard(*raw);
-            return true;
-        });
-    } catch (const std::exception& e) {
-        log_.error("could not remove a failed upload: {}", e.what());
-    }
+    auto* files = files_;
+    const std::string failure = co_await workers_.run([files, &up] {
+        std::string what;
+        try {
+            files->discard(*up);
+        } catch (const std::exception& e) {
+            what = e.what(); // the start-up repair removes what is left
+        }
+        up.reset();
+        return what;
+    });
+    if (!failure.empty())
+        log_.error("could not remove a failed upload: {}", failure);
 }
 
 boost::asio::awaitable<void> dispatcher::keep_partial(std::unique_ptr<services::upload> up)
 {
     ++stats_.uploads_failed;
-    try {
-        auto* files = files_;
-        services::upload* raw = up.get();
-        co_await workers_.run([files, raw] {
-            files->keep_partial(*raw);
-            return true;
-        });
-        log_.info("upload of {} interrupted: kept {} of {} bytes as a partial", escape_for_log(up->name()),
-                  up->received(), up->size());
-    } catch (const std::exception& e) {
-        log_.error("could not keep a partial upload: {}", e.what());
-    }
+    const std::string name = up->name();
+    const auto received = up->received();
+    const auto size = up->size();
+    auto* files = files_;
+    const std::string failure = co_await workers_.run([files, &up] {
+        std::string what;
+        try {
+            files->keep_partial(*up);
+        } catch (const std::exception& e) {
+            what = e.what();
+        }
+        up.reset();
+        return what;
+    });
+    if (failure.empty())
+        log_.info("upload of {} interrupted: kept {} of {} bytes as a partial", escape_for_log(name), received, size);
+    else
+        log_.error("could not keep a partial upload of {}: {}", escape_for_log(name), failure);
 }
 
 boost::asio::awaitable<std::optional<dispatcher::download>>
-dispatcher::begin_download(const protocol::request_header& request, session_context& session, std::string& out)
+dispatcher::begin_download(const protocol::request_header& request, const session_context& session,
+                           std::string& out)
 {
     const std::string name = field_string(request, "name");
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
@@ -222,64 +241,68 @@ void dispatcher::end_download(const protocol::request_header& request, const ses
     }
 }
 
-boost::asio::awaitable<void> dispatcher::file_work(const protocol::request_header& request, session_context& session,
+boost::asio::awaitable<void> dispatcher::stat_file(const protocol::request_header& request, session_context& session,
                                                    std::string& out)
 {
     auto* files = files_;
     const std::string user = session.user;
     const std::string name = field_string(request, "name");
+    struct found {
+        std::optional<services::file_record> file;
+        std::optional<services::partial_record> partial;
+    };
+    const auto f = co_await workers_.run([files, &user, &name] {
+        return found{files->catalog().find_file(user, name), files->catalog().find_partial(user, name)};
+    });
+    if (!f.file && !f.partial) {
+        reply_error(out, &request, errc::not_found, "no such file");
+        co_return;
+    }
     protocol::reply_writer reply(out);
-    switch (*request.operation) {
-    case op::stat: {
-        struct found {
-            std::optional<services::file_record> file;
-            std::optional<services::partial_record> partial;
-        };
-        const auto f = co_await workers_.run([files, &user, &name] {
-            return found{files->catalog().find_file(user, name), files->catalog().find_partial(user, name)};
-        });
-        if (!f.file && !f.partial) {
-            reply_error(out, &request, errc::not_found, "no such file");
-            co_return;
-        }
-        reply.begin(op_name(request), request.id, true);
-        reply.field("name", name);
-        reply.field("exists", f.file.has_value());
-        if (f.file) {
-            reply.field("total", f.file->size); // "size" is the reply's body length (0) by the frame rule
-            reply.field("sha256", f.file->sha256);
-            reply.field("mtime", f.file->mtime);
-        }
-        reply.field("partial", f.partial ? f.partial->bytes : std::uint64_t{0});
-        reply.end(0);
+    reply.begin(op_name(request), request.id, true);
+    reply.field("name", name);
+    reply.field("exists", f.file.has_value());
+    if (f.file) {
+        reply.field("total", f.file->size); // "size" is the reply's body length (0) by the frame rule
+        reply.field("sha256", f.file->sha256);
+        reply.field("mtime", f.file->mtime);
+    }
+    reply.field("partial", f.partial ? f.partial->bytes : std::uint64_t{0});
+    reply.end(0);
+}
+
+boost::asio::awaitable<void> dispatcher::list_files(const protocol::request_header& request, session_context& session,
+                                                    std::string& out)
+{
+    auto* files = files_;
+    const std::string user = session.user;
+    const auto listed = co_await workers_.run([files, &user] { return files->catalog().list_files(user); });
+    boost::json::array entries;
+    entries.reserve(listed.size());
+    for (const auto& f : listed)
+        entries.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"mtime", f.mtime}});
+    const std::string body = boost::json::serialize(entries);
+    protocol::reply_writer reply(out);
+    reply.begin(op_name(request), request.id, true);
+    reply.end(body.size());
+    out += body;
+}
+
+boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_header& request, session_context& session,
+                                                     std::string& out)
+{
+    auto* files = files_;
+    const std::string user = session.user;
+    const std::string name = field_string(request, "name");
+    const bool removed = co_await workers_.run([files, &user, &name] { return files->remove(user, name); });
+    if (!removed) {
+        reply_error(out, &request, errc::not_found, "no such file");
         co_return;
     }
-    case op::list: {
-        const auto listed = co_await workers_.run([files, &user] { return files->catalog().list_files(user); });
-        boost::json::array entries;
-        entries.reserve(listed.size());
-        for (const auto& f : listed)
-            entries.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"mtime", f.mtime}});
-        const std::string body = boost::json::serialize(entries);
-        reply.begin(op_name(request), request.id, true);
-        reply.end(body.size());
-        out += body;
-        co_return;
-    }
-    case op::delete_file: {
-        const bool removed = co_await workers_.run([files, &user, &name] { return files->remove(user, name); });
-        if (!removed) {
-            reply_error(out, &request, errc::not_found, "no such file");
-            co_return;
-        }
-        log_.info("delete user={} name={}", user, escape_for_log(name));
-        reply.begin(op_name(request), request.id, true);
-        reply.end(0);
-        co_return;
-    }
-    default:
-        throw std::logic_error("not a file op");
-    }
+    log_.info("delete user={} name={}", user, escape_for_log(name));
+    protocol::reply_writer reply(out);
+    reply.begin(op_name(request), request.id, true);
+    reply.end(0);
 }
 
 } // namespace fxd::daemon

@@ -1,6 +1,7 @@
 #include "server.hpp"
 
-#include "connection.hpp"
+#include "plain_stream.hpp"
+#include "session.hpp"
 #include "systemd_notify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,12 +9,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <spdlog/logger.h>
 
 #include <algorithm>
 #include <csignal>
+#include <exception>
 
 #include <malloc.h>
 
@@ -26,12 +27,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-/// How long a closing connection may keep sending before it is cut.
-constexpr auto linger_time = std::chrono::seconds(2);
 /// Connections being told busy at once; past this they are closed without a reply.
 constexpr std::size_t max_rejecting = 256;
 /// Buffer bytes the reaper must free in one pass before it trims the heap.
 constexpr std::size_t release_trim_bytes = 1 << 20;
+/// How long a connection waits parked before the reaper frees its buffers.
+constexpr auto free_idle_after = std::chrono::seconds(1);
 
 std::int64_t unix_time()
 {
@@ -46,6 +47,17 @@ clock::duration reaper_period(const config& cfg)
                       clock::duration(std::chrono::milliseconds(250)));
 }
 
+std::string describe(std::exception_ptr failure)
+{
+    try {
+        std::rethrow_exception(std::move(failure));
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception of unknown type";
+    }
+}
+
 } // namespace
 
 server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
@@ -54,6 +66,8 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       log_(log),
       workers_(cfg.workers.threads, cfg.workers.queue_limit),
       dispatcher_(cfg_, stats_, log, workers_),
+      requests_([this] { finish(); }),
+      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_})),
       acceptor_(io),
       udp_(io),
       signals_(io, SIGINT, SIGTERM, SIGHUP),
@@ -71,14 +85,25 @@ void server::start()
     store_ = std::make_unique<services::sqlite_store>(database_path(cfg_));
     accounts_ = std::make_unique<services::accounts>(
         *store_, services::hash_cost{cfg_.auth.hash_passes, static_cast<std::size_t>(cfg_.auth.hash_memory_bytes)});
-    dispatcher_.attach_accounts(*accounts_);
     files_ = std::make_unique<services::local_files>(cfg_.storage.dir, *store_);
     for (const auto& line : files_->repair())
         log_.warn("storage repaired: {}", line);
     if (const auto expired = files_->expire_partials(unix_time() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
         log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
-    dispatcher_.attach_files(*files_);
+    dispatcher_.attach(*accounts_, *files_);
+    open_sockets();
 
+    spawn("accept", accept_loop(), true);
+    spawn("udp", udp_loop(), true);
+    spawn("reaper", reaper(), true);
+    spawn("signals", signals(), true);
+    spawn("partial expiry", expire_partials(), false);
+    if (const auto every = systemd::watchdog_interval())
+        spawn("watchdog", systemd::keep_alive(watchdog_timer_, *every), false);
+}
+
+void server::open_sockets()
+{
     // Sockets passed by systemd (fxd.socket) are adopted as they are; the
     // config's address and port apply only to a socket that was not passed.
     const auto passed = systemd::take_listen_fds();
@@ -103,14 +128,28 @@ void server::start()
     }
     udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
     udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
+}
 
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    asio::co_spawn(io_, udp_loop(), asio::detached);
-    asio::co_spawn(io_, reaper(), asio::detached);
-    asio::co_spawn(io_, expire_partials(), asio::detached);
-    asio::co_spawn(io_, signals(), asio::detached);
-    if (const auto every = systemd::watchdog_interval())
-        asio::co_spawn(io_, systemd::keep_alive(watchdog_timer_, *every), asio::detached);
+void server::spawn(std::string_view what, asio::awaitable<void> task, bool essential)
+{
+    asio::co_spawn(io_, std::move(task), [this, what, essential](std::exception_ptr failure) {
+        if (failure) {
+            const auto why = describe(std::move(failure));
+            if (essential)
+                fail(what, why);
+            else
+                log_.error("the {} task ended by an error: {}", what, why);
+        } else if (essential && !finished_ && !requests_.draining()) {
+            fail(what, "it returned while the daemon was serving");
+        }
+    });
+}
+
+void server::fail(std::string_view what, std::string_view why)
+{
+    log_.critical("the {} loop failed ({}): stopping with exit status 1", what, why);
+    failed_ = true;
+    drain();
 }
 
 std::uint16_t server::tcp_port() const
@@ -127,7 +166,7 @@ asio::awaitable<void> server::accept_loop()
 {
     for (;;) {
         auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-        if (draining_ || !acceptor_.is_open())
+        if (requests_.draining() || !acceptor_.is_open())
             co_return;
         if (ec) {
             // Out of descriptors and the like: say so, back off, keep serving the others.
@@ -137,101 +176,81 @@ asio::awaitable<void> server::accept_loop()
             continue;
         }
         ++stats_.connections_total;
-        const auto peer = socket.remote_endpoint(ec);
-        if (ec)
-            continue; // reset before we got to it
-        const auto address = peer.address();
-        auto& from_address = per_address_[address];
-        if (sessions_ >= cfg_.limits.max_connections || from_address >= cfg_.limits.max_connections_per_address) {
-            ++stats_.connections_refused;
-            if (from_address >= cfg_.limits.max_connections_per_address)
-                ++stats_.connections_refused_per_address;
-            if (from_address == 0)
-                per_address_.erase(address);
-            if (rejecting_ >= max_rejecting)
-                continue; // the socket closes as it goes out of scope
-            connections_.emplace_front(std::move(socket));
-            asio::co_spawn(io_, refuse_busy(connections_.begin()), asio::detached);
-            continue;
-        }
-        ++from_address;
-        socket.set_option(tcp::no_delay(true), ec);
-        connections_.emplace_front(std::move(socket));
-        connections_.front().peer = address;
-        asio::co_spawn(io_, session(connections_.begin()), asio::detached);
+        admit_connection(std::move(socket));
     }
 }
 
-asio::awaitable<void> server::refuse_busy(connection_list::iterator self)
+void server::admit_connection(tcp::socket socket)
 {
-    ++rejecting_;
-    connection& c = *self;
-    std::string out;
-    dispatcher_.reply_error(out, nullptr, protocol::errc::busy, "too many connections; try again later");
-    bool ok = false;
-    c.set_deadline(linger_time);
-    co_await write_all(c, out, ok);
-    if (ok)
-        co_await linger_close(c);
-    boost::system::error_code ignored;
-    c.socket.close(ignored);
-    connections_.erase(self);
-    --rejecting_;
-}
-
-asio::awaitable<void> server::write_all(connection& c, std::string_view out, bool& ok)
-{
-    auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(out), use_tuple);
-    stats_.bytes_out += n;
-    ok = !ec;
-    if (ec && !c.stopping)
-        log_.debug("write failed: {}", ec.message());
-}
-
-asio::awaitable<void> server::linger_close(connection& c)
-{
-    // Half-close and read what the client still sends, so it reads our last
-    // reply instead of a reset.
     boost::system::error_code ec;
-    c.socket.shutdown(tcp::socket::shutdown_send, ec);
+    const auto peer = socket.remote_endpoint(ec);
     if (ec)
-        co_return;
-    c.set_deadline(linger_time);
-    std::array<char, 2048> sink{};
-    std::uint64_t discarded = 0;
-    while (!c.stopping && discarded <= cfg_.limits.max_discard_bytes) {
-        auto [read_ec, n] = co_await c.socket.async_read_some(asio::buffer(sink), use_tuple);
-        if (read_ec)
-            break;
-        discarded += n;
-        stats_.bytes_in += n;
+        return; // reset before we got to it
+    const auto address = peer.address();
+    auto& from_address = per_address_[address];
+    const bool address_full = from_address >= cfg_.limits.max_connections_per_address;
+    if (sessions_ >= cfg_.limits.max_connections || address_full) {
+        ++stats_.connections_refused;
+        if (address_full)
+            ++stats_.connections_refused_per_address;
+        if (from_address == 0)
+            per_address_.erase(address);
+        if (rejecting_ < max_rejecting)
+            serve_connection(plain_stream(std::move(socket)), address, true);
+        return; // past that, the socket closes as it goes out of scope
     }
+    ++from_address;
+    socket.set_option(tcp::no_delay(true), ec);
+    serve_connection(plain_stream(std::move(socket)), address, false);
+}
+
+template <class Stream>
+void server::serve_connection(Stream stream, const asio::ip::address& peer, bool refuse)
+{
+    auto owned = std::make_unique<session<Stream>>(std::move(stream), peer, *session_env_);
+    auto& s = *owned;
+    connections_.push_front(std::move(owned));
+    const auto where = connections_.begin();
+    if (refuse) {
+        ++rejecting_;
+    } else {
+        ++sessions_;
+        ++stats_.connections_open;
+    }
+    // The session catches everything itself; the handler only accounts for its end.
+    asio::co_spawn(io_, refuse ? s.refuse_busy() : s.run(), [this, where, refuse](std::exception_ptr failure) {
+        if (failure)
+            log_.error("a connection ended by an error: {}", describe(std::move(failure)));
+        connection_ended(where, refuse);
+    });
+}
+
+void server::connection_ended(connection_list::iterator which, bool refused)
+{
+    if (refused) {
+        --rejecting_;
+    } else {
+        if (const auto counted = per_address_.find((*which)->peer());
+            counted != per_address_.end() && --counted->second == 0)
+            per_address_.erase(counted);
+        --sessions_;
+        --stats_.connections_open;
+    }
+    connections_.erase(which);
 }
 
 asio::awaitable<void> server::reaper()
 {
-    const auto free_after = std::chrono::seconds(1);
     while (!finished_) {
         reaper_timer_.expires_after(reaper_period(cfg_)); // timeouts may change on reload
         co_await reaper_timer_.async_wait(use_tuple);
         const auto now = clock::now();
         std::size_t released = 0;
         for (auto& c : connections_) {
-            if (!c.expired && now >= c.deadline) {
-                c.expired = true;
-                boost::system::error_code ignored;
-                c.socket.cancel(ignored);
-            } else if (c.parked && now - c.parked_since >= free_after) {
-                // Idle connections hold no buffers: memory stays flat with many of them.
-                if (c.decoder) {
-                    released += c.decoder->capacity();
-                    c.decoder->release_memory();
-                }
-                if (c.output && c.output->capacity() > std::string().capacity()) {
-                    released += c.output->capacity();
-                    std::string().swap(*c.output);
-                }
-            }
+            c->expire_if_due(now);
+            // Idle connections hold no buffers: memory stays flat with many of them.
+            if (c->parked_since_before(now - free_idle_after))
+                released += c->release_idle_memory();
         }
         // Freed buffers sit between live allocations, where free() alone keeps
         // them resident; after a burst of many, hand their pages back.
@@ -269,7 +288,7 @@ asio::awaitable<void> server::signals()
         if (ec || finished_)
             co_return;
         if (signo == SIGHUP) {
-            if (draining_)
+            if (requests_.draining())
                 log_.info("SIGHUP while draining: not reloading");
             else if (reload_handler_)
                 reload_handler_();
@@ -277,7 +296,7 @@ asio::awaitable<void> server::signals()
                 log_.info("SIGHUP: no config to reload");
             continue;
         }
-        if (draining_) {
+        if (requests_.draining()) {
             log_.warn("second signal {}: stopping now", signo);
             finish();
             co_return;
@@ -289,31 +308,24 @@ asio::awaitable<void> server::signals()
 
 void server::drain()
 {
-    if (draining_)
+    if (requests_.draining())
         return;
-    draining_ = true;
+    const bool idle = requests_.close();
     systemd::notify_stopping("draining");
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     udp_.close(ignored);
-    if (in_flight_ == 0) {
+    if (idle) {
         finish();
         return;
     }
     drain_timer_.expires_after(seconds(cfg_.timeouts.drain_s));
     drain_timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec && !finished_) {
-            log_.warn("drain deadline passed with {} request(s) in flight; closing them", in_flight_);
+            log_.warn("drain deadline passed with {} request(s) in flight; closing them", requests_.in_flight());
             finish();
         }
     });
-}
-
-void server::request_finished()
-{
-    --in_flight_;
-    if (draining_ && in_flight_ == 0)
-        finish();
 }
 
 void server::finish()
@@ -329,10 +341,8 @@ void server::finish()
     drain_timer_.cancel();
     expiry_timer_.cancel();
     watchdog_timer_.cancel();
-    for (auto& c : connections_) {
-        c.stopping = true;
-        c.socket.cancel(ignored);
-    }
+    for (auto& c : connections_)
+        c->stop();
     log_.info("stopped: {} connection(s) closed", connections_.size());
 }
 

@@ -1,10 +1,11 @@
 #pragma once
-/// One server per io_context: a TCP listener with a session coroutine per
-/// connection, a UDP socket, a reaper that enforces every deadline, and the
-/// drain on SIGTERM/SIGINT, a config reload on SIGHUP. All of it runs on the
+/// One server per io_context: a TCP listener with a session per connection, a
+/// UDP socket, a reaper that enforces every deadline, and the drain on
+/// SIGTERM/SIGINT, a config reload on SIGHUP. All of it runs on the
 /// io_context's single thread.
 
 #include "config.hpp"
+#include "connection.hpp"
 #include "dispatcher.hpp"
 #include "source_limiter.hpp"
 #include "worker_pool.hpp"
@@ -26,6 +27,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace spdlog {
@@ -34,7 +36,7 @@ class logger;
 
 namespace fxd::daemon {
 
-struct connection;
+struct session_env;
 
 class server {
 public:
@@ -55,6 +57,11 @@ public:
     /// io_context::run() returns.
     void drain();
 
+    /// 0 after a drain asked for; 1 when a loop the daemon cannot live without
+    /// (accepting, UDP, deadlines, signals) failed and stopped it, so a service
+    /// manager restarts it.
+    int exit_status() const noexcept { return failed_ ? 1 : 0; }
+
     /// Applies a re-read config live: log level and format, limits, timeouts,
     /// auth settings. Settings fixed at start (ports, bind addresses,
     /// storage.dir, workers, the accounts database and hash cost) keep their
@@ -71,33 +78,39 @@ public:
     void handle_datagram(std::span<const char> datagram, std::string& out);
 
 private:
-    using connection_list = std::list<connection>;
+    using connection_list = std::list<std::unique_ptr<connection>>;
 
+    /// Runs a coroutine of the server's; a failure is logged, and when the
+    /// daemon cannot live without it, also ends the daemon with exit status 1.
+    void spawn(std::string_view what, boost::asio::awaitable<void> task, bool essential);
+    void fail(std::string_view what, std::string_view why);
+
+    void open_sockets();
     boost::asio::awaitable<void> accept_loop();
-    boost::asio::awaitable<void> session(connection_list::iterator self);
-    boost::asio::awaitable<void> refuse_busy(connection_list::iterator self);
-    boost::asio::awaitable<void> write_all(connection& c, std::string_view out, bool& ok);
-    boost::asio::awaitable<void> linger_close(connection& c);
-    /// Sends count bytes of fd from offset on the connection; false when it broke.
-    boost::asio::awaitable<bool> send_file(connection& c, int fd, std::uint64_t offset, std::uint64_t count);
+    void admit_connection(boost::asio::ip::tcp::socket socket);
+    template <class Stream>
+    void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse);
+    void connection_ended(connection_list::iterator which, bool refused);
     boost::asio::awaitable<void> udp_loop();
     boost::asio::awaitable<void> reaper();
     boost::asio::awaitable<void> expire_partials();
     boost::asio::awaitable<void> signals();
 
-    void request_started() noexcept { ++in_flight_; }
-    void request_finished();
     void finish();
 
     boost::asio::io_context& io_;
     config cfg_; ///< the server's own copy, replaced by reload()
     spdlog::logger& log_;
     services::counters stats_;
-    worker_pool workers_;
-    dispatcher dispatcher_;
+    // The services the worker pool's jobs touch are declared before the pool,
+    // so the pool is joined (destroyed) before any of them goes.
     std::unique_ptr<services::sqlite_store> store_;
     std::unique_ptr<services::accounts> accounts_;
     std::unique_ptr<services::local_files> files_;
+    worker_pool workers_;
+    dispatcher dispatcher_;
+    request_gate requests_;
+    std::unique_ptr<session_env> session_env_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::ip::udp::socket udp_;
     protocol::header_parser udp_parser_; ///< reused datagram after datagram
@@ -111,11 +124,10 @@ private:
     connection_list connections_;
     /// Connections being served per client address (limits.max_connections_per_address).
     std::unordered_map<boost::asio::ip::address, std::uint32_t> per_address_;
-    std::size_t sessions_ = 0;      ///< connections being served (max_connections applies)
-    std::size_t rejecting_ = 0;     ///< connections being told busy
-    std::size_t in_flight_ = 0;     ///< requests whose header is read and reply not yet queued
-    bool draining_ = false;
+    std::size_t sessions_ = 0;  ///< connections being served (max_connections applies)
+    std::size_t rejecting_ = 0; ///< connections being told busy
     bool finished_ = false;
+    bool failed_ = false;
 };
 
 } // namespace fxd::daemon

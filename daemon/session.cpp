@@ -1,26 +1,25 @@
-// The TCP session: read what the socket holds, decode every whole frame in
-// it, queue the replies, write them in one go, repeat.
+// The TCP session, step by step. Each member is one step of one turn:
+// decode and serve what is buffered, write the replies, then read more or wait.
+// An awaited result is named before it is tested: GCC 12 miscompiles a
+// co_await used directly as a condition (the coroutine traps with SIGILL).
 
-#include "connection.hpp"
-#include "server.hpp"
+#include "session.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "plain_stream.hpp"
+
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <spdlog/logger.h>
 
-#include <sys/sendfile.h>
-
-#include <cstring>
+#include <array>
 
 namespace fxd::daemon {
 
 namespace asio = boost::asio;
-using asio::ip::tcp;
 using protocol::errc;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using io_result = io_attempt::result;
 
 namespace {
 
@@ -30,379 +29,464 @@ constexpr std::size_t min_read_chunk = 2 * 1024;
 constexpr std::size_t max_read_chunk = 64 * 1024;
 /// Reads while an upload streams: large, so a fast client costs few syscalls per byte.
 constexpr std::size_t upload_read_chunk = 256 * 1024;
+/// How long a closing connection may keep sending before it is cut.
+constexpr auto linger_time = std::chrono::seconds(2);
+
+std::string_view frame_error_message(errc code)
+{
+    switch (code) {
+    case errc::bad_frame: return "header length is zero";
+    case errc::header_too_large: return "header exceeds limits.max_header_bytes";
+    default: return "header is not a JSON object with a valid size";
+    }
+}
 
 } // namespace
 
-asio::awaitable<void> server::session(connection_list::iterator self)
+template <class Stream>
+session<Stream>::session(Stream stream, asio::ip::address peer, session_env& env)
+    : connection(std::move(peer)),
+      stream_(std::move(stream)),
+      env_(env),
+      decoder_({env.cfg.limits.max_header_bytes}),
+      read_chunk_(min_read_chunk)
 {
-    connection& c = *self;
-    ++sessions_;
-    ++stats_.connections_open;
-    protocol::decoder decoder({cfg_.limits.max_header_bytes});
-    std::string out;        // replies queued for the client
-    std::size_t out_sent = 0; // of which the socket already took this many
-    c.decoder = &decoder;
-    c.output = &out;
-    session_context context;
-    context.peer_address = c.peer.to_string();
+    context_.peer_address = this->peer().to_string();
+}
 
-    bool close_after_flush = false; // a contract error ends the connection once its reply is out
-    bool broken = false;            // the connection failed mid-reply: end it now
-    // Requests of this connection admitted and not yet answered (each also
-    // counts in the server's in_flight_, which the drain waits for).
-    std::size_t requests_open = 0;
-    auto begin_request = [&] {
-        ++requests_open;
-        request_started();
-    };
-    auto end_request = [&] {
-        --requests_open;
-        request_finished();
-    };
-    std::unique_ptr<services::upload> upload; // an upload whose body is streaming to storage
-    clock::time_point upload_started;
-    bool header_clock = false;      // header_s runs from a frame's first byte to its header's end
-    clock::time_point header_started;
-    // The last read found the socket empty, so the next step is a wait; after a
-    // full read, another read is tried first (pipelined bytes are likely there).
-    // It starts false: a client usually sends at once, so the first read skips a wait.
-    bool socket_drained = false;
-    std::size_t read_chunk = min_read_chunk;
-    bool waited = true; // the last turn ended in a wait for the socket (or this one just began)
-    c.socket.non_blocking(true);    // reads and writes are tried at once; Asio waits only when they would block
-
-    auto pending = [&] { return out.size() - out_sent; };
-    // Writes what the socket takes now; false when the connection broke.
-    auto send_now = [&] {
-        while (out_sent < out.size()) {
-            boost::system::error_code ec;
-            const auto n = c.socket.write_some(asio::buffer(out.data() + out_sent, out.size() - out_sent), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again)
-                return true;
-            if (ec == asio::error::interrupted)
-                continue;
-            if (ec) {
-                if (!c.stopping)
-                    log_.debug("write failed: {}", ec.message());
-                return false;
-            }
-            out_sent += n;
-            stats_.bytes_out += n;
-        }
-        out.clear();
-        out_sent = 0;
-        return true;
-    };
-    enum class read_result { got, would_block, closed };
-    // Reads what the socket holds now, without waiting.
-    auto try_read = [&] {
-        // A body gathered whole gets room for all of it (bounded by the echo limit at admission).
-        const std::size_t wanted = upload ? upload_read_chunk
-                                   : decoder.buffering_body()
-                                       ? std::max<std::size_t>(read_chunk, decoder.body_remaining() - std::min<std::uint64_t>(decoder.body_remaining(), decoder.buffered()))
-                                       : read_chunk;
-        const bool between_frames = decoder.at_frame_boundary();
-        const auto space = decoder.prepare(wanted);
-        boost::system::error_code ec;
-        const auto n = c.socket.read_some(asio::buffer(space.data(), space.size()), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) {
-            socket_drained = true;
-            return read_result::would_block;
-        }
-        if (ec) {
-            if (ec != asio::error::eof && !c.stopping)
-                log_.debug("read failed: {}", ec.message());
-            return read_result::closed;
-        }
-        decoder.commit(n);
-        stats_.bytes_in += n;
-        socket_drained = n < space.size();
-        if (!socket_drained)
-            read_chunk = std::min(read_chunk * 2, max_read_chunk);
-        if (between_frames) {
-            header_clock = true;
-            header_started = clock::now();
-        }
-        return read_result::got;
-    };
-
-    auto refuse = [&](const protocol::request_header& request, errc code, std::string_view message) {
-        dispatcher_.reply_error(out, &request, code, message);
-        if (body_length(request) <= cfg_.limits.max_discard_bytes)
-            decoder.skip_body();
-        else
-            close_after_flush = true; // too much to read through: reply and close
-    };
-
+template <class Stream>
+asio::awaitable<void> session<Stream>::run()
+{
     try {
         for (;;) {
-            // A client that keeps the socket full never makes this session wait:
-            // give every other connection its turn before taking more of its input.
-            if (!waited) {
-                co_await asio::post(io_, asio::use_awaitable);
-            }
-            waited = false;
-
-            // Decode every whole frame already received.
-            bool need_more = false;
-            while (!need_more && !close_after_flush && !broken && pending() < cfg_.limits.max_pending_reply_bytes) {
-                switch (decoder.next()) {
-                case protocol::decoder::event::need_more:
-                    need_more = true;
-                    break;
-                case protocol::decoder::event::error:
-                    dispatcher_.reply_error(out, nullptr, decoder.error(),
-                                            decoder.error() == errc::bad_frame          ? "header length is zero"
-                                            : decoder.error() == errc::header_too_large ? "header exceeds limits.max_header_bytes"
-                                                                                        : "header is not a JSON object with a valid size");
-                    close_after_flush = true;
-                    break;
-                case protocol::decoder::event::header: {
-                    header_clock = false;
-                    const auto& request = decoder.header();
-                    decoder.set_body_length(body_length(request));
-                    const admission plan = dispatcher_.admit(request, transport::tcp, draining_, &context);
-                    switch (plan.action) {
-                    case admission::kind::refuse:
-                        refuse(request, plan.code, plan.message);
-                        break;
-                    case admission::kind::serve_now:
-                        dispatcher_.serve(request, {}, &context, out);
-                        decoder.skip_body();
-                        break;
-                    case admission::kind::work:
-                        // Slow work off the loop; this connection waits (replies stay in order),
-                        // every other one is served meanwhile.
-                        decoder.skip_body();
-                        begin_request();
-                        c.deadline = clock::time_point::max();
-                        co_await dispatcher_.serve_work(request, context, out);
-                        end_request();
-                        break;
-                    case admission::kind::buffer:
-                        decoder.buffer_body();
-                        begin_request();
-                        break;
-                    case admission::kind::upload:
-                        begin_request();
-                        c.deadline = clock::time_point::max();
-                        upload = co_await dispatcher_.begin_upload(request, context, out);
-                        if (!upload) {
-                            end_request();
-                            if (body_length(request) <= cfg_.limits.max_discard_bytes)
-                                decoder.skip_body();
-                            else
-                                close_after_flush = true;
-                            break;
-                        }
-                        upload_started = clock::now();
-                        decoder.stream_body();
-                        break;
-                    case admission::kind::download: {
-                        decoder.skip_body();
-                        begin_request();
-                        c.deadline = clock::time_point::max();
-                        auto file = co_await dispatcher_.begin_download(request, context, out);
-                        if (file) {
-                            // The reply header (and replies queued before it) go out first, then the bytes.
-                            c.set_deadline(seconds(cfg_.timeouts.body_s));
-                            bool ok = false;
-                            co_await write_all(c, std::string_view(out).substr(out_sent), ok);
-                            out.clear();
-                            out_sent = 0;
-                            const auto started = clock::now();
-                            const bool sent = ok && co_await send_file(c, file->fd.get(), file->offset, file->count);
-                            dispatcher_.end_download(request, context, *file, sent,
-                                                     std::chrono::duration<double>(clock::now() - started).count());
-                            broken = !sent;
-                        }
-                        end_request();
-                        break;
-                    }
-                    }
-                    break;
-                }
-                case protocol::decoder::event::frame:
-                    dispatcher_.serve(decoder.header(), decoder.body(), &context, out);
-                    end_request();
-                    break;
-                case protocol::decoder::event::body_chunk:
-                    if (!upload)
-                        break;
-                    if (const auto ec = upload->write(decoder.body())) {
-                        co_await dispatcher_.fail_upload(decoder.header(), std::move(upload), ec, out);
-                        end_request();
-                        if (decoder.body_remaining() <= cfg_.limits.max_discard_bytes)
-                            decoder.skip_body();
-                        else
-                            close_after_flush = true;
-                    }
-                    break;
-                case protocol::decoder::event::body_end:
-                    if (!upload)
-                        break;
-                    c.deadline = clock::time_point::max();
-                    co_await dispatcher_.finish_upload(decoder.header(), context, std::move(upload), upload_started, out);
-                    end_request();
-                    break;
-                }
-            }
-
-            if (broken)
-                break;
-            if (!out.empty()) {
-                if (!send_now())
-                    break;
-                if (!out.empty()) {
-                    // The client is not reading as fast as it asks.
-                    if (pending() >= cfg_.limits.max_pending_reply_bytes) {
-                        ++stats_.connections_cut_unread;
-                        log_.info("connection from {} cut: {} reply bytes left unread (limits.max_pending_reply_bytes)",
-                                  context.peer_address, pending());
-                        break;
-                    }
-                    if (c.stopping)
-                        break;
-                    if (!need_more && !close_after_flush)
-                        continue; // more whole frames are buffered: serve them while the replies wait
-                    const auto got = close_after_flush ? read_result::would_block : try_read();
-                    if (got == read_result::closed)
-                        close_after_flush = true; // the client stopped sending; it may still read
-                    if (got != read_result::got) {
-                        // Nothing new to serve: wait for the client to take its replies.
-                        c.set_deadline(seconds(cfg_.timeouts.body_s));
-                        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
-                        waited = true;
-                        if (ec) {
-                            if (c.expired && !c.stopping)
-                                ++stats_.timeouts;
-                            break;
-                        }
-                    }
-                    continue;
-                }
-            }
-            if (close_after_flush) {
-                co_await linger_close(c);
-                break;
-            }
-            if (c.stopping)
-                break;
-            if (!need_more)
-                continue; // replies were flushed mid-batch: decode the rest
-            if (!socket_drained) {
-                const auto got = try_read(); // more may have arrived already (pipelining): no wait
-                if (got == read_result::closed)
-                    break;
-                if (got == read_result::got)
-                    continue;
-            }
-
-            // Wait for more bytes, under the deadline that fits where we are in the frame.
-            if (decoder.at_frame_boundary()) {
-                c.set_deadline(seconds(cfg_.timeouts.idle_s));
-                c.parked = true;
-                c.parked_since = clock::now();
-                read_chunk = min_read_chunk; // a busy burst is over
-            } else if (decoder.in_header()) {
-                if (!header_clock) {
-                    header_clock = true;
-                    header_started = clock::now();
-                }
-                c.deadline = header_started + seconds(cfg_.timeouts.header_s);
-                c.expired = false;
-            } else {
-                c.set_deadline(seconds(cfg_.timeouts.body_s));
-            }
-            auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_read, use_tuple);
-            waited = true;
-            c.parked = false;
-            if (ec) {
-                if (c.expired && !c.stopping) {
-                    ++stats_.timeouts;
-                    if (decoder.at_frame_boundary()) {
-                        dispatcher_.reply_error(out, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
-                        close_after_flush = true;
-                        continue; // flush the timeout reply, then linger and close
-                    }
-                    log_.debug("connection timed out mid-frame");
-                }
-                break;
-            }
-            if (try_read() == read_result::closed)
+            const bool more = co_await turn();
+            if (!more)
                 break;
         }
     } catch (const std::exception& e) {
-        // A broken invariant or an allocation failure ends this connection
-        // only; without the catch the coroutine would vanish holding it.
-        log_.error("connection from {} ended by an internal error: {}", context.peer_address, e.what());
+        // A broken invariant or an allocation failure ends this connection only.
+        env_.log.error("connection from {} ended by an internal error: {}", context_.peer_address, e.what());
     }
-    // The one way out.
-    if (upload) {
-        // The body stopped mid-way: what arrived stays as a resumable partial.
-        co_await dispatcher_.keep_partial(std::move(upload));
-    }
-    while (requests_open > 0)
-        end_request(); // cut off mid-request, or ended by an internal error
-    boost::system::error_code ignored;
-    c.socket.close(ignored);
-    if (const auto counted = per_address_.find(c.peer); counted != per_address_.end() && --counted->second == 0)
-        per_address_.erase(counted);
-    --sessions_;
-    --stats_.connections_open;
-    connections_.erase(self);
+    co_await leave();
 }
 
-asio::awaitable<bool> server::send_file(connection& c, int fd, std::uint64_t offset, std::uint64_t count)
+template <class Stream>
+asio::awaitable<void> session<Stream>::refuse_busy()
 {
-    // sendfile(2) moves the bytes from the page cache to the socket without a
-    // copy through the daemon; a plain read/write loop covers where it cannot.
-    const int sock = c.socket.native_handle();
-    c.socket.native_non_blocking(true);
-    auto position = static_cast<off_t>(offset);
-    std::uint64_t left = count;
-    bool use_sendfile = true;
-    std::vector<char> chunk;
-    while (left > 0) {
-        if (c.stopping)
-            co_return false;
-        c.set_deadline(seconds(cfg_.timeouts.body_s));
-        ssize_t n = 0;
-        if (use_sendfile) {
-            n = ::sendfile(sock, fd, &position, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 22)));
-            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
-                use_sendfile = false;
-                continue;
-            }
-        } else {
-            chunk.resize(256 * 1024);
-            const ssize_t got = ::pread(fd, chunk.data(), std::min<std::uint64_t>(left, chunk.size()), position);
-            if (got <= 0)
-                co_return false;
-            auto [ec, written] = co_await asio::async_write(c.socket, asio::buffer(chunk.data(), static_cast<std::size_t>(got)), use_tuple);
-            if (ec)
-                co_return false;
-            n = static_cast<ssize_t>(written);
-            position += n;
+    try {
+        env_.dispatch.reply_error(out_, nullptr, errc::busy, "too many connections; try again later");
+        set_deadline(linger_time);
+        const bool sent = co_await flush_all();
+        if (sent)
+            co_await linger_close();
+    } catch (const std::exception& e) {
+        env_.log.error("refusing a connection failed: {}", e.what());
+    }
+    stream_.close();
+}
+
+/// One turn: serve what is buffered, write, then read more or wait. False: the connection ends.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::turn()
+{
+    // A client that keeps the stream full never makes this session wait: give
+    // every other connection its turn before taking more of its input.
+    if (!waited_)
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    waited_ = false;
+
+    const bool need_more = co_await serve_buffered();
+    if (phase_ == phase::broken || !flush_now())
+        co_return false;
+    if (pending() > 0)
+        co_return co_await while_replies_wait(need_more);
+    if (phase_ == phase::closing) {
+        co_await linger_close();
+        co_return false;
+    }
+    if (stopping())
+        co_return false;
+    if (!need_more)
+        co_return true; // replies were flushed mid-batch: decode the rest
+    if (!drained_) {
+        // More may have arrived already (pipelining): read again before waiting.
+        if (const auto got = read_now(); got != read_result::would_block)
+            co_return got == read_result::got;
+    }
+    co_return co_await wait_for_input();
+}
+
+/// Decodes and serves every whole frame buffered; true when it needs more bytes.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::serve_buffered()
+{
+    using event = protocol::decoder::event;
+    while (phase_ == phase::serving && pending() < env_.cfg.limits.max_pending_reply_bytes) {
+        switch (decoder_.next()) {
+        case event::need_more: co_return true;
+        case event::error: on_frame_error(); break;
+        case event::header: co_await on_header(); break;
+        case event::frame:
+            env_.dispatch.serve(decoder_.header(), decoder_.body(), &context_, out_);
+            end_request();
+            break;
+        case event::body_chunk: co_await on_body_chunk(); break;
+        case event::body_end: co_await on_body_end(); break;
         }
-        if (n > 0) {
-            left -= static_cast<std::uint64_t>(n);
-            stats_.bytes_out += static_cast<std::uint64_t>(n);
+    }
+    co_return false;
+}
+
+template <class Stream>
+void session<Stream>::on_frame_error()
+{
+    env_.dispatch.reply_error(out_, nullptr, decoder_.error(), frame_error_message(decoder_.error()));
+    phase_ = phase::closing; // the stream cannot be resynchronised
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::on_header()
+{
+    header_clock_ = false;
+    const auto& request = decoder_.header();
+    decoder_.set_body_length(body_length(request));
+    const admission plan = env_.dispatch.admit(request, transport::tcp, env_.requests.draining(), &context_);
+    switch (plan.action) {
+    case admission::kind::refuse: refuse(request, plan.code, plan.message); break;
+    case admission::kind::serve_now:
+        env_.dispatch.serve(request, {}, &context_, out_);
+        decoder_.skip_body();
+        break;
+    case admission::kind::buffer:
+        decoder_.buffer_body();
+        begin_request();
+        break;
+    case admission::kind::work: co_await serve_work(); break;
+    case admission::kind::upload: co_await start_upload(); break;
+    case admission::kind::download: co_await serve_download(); break;
+    }
+}
+
+/// The discard rule, for every refusal: a body small enough is read and
+/// dropped so the connection stays usable; a larger one closes it after the reply.
+template <class Stream>
+void session<Stream>::discard_or_close(std::uint64_t body_left)
+{
+    if (body_left <= env_.cfg.limits.max_discard_bytes)
+        decoder_.skip_body();
+    else
+        phase_ = phase::closing;
+}
+
+template <class Stream>
+void session<Stream>::refuse(const protocol::request_header& request, errc code, std::string_view message)
+{
+    env_.dispatch.reply_error(out_, &request, code, message);
+    discard_or_close(body_length(request));
+}
+
+template <class Stream>
+void session<Stream>::begin_request()
+{
+    ++requests_open_;
+    env_.requests.started();
+}
+
+template <class Stream>
+void session<Stream>::end_request()
+{
+    --requests_open_;
+    env_.requests.finished();
+}
+
+/// Slow work off the loop; this connection waits (its replies stay in order)
+/// while every other one is served.
+template <class Stream>
+asio::awaitable<void> session<Stream>::serve_work()
+{
+    const held_request request(decoder_.header());
+    decoder_.skip_body();
+    begin_request();
+    clear_deadline();
+    co_await env_.dispatch.serve_work(request.header(), context_, out_);
+    end_request();
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::start_upload()
+{
+    auto request = std::make_unique<held_request>(decoder_.header());
+    begin_request();
+    clear_deadline();
+    auto up = co_await env_.dispatch.begin_upload(request->header(), context_, out_);
+    if (!up) {
+        end_request();
+        discard_or_close(body_length(request->header()));
+        co_return;
+    }
+    upload_.emplace(streaming_upload{std::move(request), std::move(up), clock::now()});
+    decoder_.stream_body();
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::on_body_chunk()
+{
+    if (!upload_)
+        co_return;
+    if (const auto ec = upload_->up->write(decoder_.body())) {
+        auto failed = std::move(*upload_);
+        upload_.reset();
+        co_await env_.dispatch.fail_upload(failed.request->header(), std::move(failed.up), ec, out_);
+        end_request();
+        discard_or_close(decoder_.body_remaining());
+    }
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::on_body_end()
+{
+    if (!upload_)
+        co_return;
+    auto done = std::move(*upload_);
+    upload_.reset();
+    clear_deadline();
+    co_await env_.dispatch.finish_upload(done.request->header(), context_, std::move(done.up), done.started, out_);
+    end_request();
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::serve_download()
+{
+    const held_request request(decoder_.header());
+    decoder_.skip_body();
+    begin_request();
+    clear_deadline();
+    auto file = co_await env_.dispatch.begin_download(request.header(), context_, out_);
+    if (file) {
+        // The replies queued before it and its header go out first, then the bytes.
+        set_deadline(seconds(env_.cfg.timeouts.body_s));
+        const auto started = clock::now();
+        bool sent = co_await flush_all();
+        if (sent)
+            sent = co_await send_file(file->fd.get(), file->offset, file->count);
+        env_.dispatch.end_download(request.header(), context_, *file, sent,
+                                   std::chrono::duration<double>(clock::now() - started).count());
+        if (!sent)
+            phase_ = phase::broken; // a transfer cut short: the stream cannot be followed
+    }
+    end_request();
+}
+
+template <class Stream>
+asio::awaitable<bool> session<Stream>::send_file(int fd, std::uint64_t offset, std::uint64_t count)
+{
+    while (count > 0) {
+        if (stopping())
+            co_return false;
+        set_deadline(seconds(env_.cfg.timeouts.body_s));
+        const auto sent = stream_.send_file_now(fd, offset, count);
+        if (sent.state == io_result::done) {
+            count -= sent.bytes;
+            env_.stats.bytes_out += sent.bytes;
             continue;
         }
-        if (n == 0)
-            co_return false; // the file is shorter than its record: cut rather than send garbage
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            log_.debug("sendfile failed: {}", std::strerror(errno));
+        if (sent.state == io_result::closed) {
+            if (sent.error && !stopping())
+                env_.log.debug("sending a file failed: {}", sent.error.message());
             co_return false;
         }
-        auto [ec] = co_await c.socket.async_wait(tcp::socket::wait_write, use_tuple);
+        const auto ec = co_await stream_.wait_writable();
         if (ec)
             co_return false;
     }
     co_return true;
 }
+
+/// Writes what the stream takes now; false when the connection broke.
+template <class Stream>
+bool session<Stream>::flush_now()
+{
+    while (pending() > 0) {
+        const auto wrote = stream_.write_now({out_.data() + out_sent_, pending()});
+        if (wrote.state == io_result::would_block)
+            return true;
+        if (wrote.state == io_result::closed) {
+            if (!stopping())
+                env_.log.debug("write failed: {}", wrote.error.message());
+            return false;
+        }
+        out_sent_ += wrote.bytes;
+        env_.stats.bytes_out += wrote.bytes;
+    }
+    out_.clear();
+    out_sent_ = 0;
+    return true;
+}
+
+/// Writes everything queued, waiting for the client under the deadline already set.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::flush_all()
+{
+    for (;;) {
+        if (!flush_now())
+            co_return false;
+        if (pending() == 0)
+            co_return true;
+        const auto ec = co_await stream_.wait_writable();
+        if (ec)
+            co_return false;
+    }
+}
+
+/// Reads what the stream holds now, without waiting.
+template <class Stream>
+auto session<Stream>::read_now() -> read_result
+{
+    // A body gathered whole gets room for all of it (bounded by the echo limit at admission).
+    std::size_t wanted = read_chunk_;
+    if (upload_)
+        wanted = upload_read_chunk;
+    else if (decoder_.buffering_body())
+        wanted = std::max<std::size_t>(read_chunk_, decoder_.body_remaining() -
+                                                        std::min<std::uint64_t>(decoder_.body_remaining(), decoder_.buffered()));
+    const bool between_frames = decoder_.at_frame_boundary();
+    const auto space = decoder_.prepare(wanted);
+    const auto got = stream_.read_now(space);
+    if (got.state == io_result::would_block) {
+        drained_ = true;
+        return read_result::would_block;
+    }
+    if (got.state == io_result::closed) {
+        if (got.error && !stopping())
+            env_.log.debug("read failed: {}", got.error.message());
+        return read_result::closed;
+    }
+    decoder_.commit(got.bytes);
+    env_.stats.bytes_in += got.bytes;
+    drained_ = got.bytes < space.size();
+    if (!drained_)
+        read_chunk_ = std::min(read_chunk_ * 2, max_read_chunk);
+    if (between_frames) {
+        header_clock_ = true;
+        header_started_ = clock::now();
+    }
+    return read_result::got;
+}
+
+/// Replies are queued but the client is not reading as fast as it asks: keep
+/// serving what is buffered, read more, and wait only when there is nothing new.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::while_replies_wait(bool need_more)
+{
+    if (pending() >= env_.cfg.limits.max_pending_reply_bytes) {
+        ++env_.stats.connections_cut_unread;
+        env_.log.info("connection from {} cut: {} reply bytes left unread (limits.max_pending_reply_bytes)",
+                      context_.peer_address, pending());
+        co_return false;
+    }
+    if (stopping())
+        co_return false;
+    if (!need_more && phase_ == phase::serving)
+        co_return true; // more whole frames are buffered: serve them while the replies wait
+    const auto got = phase_ == phase::closing ? read_result::would_block : read_now();
+    if (got == read_result::closed)
+        phase_ = phase::closing; // the client stopped sending; it may still read
+    if (got == read_result::got)
+        co_return true;
+    set_deadline(seconds(env_.cfg.timeouts.body_s));
+    const auto ec = co_await stream_.wait_writable();
+    waited_ = true;
+    if (ec && expired() && !stopping())
+        ++env_.stats.timeouts;
+    co_return !ec;
+}
+
+/// Waits for more bytes under the deadline that fits where the frame is.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::wait_for_input()
+{
+    if (decoder_.at_frame_boundary()) {
+        set_deadline(seconds(env_.cfg.timeouts.idle_s));
+        park();
+        read_chunk_ = min_read_chunk; // a busy burst is over
+    } else if (decoder_.in_header()) {
+        if (!header_clock_) {
+            header_clock_ = true;
+            header_started_ = clock::now();
+        }
+        set_deadline_at(header_started_ + seconds(env_.cfg.timeouts.header_s));
+    } else {
+        set_deadline(seconds(env_.cfg.timeouts.body_s));
+    }
+    const auto ec = co_await stream_.wait_readable();
+    waited_ = true;
+    unpark();
+    if (!ec)
+        co_return read_now() != read_result::closed;
+    if (!expired() || stopping())
+        co_return false;
+    ++env_.stats.timeouts;
+    if (!decoder_.at_frame_boundary()) {
+        env_.log.debug("connection from {} timed out mid-frame", context_.peer_address);
+        co_return false;
+    }
+    env_.dispatch.reply_error(out_, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
+    phase_ = phase::closing; // flush the timeout reply, then linger and close
+    co_return true;
+}
+
+/// Half-closes and reads what the client still sends, so it reads our last
+/// reply instead of a reset.
+template <class Stream>
+asio::awaitable<void> session<Stream>::linger_close()
+{
+    if (!stream_.shutdown_send())
+        co_return;
+    set_deadline(linger_time);
+    std::array<char, 2048> sink{};
+    std::uint64_t discarded = 0;
+    while (!stopping() && discarded <= env_.cfg.limits.max_discard_bytes) {
+        const auto got = stream_.read_now(sink);
+        if (got.state == io_result::closed)
+            break;
+        if (got.state == io_result::would_block) {
+            const auto ec = co_await stream_.wait_readable();
+            if (ec)
+                break;
+            continue;
+        }
+        discarded += got.bytes;
+        env_.stats.bytes_in += got.bytes;
+    }
+}
+
+/// The one way out, whatever ended the connection.
+template <class Stream>
+asio::awaitable<void> session<Stream>::leave()
+{
+    if (upload_) {
+        // The body stopped mid-way: what arrived stays as a resumable partial.
+        auto cut = std::move(*upload_);
+        upload_.reset();
+        co_await env_.dispatch.keep_partial(std::move(cut.up));
+    }
+    while (requests_open_ > 0)
+        end_request(); // cut off mid-request, or ended by an internal error
+    stream_.close();
+}
+
+template <class Stream>
+std::size_t session<Stream>::release_idle_memory() noexcept
+{
+    std::size_t released = decoder_.capacity();
+    decoder_.release_memory();
+    if (out_.capacity() > std::string().capacity()) {
+        released += out_.capacity();
+        std::string().swap(out_);
+    }
+    return released;
+}
+
+template class session<plain_stream>;
 
 } // namespace fxd::daemon

@@ -190,7 +190,7 @@ void server::handle_datagram(std::span<const char> datagram, std::string& out)
         return drop();
     request.size = body.size();
 
-    const admission plan = dispatcher_.admit(request, transport::udp, draining_, nullptr);
+    const admission plan = dispatcher_.admit(request, transport::udp, requests_.draining(), nullptr);
     if (plan.action == admission::kind::refuse)
         dispatcher_.reply_error(out, &request, plan.code, plan.message);
     else

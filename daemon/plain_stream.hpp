@@ -1,0 +1,50 @@
+#pragma once
+/// A plain TCP connection as a session drives it: reads and writes are tried
+/// at once and never wait; the session waits for readiness only when an
+/// attempt would block, so an idle connection holds no buffer while it waits.
+/// A TLS stream offers the same members (the session is generic over them).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace fxd::daemon {
+
+/// The outcome of one attempt that does not wait.
+struct io_attempt {
+    enum class result { done, would_block, closed };
+    result state = result::done;
+    std::size_t bytes = 0;
+    boost::system::error_code error; ///< why it closed, when it was not a clean end of stream
+};
+
+class plain_stream {
+public:
+    explicit plain_stream(boost::asio::ip::tcp::socket socket);
+
+    io_attempt read_now(std::span<char> into);
+    io_attempt write_now(std::span<const char> from);
+    /// Sends up to count bytes of fd from *offset (advanced by what went out):
+    /// sendfile(2) from the page cache, or pread and write where it cannot.
+    io_attempt send_file_now(int fd, std::uint64_t& offset, std::uint64_t count);
+
+    boost::asio::awaitable<boost::system::error_code> wait_readable();
+    boost::asio::awaitable<boost::system::error_code> wait_writable();
+
+    /// Ends our sending side: the client reads our last reply, then end of stream.
+    bool shutdown_send() noexcept;
+    void cancel() noexcept;
+    void close() noexcept;
+
+private:
+    boost::asio::ip::tcp::socket socket_;
+    bool use_sendfile_ = true;
+    std::vector<char> file_chunk_; ///< the pread fallback's buffer, made on first use
+};
+
+} // namespace fxd::daemon

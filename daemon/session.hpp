@@ -1,0 +1,104 @@
+#pragma once
+/// One TCP connection: read what the stream holds, decode every whole frame
+/// in it, serve each request by its admission, queue the replies and write
+/// them in one go, repeat. Generic over its stream (plain_stream today; a TLS
+/// stream offers the same members).
+
+#include "connection.hpp"
+#include "dispatcher.hpp"
+#include "held_request.hpp"
+
+#include <fxd/protocol/decoder.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace fxd::daemon {
+
+/// What every session shares with its server.
+struct session_env {
+    const config& cfg;   ///< the server's live config (reload replaces its contents)
+    dispatcher& dispatch;
+    services::counters& stats;
+    spdlog::logger& log;
+    request_gate& requests;
+};
+
+template <class Stream>
+class session final : public connection {
+public:
+    session(Stream stream, boost::asio::ip::address peer, session_env& env);
+
+    /// Serves the connection until it ends; never throws.
+    boost::asio::awaitable<void> run();
+    /// Tells the client busy (too many connections) and closes; never throws.
+    boost::asio::awaitable<void> refuse_busy();
+
+    void cancel_io() noexcept override { stream_.cancel(); }
+    std::size_t release_idle_memory() noexcept override;
+
+private:
+    enum class phase {
+        serving,
+        closing, ///< a reply ends the connection: flush what is queued, linger, close
+        broken,  ///< the stream can no longer be followed: close now
+    };
+    enum class read_result { got, would_block, closed };
+    struct streaming_upload {
+        std::unique_ptr<held_request> request;
+        std::unique_ptr<services::upload> up;
+        clock::time_point started;
+    };
+
+    boost::asio::awaitable<bool> turn();
+    boost::asio::awaitable<bool> serve_buffered();
+    boost::asio::awaitable<void> on_header();
+    void on_frame_error();
+    boost::asio::awaitable<void> on_body_chunk();
+    boost::asio::awaitable<void> on_body_end();
+    boost::asio::awaitable<void> serve_work();
+    boost::asio::awaitable<void> start_upload();
+    boost::asio::awaitable<void> serve_download();
+    boost::asio::awaitable<bool> send_file(int fd, std::uint64_t offset, std::uint64_t count);
+
+    void refuse(const protocol::request_header& request, protocol::errc code, std::string_view message);
+    void discard_or_close(std::uint64_t body_left);
+    void begin_request();
+    void end_request();
+
+    std::size_t pending() const noexcept { return out_.size() - out_sent_; }
+    bool flush_now();
+    boost::asio::awaitable<bool> flush_all();
+    read_result read_now();
+    boost::asio::awaitable<bool> while_replies_wait(bool need_more);
+    boost::asio::awaitable<bool> wait_for_input();
+    boost::asio::awaitable<void> linger_close();
+    boost::asio::awaitable<void> leave();
+
+    Stream stream_;
+    session_env& env_;
+    protocol::decoder decoder_;
+    std::string out_;         ///< replies queued for the client
+    std::size_t out_sent_ = 0; ///< of which the stream already took this many
+    session_context context_;
+    phase phase_ = phase::serving;
+    std::size_t requests_open_ = 0; ///< admitted and not yet answered (each also counts in the gate)
+    std::optional<streaming_upload> upload_;
+    clock::time_point header_started_; ///< timeouts.header_s runs from a frame's first byte
+    bool header_clock_ = false;
+    /// The last read found the stream empty: the next step is a wait. After a
+    /// full read another read is tried first (pipelined bytes are likely there).
+    bool drained_ = false;
+    bool waited_ = true; ///< the last turn ended in a wait (or this one just began)
+    std::size_t read_chunk_;
+};
+
+} // namespace fxd::daemon
