@@ -91,7 +91,11 @@ private:
     template <class Stream>
     void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse);
     void connection_ended(connection_list::iterator which, bool refused);
+    struct udp_batch;
     boost::asio::awaitable<void> udp_loop();
+    /// Serves the datagrams of one batch, queueing their replies in b.
+    void answer_batch(udp_batch& b, std::size_t received);
+    void send_replies(udp_batch& b);
     boost::asio::awaitable<void> reaper();
     boost::asio::awaitable<void> expire_partials();
     boost::asio::awaitable<void> signals();

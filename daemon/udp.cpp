@@ -49,19 +49,19 @@ asio::ip::address address_of(const sockaddr_storage& from)
     return asio::ip::address_v4(ntohl(in4.sin_addr.s_addr));
 }
 
+} // namespace
+
 /// Everything one batch needs, allocated once per loop. The datagram slots are
 /// not zeroed, so only the pages datagrams land in become resident.
-struct batch_buffers {
+struct server::udp_batch {
     std::unique_ptr<char[]> slots = std::make_unique_for_overwrite<char[]>(batch * slot_bytes);
     std::array<mmsghdr, batch> in{};
     std::array<iovec, batch> in_iov{};
     std::array<sockaddr_storage, batch> from{};
     std::array<mmsghdr, batch> out{};
     std::array<iovec, batch> out_iov{};
-    std::array<std::size_t, batch> reply_at{};  ///< offset of reply i in the replies string
-    std::array<std::size_t, batch> reply_len{};
-    std::array<std::size_t, batch> reply_to{};  ///< which received datagram reply i answers
-    std::string replies;
+    std::string replies;       ///< every reply of the batch, one after another
+    std::size_t reply_count = 0;
 
     void arm_receive()
     {
@@ -75,96 +75,111 @@ struct batch_buffers {
             in[i].msg_len = 0;
         }
     }
-};
 
-} // namespace
+    std::array<std::size_t, batch> reply_at{};  ///< offset of reply r in `replies`
+    std::array<std::size_t, batch> reply_len{};
+    std::array<std::size_t, batch> reply_to{};  ///< which received datagram reply r answers
+
+    void add_reply(std::size_t at, std::size_t length, std::size_t datagram)
+    {
+        reply_at[reply_count] = at;
+        reply_len[reply_count] = length;
+        reply_to[reply_count] = datagram;
+        ++reply_count;
+    }
+
+    /// Points one message header per reply at its bytes and its source.
+    void arm_send()
+    {
+        for (std::size_t r = 0; r < reply_count; ++r) {
+            out_iov[r] = {replies.data() + reply_at[r], reply_len[r]};
+            out[r].msg_hdr = {};
+            out[r].msg_hdr.msg_iov = &out_iov[r];
+            out[r].msg_hdr.msg_iovlen = 1;
+            out[r].msg_hdr.msg_name = &from[reply_to[r]];
+            out[r].msg_hdr.msg_namelen = in[reply_to[r]].msg_hdr.msg_namelen;
+        }
+    }
+};
 
 asio::awaitable<void> server::udp_loop()
 {
-    auto buffers = std::make_unique<batch_buffers>();
-    batch_buffers& b = *buffers;
+    auto buffers = std::make_unique<udp_batch>();
     {
         boost::system::error_code ignored; // capped by net.core.rmem_max; a smaller buffer still works
         udp_.set_option(asio::socket_base::receive_buffer_size(receive_buffer_bytes), ignored);
     }
-    const int fd = udp_.native_handle();
-    for (;;) {
-        if (!udp_.is_open())
-            co_return;
-        b.arm_receive();
-        const int got = ::recvmmsg(fd, b.in.data(), batch, MSG_DONTWAIT, nullptr);
+    while (udp_.is_open()) {
+        buffers->arm_receive();
+        const int got = ::recvmmsg(udp_.native_handle(), buffers->in.data(), batch, MSG_DONTWAIT, nullptr);
         if (got <= 0) {
             if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_.debug("udp receive failed: {}", std::strerror(errno));
-            // The queue is empty: sleep until a datagram comes.
-            auto [ec] = co_await udp_.async_wait(udp::socket::wait_read, use_tuple);
-            if (ec && !udp_.is_open())
-                co_return;
+            // The queue is empty: sleep until a datagram comes (or the socket closes).
+            co_await udp_.async_wait(udp::socket::wait_read, use_tuple);
             continue;
         }
-
-        const auto now = source_limiter::clock::now(); // one reading per batch is precise enough
-        b.replies.clear();
-        std::size_t replies = 0;
-        for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
-            const std::size_t n = b.in[i].msg_len;
-            if (!udp_limiter_.allow(address_of(b.from[i]), now)) {
-                ++stats_.udp_in;
-                stats_.bytes_in += n;
-                ++stats_.udp_rate_limited;
-                continue;
-            }
-            const std::size_t at = b.replies.size();
-            try {
-                handle_datagram({b.slots.get() + i * slot_bytes, n}, b.replies);
-            } catch (const std::exception& e) {
-                // One datagram's failure must not end the UDP loop.
-                b.replies.resize(at);
-                ++stats_.udp_dropped;
-                log_.error("udp datagram from {} failed: {}", address_of(b.from[i]).to_string(), e.what());
-                continue;
-            }
-            const std::size_t length = b.replies.size() - at;
-            if (length > n + max_reply_growth) {
-                b.replies.resize(at);
-                ++stats_.udp_dropped; // never amplify, whatever a handler produced
-                continue;
-            }
-            if (length == 0 && n != 0)
-                continue; // dropped by handle_datagram; an empty datagram gets an empty reply
-            b.reply_at[replies] = at;
-            b.reply_len[replies] = length;
-            b.reply_to[replies] = i;
-            ++replies;
-        }
-
-        // All replies of the batch in as few system calls as the kernel allows.
-        for (std::size_t r = 0; r < replies; ++r) {
-            b.out_iov[r] = {b.replies.data() + b.reply_at[r], b.reply_len[r]};
-            b.out[r].msg_hdr = {};
-            b.out[r].msg_hdr.msg_iov = &b.out_iov[r];
-            b.out[r].msg_hdr.msg_iovlen = 1;
-            b.out[r].msg_hdr.msg_name = &b.from[b.reply_to[r]];
-            b.out[r].msg_hdr.msg_namelen = b.in[b.reply_to[r]].msg_hdr.msg_namelen;
-        }
-        for (std::size_t r = 0; r < replies;) {
-            const int sent = ::sendmmsg(fd, b.out.data() + r, static_cast<unsigned>(replies - r), MSG_DONTWAIT);
-            if (sent > 0) {
-                for (int k = 0; k < sent; ++k)
-                    stats_.bytes_out += b.reply_len[r + static_cast<std::size_t>(k)];
-                stats_.udp_out += static_cast<std::uint64_t>(sent);
-                r += static_cast<std::size_t>(sent);
-                continue;
-            }
-            if (sent < 0 && errno == EINTR)
-                continue;
-            // A full send buffer or an unreachable source: UDP may lose this reply.
-            ++stats_.udp_dropped;
-            ++r;
-        }
-
+        answer_batch(*buffers, static_cast<std::size_t>(got));
+        send_replies(*buffers);
         if (static_cast<std::size_t>(got) == batch)
             co_await asio::post(io_, asio::use_awaitable); // more may be queued: let TCP sessions run first
+    }
+}
+
+void server::answer_batch(udp_batch& b, std::size_t received)
+{
+    const auto now = source_limiter::clock::now(); // one reading per batch is precise enough
+    b.replies.clear();
+    b.reply_count = 0;
+    for (std::size_t i = 0; i < received; ++i) {
+        const std::size_t n = b.in[i].msg_len;
+        if (!udp_limiter_.allow(address_of(b.from[i]), now)) {
+            ++stats_.udp_in;
+            stats_.bytes_in += n;
+            ++stats_.udp_rate_limited;
+            continue;
+        }
+        const std::size_t at = b.replies.size();
+        try {
+            handle_datagram({b.slots.get() + i * slot_bytes, n}, b.replies);
+        } catch (const std::exception& e) {
+            // One datagram's failure must not end the UDP loop.
+            b.replies.resize(at);
+            ++stats_.udp_dropped;
+            log_.error("udp datagram from {} failed: {}", address_of(b.from[i]).to_string(), e.what());
+            continue;
+        }
+        const std::size_t length = b.replies.size() - at;
+        if (length > n + max_reply_growth) {
+            b.replies.resize(at);
+            ++stats_.udp_dropped; // never amplify, whatever a handler produced
+            continue;
+        }
+        if (length == 0 && n != 0)
+            continue; // dropped by handle_datagram; an empty datagram gets an empty reply
+        b.add_reply(at, length, i);
+    }
+}
+
+void server::send_replies(udp_batch& b)
+{
+    // All replies of the batch in as few system calls as the kernel allows.
+    b.arm_send();
+    for (std::size_t r = 0; r < b.reply_count;) {
+        const int sent = ::sendmmsg(udp_.native_handle(), b.out.data() + r, static_cast<unsigned>(b.reply_count - r),
+                                    MSG_DONTWAIT);
+        if (sent > 0) {
+            for (int k = 0; k < sent; ++k)
+                stats_.bytes_out += b.reply_len[r + static_cast<std::size_t>(k)];
+            stats_.udp_out += static_cast<std::uint64_t>(sent);
+            r += static_cast<std::size_t>(sent);
+            continue;
+        }
+        if (sent < 0 && errno == EINTR)
+            continue;
+        // A full send buffer or an unreachable source: UDP may lose this reply.
+        ++stats_.udp_dropped;
+        ++r;
     }
 }
 
