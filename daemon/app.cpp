@@ -106,9 +106,18 @@ void prepare_storage(const std::filesystem::path& dir)
 }
 
 /// What systemctl status shows once the daemon serves.
+/// "tcp=P udp=U", with " tls=T" when TLS is on: what --print-ports prints.
+std::string ports_line(const server& srv)
+{
+    std::string line = "tcp=" + std::to_string(srv.tcp_port()) + " udp=" + std::to_string(srv.udp_port());
+    if (const auto tls = srv.tls_port())
+        line += " tls=" + std::to_string(*tls);
+    return line;
+}
+
 std::string status_line(const server& srv)
 {
-    return "serving tcp=" + std::to_string(srv.tcp_port()) + " udp=" + std::to_string(srv.udp_port());
+    return "serving " + ports_line(srv);
 }
 
 /// SIGHUP: re-reads the same file and --set list. An invalid file changes nothing.
@@ -194,10 +203,14 @@ int run(int argc, char** argv)
         boost::asio::io_context io(1);
         server srv(io, cfg, *log);
         srv.start();
-        log->info("fxd {} listening: tcp={}:{} udp={}:{} storage={}", version, cfg.tcp.bind, srv.tcp_port(),
-                  cfg.udp.bind, srv.udp_port(), std::filesystem::absolute(cfg.storage.dir).string());
+        log->info("fxd {} listening: tcp={}:{} udp={}:{}{} storage={}", version, cfg.tcp.bind, srv.tcp_port(),
+                  cfg.udp.bind, srv.udp_port(),
+                  srv.tls_port() ? " tls=" + (cfg.tls.bind.empty() ? cfg.tcp.bind : cfg.tls.bind) + ":" +
+                                       std::to_string(*srv.tls_port())
+                                 : std::string(),
+                  std::filesystem::absolute(cfg.storage.dir).string());
         if (opts.print_ports) {
-            std::printf("tcp=%u udp=%u\n", unsigned{srv.tcp_port()}, unsigned{srv.udp_port()});
+            std::printf("%s\n", ports_line(srv).c_str());
             std::fflush(stdout);
         }
         srv.on_reload([&] { reload_config(srv, *log, opts); });

@@ -1,6 +1,7 @@
 // register and login: validation on the loop, Argon2id on the worker pool.
 
 #include "dispatcher.hpp"
+#include "logging.hpp"
 
 #include <fxd/protocol/encoder.hpp>
 #include <fxd/protocol/names.hpp>
@@ -32,6 +33,18 @@ void reply_user(std::string& out, const protocol::request_header& request, std::
 
 } // namespace
 
+bool dispatcher::may_send_password(const protocol::request_header& request, const session_context& session,
+                                   std::string& out)
+{
+    const auto& mode = cfg_.auth.plaintext;
+    if (session.encrypted || mode == "allow" || (mode == "loopback" && session.loopback))
+        return true;
+    reply_error(out, &request, errc::tls_required,
+                mode == "deny" ? "passwords are accepted over TLS only (auth.plaintext)"
+                               : "passwords from other hosts are accepted over TLS only (auth.plaintext)");
+    return false;
+}
+
 bool dispatcher::read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                                   std::string& out)
 {
@@ -55,12 +68,12 @@ bool dispatcher::read_credentials(const protocol::request_header& request, std::
     return true;
 }
 
-boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_header& request, session_context&,
-                                                       std::string& out)
+boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_header& request,
+                                                       session_context& session, std::string& out)
 {
     std::string user;
     secret password;
-    if (!read_credentials(request, user, password.text, out))
+    if (!may_send_password(request, session, out) || !read_credentials(request, user, password.text, out))
         co_return;
     if (!cfg_.auth.allow_register) {
         reply_error(out, &request, errc::registration_closed, "registration is closed on this server");
@@ -85,7 +98,7 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
 {
     std::string user;
     secret password;
-    if (!read_credentials(request, user, password.text, out))
+    if (!may_send_password(request, session, out) || !read_credentials(request, user, password.text, out))
         co_return;
     if (limiter_.blocked(user, session.peer_address, services::login_limiter::clock::now())) {
         ++stats_.logins_rate_limited;
@@ -109,7 +122,11 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     ++stats_.logins_ok;
     limiter_.record_success(user, session.peer_address);
     session.user = user;
-    log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
+    if (session.certificate_subject.empty())
+        log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
+    else
+        log_.info("login: user=\"{}\" addr={} cert={}", user, session.peer_address,
+                  escape_for_log(session.certificate_subject));
     reply_user(out, request, user);
 }
 

@@ -23,7 +23,7 @@ namespace json = boost::json;
 using field_ref = std::variant<std::string*, std::filesystem::path*, bool*, std::uint16_t*, std::uint32_t*,
                                std::uint64_t*, double*>;
 
-enum class check { none, address, log_level, log_format, non_empty };
+enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext };
 
 struct key_spec {
     std::string_view name;
@@ -44,6 +44,12 @@ const key_spec keys[] = {
     {"udp.port", [](config& c) -> field_ref { return &c.udp.port; }, 0, 65535},
     {"udp.rate_per_source", [](config& c) -> field_ref { return &c.udp.rate_per_source; }, 0, 1e9},
     {"udp.burst", [](config& c) -> field_ref { return &c.udp.burst; }, 1, 1000000000},
+    {"tls.cert", [](config& c) -> field_ref { return &c.tls.cert; }},
+    {"tls.key", [](config& c) -> field_ref { return &c.tls.key; }},
+    {"tls.client_ca", [](config& c) -> field_ref { return &c.tls.client_ca; }},
+    {"tls.bind", [](config& c) -> field_ref { return &c.tls.bind; }, 0, 0, check::address_or_empty},
+    {"tls.port", [](config& c) -> field_ref { return &c.tls.port; }, 0, 65535},
+    {"tls.min_version", [](config& c) -> field_ref { return &c.tls.min_version; }, 0, 0, check::tls_version},
     {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
     {"storage.partial_ttl_s", [](config& c) -> field_ref { return &c.storage.partial_ttl_s; }, 1, 1e9},
     {"storage.quota_bytes", [](config& c) -> field_ref { return &c.storage.quota_bytes; }, 0, 9.2e18},
@@ -62,6 +68,7 @@ const key_spec keys[] = {
     {"timeouts.drain_s", [](config& c) -> field_ref { return &c.timeouts.drain_s; }, 0, 1e7},
     {"auth.db_path", [](config& c) -> field_ref { return &c.auth.db_path; }},
     {"auth.allow_register", [](config& c) -> field_ref { return &c.auth.allow_register; }},
+    {"auth.plaintext", [](config& c) -> field_ref { return &c.auth.plaintext; }, 0, 0, check::plaintext},
     {"auth.max_failures", [](config& c) -> field_ref { return &c.auth.max_failures; }, 1, 1000000},
     {"auth.max_failures_per_address", [](config& c) -> field_ref { return &c.auth.max_failures_per_address; }, 1, 1000000},
     {"auth.lockout_s", [](config& c) -> field_ref { return &c.auth.lockout_s; }, 0.01, 1e7},
@@ -93,6 +100,10 @@ std::string describe(const json::value& v)
 void check_string(const key_spec& spec, const std::string& s)
 {
     switch (spec.extra) {
+    case check::address_or_empty:
+        if (s.empty())
+            break;
+        [[fallthrough]];
     case check::address: {
         std::array<unsigned char, 16> buf{};
         if (inet_pton(AF_INET, s.c_str(), buf.data()) != 1 && inet_pton(AF_INET6, s.c_str(), buf.data()) != 1)
@@ -106,6 +117,14 @@ void check_string(const key_spec& spec, const std::string& s)
     case check::log_format:
         if (s != "text" && s != "json")
             refuse(spec.name, "'" + s + "' is not one of text, json");
+        break;
+    case check::tls_version:
+        if (s != "1.2" && s != "1.3")
+            refuse(spec.name, "'" + s + "' is not one of 1.2, 1.3");
+        break;
+    case check::plaintext:
+        if (s != "loopback" && s != "allow" && s != "deny")
+            refuse(spec.name, "'" + s + "' is not one of loopback, allow, deny");
         break;
     case check::non_empty:
         if (s.empty())
@@ -245,6 +264,10 @@ void check_consistency(const config& cfg)
     if (cfg.limits.max_pending_reply_bytes < largest_reply)
         refuse("limits.max_pending_reply_bytes",
                "must be at least limits.max_echo_bytes + 1024 (" + std::to_string(largest_reply) + ")");
+    if (cfg.tls.cert.empty() != cfg.tls.key.empty())
+        refuse(cfg.tls.cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key must be set together");
+    if (!cfg.tls.client_ca.empty() && !cfg.tls.enabled())
+        refuse("tls.client_ca", "needs tls.cert and tls.key");
 }
 
 } // namespace

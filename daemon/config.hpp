@@ -26,6 +26,16 @@ struct config {
         std::uint32_t burst = 500;     ///< datagrams one source may send at once before the rate applies
         bool operator==(const udp_section&) const = default;
     } udp;
+    struct tls_section {
+        std::filesystem::path cert;      ///< PEM certificate chain; with key, the TLS listener is on
+        std::filesystem::path key;       ///< PEM private key
+        std::filesystem::path client_ca; ///< PEM bundle: when set, clients must present a certificate it signs
+        std::string bind;                ///< empty: tcp.bind
+        std::uint16_t port = 7443;
+        std::string min_version = "1.2"; ///< "1.2" or "1.3"
+        bool enabled() const noexcept { return !cert.empty() && !key.empty(); }
+        bool operator==(const tls_section&) const = default;
+    } tls;
     struct storage_section {
         std::filesystem::path dir = "var";
         double partial_ttl_s = 86400;
@@ -57,6 +67,8 @@ struct config {
     struct auth_section {
         std::filesystem::path db_path;          ///< empty: storage.dir/fxd.db
         bool allow_register = true;
+        /// Register and login over plain TCP: "loopback" (only from loopback peers), "allow", "deny".
+        std::string plaintext = "loopback";
         std::uint32_t max_failures = 5;
         std::uint32_t max_failures_per_address = 50;
         double lockout_s = 60;

@@ -34,7 +34,10 @@ namespace fxd::daemon {
 /// What a TCP connection knows about its client between requests.
 struct session_context {
     std::string peer_address;
-    std::string user; ///< empty until a successful login
+    std::string user;                ///< empty until a successful login
+    bool encrypted = false;          ///< the connection came in on the TLS port
+    bool loopback = false;           ///< the peer is this host (auth.plaintext "loopback")
+    std::string certificate_subject; ///< a verified client certificate's subject (mutual TLS)
 };
 
 /// What to do with a request's body, decided from its header alone.
@@ -111,6 +114,8 @@ public:
 
     /// Re-reads limits that may change while running (login backoff, hello's limits).
     void apply_config();
+    /// hello tells clients where TLS listens.
+    void set_tls_port(std::uint16_t port) noexcept { tcp_info_.tls_port = port; }
 
     /// Appends an error reply and counts it. request may be null (frame errors, busy, timeout).
     void reply_error(std::string& out, const protocol::request_header* request, protocol::errc code,
@@ -145,6 +150,8 @@ public:
 private:
     /// False after replying busy when the worker queue is full (workers.queue_limit).
     bool has_worker_room(const protocol::request_header& request, std::string& out);
+    /// False after replying tls_required when auth.plaintext forbids a password on this connection.
+    bool may_send_password(const protocol::request_header& request, const session_context& session, std::string& out);
     /// user and password fields checked by the contract's rules; false after replying bad_request.
     bool read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                           std::string& out);

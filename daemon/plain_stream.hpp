@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace fxd::daemon {
@@ -25,7 +26,14 @@ struct io_attempt {
 
 class plain_stream {
 public:
+    static constexpr bool encrypted = false;
+
     explicit plain_stream(boost::asio::ip::tcp::socket socket);
+
+    /// Nothing to negotiate: ready at once.
+    boost::asio::awaitable<boost::system::error_code> start() { co_return boost::system::error_code{}; }
+    std::string failure() const { return {}; }
+    std::string peer_subject() const { return {}; }
 
     io_attempt read_now(std::span<char> into);
     io_attempt write_now(std::span<const char> from);

@@ -2,6 +2,7 @@
 
 #include "plain_stream.hpp"
 #include "session.hpp"
+#include "tls_stream.hpp"
 #include "systemd_notify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -69,6 +70,7 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       requests_([this] { finish(); }),
       session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_})),
       acceptor_(io),
+      tls_acceptor_(io),
       udp_(io),
       signals_(io, SIGINT, SIGTERM, SIGHUP),
       reaper_timer_(io),
@@ -93,7 +95,9 @@ void server::start()
     dispatcher_.attach(*accounts_, *files_);
     open_sockets();
 
-    spawn("accept", accept_loop(), true);
+    spawn("accept", accept_loop(acceptor_, false), true);
+    if (tls_)
+        spawn("tls accept", accept_loop(tls_acceptor_, true), true);
     spawn("udp", udp_loop(), true);
     spawn("reaper", reaper(), true);
     spawn("signals", signals(), true);
@@ -128,6 +132,33 @@ void server::open_sockets()
     }
     udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
     udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
+    if (cfg_.tls.enabled())
+        open_tls_listener();
+}
+
+void server::open_tls_listener()
+{
+    tls_ = std::make_shared<const tls_settings>(cfg_); // a certificate that does not load stops the start
+    const auto& bind = cfg_.tls.bind.empty() ? cfg_.tcp.bind : cfg_.tls.bind;
+    const tcp::endpoint at(asio::ip::make_address(bind), cfg_.tls.port);
+    tls_acceptor_.open(at.protocol());
+    tls_acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    tls_acceptor_.bind(at);
+    tls_acceptor_.listen(asio::socket_base::max_listen_connections);
+    tls_port_ = tls_acceptor_.local_endpoint().port();
+    dispatcher_.set_tls_port(*tls_port_);
+}
+
+void server::reload_tls(const config& next)
+{
+    if (!tls_)
+        return; // turning TLS on needs a listener: a restart
+    try {
+        tls_ = std::make_shared<const tls_settings>(next);
+        log_.info("reload: TLS certificate, key and CA re-read; new connections use them");
+    } catch (const std::exception& e) {
+        log_.error("reload: keeping the running TLS certificate: {}", e.what());
+    }
 }
 
 void server::spawn(std::string_view what, asio::awaitable<void> task, bool essential)
@@ -162,11 +193,16 @@ std::uint16_t server::udp_port() const
     return udp_.local_endpoint().port();
 }
 
-asio::awaitable<void> server::accept_loop()
+std::optional<std::uint16_t> server::tls_port() const
+{
+    return tls_port_;
+}
+
+asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, bool tls)
 {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-        if (requests_.draining() || !acceptor_.is_open())
+        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+        if (requests_.draining() || !acceptor.is_open())
             co_return;
         if (ec) {
             // Out of descriptors and the like: say so, back off, keep serving the others.
@@ -176,11 +212,11 @@ asio::awaitable<void> server::accept_loop()
             continue;
         }
         ++stats_.connections_total;
-        admit_connection(std::move(socket));
+        admit_connection(std::move(socket), tls);
     }
 }
 
-void server::admit_connection(tcp::socket socket)
+void server::admit_connection(tcp::socket socket, bool tls)
 {
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
@@ -189,19 +225,29 @@ void server::admit_connection(tcp::socket socket)
     const auto address = peer.address();
     auto& from_address = per_address_[address];
     const bool address_full = from_address >= cfg_.limits.max_connections_per_address;
-    if (sessions_ >= cfg_.limits.max_connections || address_full) {
+    const bool refuse = sessions_ >= cfg_.limits.max_connections || address_full;
+    if (refuse) {
         ++stats_.connections_refused;
         if (address_full)
             ++stats_.connections_refused_per_address;
         if (from_address == 0)
             per_address_.erase(address);
-        if (rejecting_ < max_rejecting)
-            serve_connection(plain_stream(std::move(socket)), address, true);
-        return; // past that, the socket closes as it goes out of scope
+        if (rejecting_ >= max_rejecting)
+            return; // past that, the socket closes as it goes out of scope
+    } else {
+        ++from_address;
+        socket.set_option(tcp::no_delay(true), ec);
     }
-    ++from_address;
-    socket.set_option(tcp::no_delay(true), ec);
-    serve_connection(plain_stream(std::move(socket)), address, false);
+    try {
+        if (tls)
+            serve_connection(tls_stream(std::move(socket), tls_), address, refuse);
+        else
+            serve_connection(plain_stream(std::move(socket)), address, refuse);
+    } catch (const std::exception& e) {
+        log_.error("cannot serve a connection from {}: {}", address.to_string(), e.what());
+        if (!refuse && --per_address_[address] == 0)
+            per_address_.erase(address);
+    }
 }
 
 template <class Stream>
@@ -216,11 +262,15 @@ void server::serve_connection(Stream stream, const asio::ip::address& peer, bool
     } else {
         ++sessions_;
         ++stats_.connections_open;
+        if constexpr (Stream::encrypted)
+            ++stats_.tls_open;
     }
     // The session catches everything itself; the handler only accounts for its end.
     asio::co_spawn(io_, refuse ? s.refuse_busy() : s.run(), [this, where, refuse](std::exception_ptr failure) {
         if (failure)
             log_.error("a connection ended by an error: {}", describe(std::move(failure)));
+        if (Stream::encrypted && !refuse)
+            --stats_.tls_open;
         connection_ended(where, refuse);
     });
 }
@@ -314,6 +364,7 @@ void server::drain()
     systemd::notify_stopping("draining");
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    tls_acceptor_.close(ignored);
     udp_.close(ignored);
     if (idle) {
         finish();
@@ -335,6 +386,7 @@ void server::finish()
     finished_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    tls_acceptor_.close(ignored);
     udp_.close(ignored);
     signals_.cancel(ignored);
     reaper_timer_.cancel();

@@ -26,6 +26,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,6 +38,7 @@ class logger;
 namespace fxd::daemon {
 
 struct session_env;
+class tls_settings;
 
 class server {
 public:
@@ -51,6 +53,8 @@ public:
 
     std::uint16_t tcp_port() const;
     std::uint16_t udp_port() const;
+    /// The TLS listener's port; nullopt when TLS is off (tls.cert and tls.key unset).
+    std::optional<std::uint16_t> tls_port() const;
 
     /// Stops accepting, refuses new requests with shutting_down, lets requests in
     /// flight finish for up to timeouts.drain_s, then closes everything so that
@@ -86,8 +90,12 @@ private:
     void fail(std::string_view what, std::string_view why);
 
     void open_sockets();
-    boost::asio::awaitable<void> accept_loop();
-    void admit_connection(boost::asio::ip::tcp::socket socket);
+    void open_tls_listener();
+    /// Re-reads the certificate, key and CA for new TLS connections; on a
+    /// file that does not load, keeps the running set and logs why.
+    void reload_tls(const config& next);
+    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
+    void admit_connection(boost::asio::ip::tcp::socket socket, bool tls);
     template <class Stream>
     void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse);
     void connection_ended(connection_list::iterator which, bool refused);
@@ -116,6 +124,9 @@ private:
     request_gate requests_;
     std::unique_ptr<session_env> session_env_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::ip::tcp::acceptor tls_acceptor_;
+    std::shared_ptr<const tls_settings> tls_; ///< what new TLS connections use; null while TLS is off
+    std::optional<std::uint16_t> tls_port_;
     boost::asio::ip::udp::socket udp_;
     protocol::header_parser udp_parser_; ///< reused datagram after datagram
     source_limiter udp_limiter_;

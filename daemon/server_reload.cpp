@@ -38,9 +38,18 @@ void server::reload(const config& next)
     keep_running("auth.db_path", cfg_.auth.db_path, applied.auth.db_path, kept);
     keep_running("auth.hash_passes", cfg_.auth.hash_passes, applied.auth.hash_passes, kept);
     keep_running("auth.hash_memory_bytes", cfg_.auth.hash_memory_bytes, applied.auth.hash_memory_bytes, kept);
+    keep_running("tls.bind", cfg_.tls.bind, applied.tls.bind, kept);
+    keep_running("tls.port", cfg_.tls.port, applied.tls.port, kept);
+    if (cfg_.tls.enabled() != applied.tls.enabled()) {
+        // The listener opens (or closes) only at start.
+        applied.tls = cfg_.tls;
+        kept.push_back("tls.cert and tls.key (TLS on or off)");
+    }
     for (const auto name : kept)
         log_.warn("reload: '{}' changed, which needs a restart; keeping the running value", name);
 
+    // The files may have changed while the keys did not (a renewed certificate).
+    reload_tls(applied);
     if (applied == cfg_) {
         log_.info("reload: no setting that can change live has changed");
         return;

@@ -6,6 +6,7 @@
 #include "session.hpp"
 
 #include "plain_stream.hpp"
+#include "tls_stream.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -51,18 +52,41 @@ session<Stream>::session(Stream stream, asio::ip::address peer, session_env& env
       decoder_({env.cfg.limits.max_header_bytes}),
       read_chunk_(min_read_chunk)
 {
-    context_.peer_address = this->peer().to_string();
+    const auto& address = this->peer();
+    context_.peer_address = address.to_string();
+    context_.encrypted = Stream::encrypted;
+    context_.loopback = address.is_loopback() ||
+                        (address.is_v6() && address.to_v6().is_v4_mapped() &&
+                         asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback());
+}
+
+/// The stream's own start (the TLS handshake), within timeouts.header_s.
+template <class Stream>
+asio::awaitable<bool> session<Stream>::start()
+{
+    set_deadline(seconds(env_.cfg.timeouts.header_s));
+    const auto ec = co_await stream_.start();
+    if (!ec) {
+        if constexpr (Stream::encrypted) {
+            ++env_.stats.tls_handshakes;
+            context_.certificate_subject = stream_.peer_subject();
+        }
+        co_return true;
+    }
+    if (!stopping()) {
+        ++env_.stats.tls_handshake_failures;
+        env_.log.debug("tls handshake with {} failed: {}", context_.peer_address, stream_.failure());
+    }
+    co_return false;
 }
 
 template <class Stream>
 asio::awaitable<void> session<Stream>::run()
 {
     try {
-        for (;;) {
-            const bool more = co_await turn();
-            if (!more)
-                break;
-        }
+        bool more = co_await start();
+        while (more)
+            more = co_await turn();
     } catch (const std::exception& e) {
         // A broken invariant or an allocation failure ends this connection only.
         env_.log.error("connection from {} ended by an internal error: {}", context_.peer_address, e.what());
@@ -74,11 +98,14 @@ template <class Stream>
 asio::awaitable<void> session<Stream>::refuse_busy()
 {
     try {
-        env_.dispatch.reply_error(out_, nullptr, errc::busy, "too many connections; try again later");
-        set_deadline(linger_time);
-        const bool sent = co_await flush_all();
-        if (sent)
-            co_await linger_close();
+        const bool started = co_await start();
+        if (started) {
+            env_.dispatch.reply_error(out_, nullptr, errc::busy, "too many connections; try again later");
+            set_deadline(linger_time);
+            const bool sent = co_await flush_all();
+            if (sent)
+                co_await linger_close();
+        }
     } catch (const std::exception& e) {
         env_.log.error("refusing a connection failed: {}", e.what());
     }
@@ -488,5 +515,6 @@ std::size_t session<Stream>::release_idle_memory() noexcept
 }
 
 template class session<plain_stream>;
+template class session<tls_stream>;
 
 } // namespace fxd::daemon

@@ -58,6 +58,7 @@ private:
         clock::time_point started;
     };
 
+    boost::asio::awaitable<bool> start();
     boost::asio::awaitable<bool> turn();
     boost::asio::awaitable<bool> serve_buffered();
     boost::asio::awaitable<void> on_header();

@@ -30,6 +30,8 @@ void serve_hello(const protocol::request_header& request, const server_info& inf
     reply.field("protocol", 1);
     reply.field_raw("ops", ops);
     reply.field_raw("limits", limits);
+    if (info.tls_port != 0)
+        reply.field("tls_port", static_cast<std::uint64_t>(info.tls_port));
     reply.end(0);
 }
 

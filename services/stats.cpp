@@ -45,6 +45,9 @@ std::string stats_json(const counters& c)
                                {"partials_held", c.partials_held}}},
         {"workers", json::object{{"queue_depth", c.worker_queue_depth}}},
         {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}, {"rate_limited", c.udp_rate_limited}}},
+        {"tls", json::object{{"open", c.tls_open},
+                             {"handshakes", c.tls_handshakes},
+                             {"handshake_failures", c.tls_handshake_failures}}},
     };
     return json::serialize(root);
 }

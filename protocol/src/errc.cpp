@@ -10,7 +10,7 @@ constexpr std::array<std::string_view, errc_count> errc_names{
     "body_too_large",  "unauthorized",     "user_exists",         "bad_credentials", "rate_limited",
     "registration_closed", "bad_name",     "not_found",           "bad_offset",   "checksum_mismatch",
     "quota_exceeded",  "storage_full",     "busy",                "unsupported",  "shutting_down",
-    "timeout",         "internal",
+    "timeout",         "internal",         "tls_required",        "unavailable",  "storage_unavailable",
 };
 } // namespace
 

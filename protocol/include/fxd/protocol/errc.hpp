@@ -30,9 +30,12 @@ enum class errc : std::uint8_t {
     shutting_down,
     timeout,
     internal,
+    tls_required,        ///< register or login over plain TCP where auth.plaintext forbids it
+    unavailable,         ///< the user database cannot be reached
+    storage_unavailable, ///< the file store cannot be reached
 };
 
-inline constexpr std::size_t errc_count = static_cast<std::size_t>(errc::internal) + 1;
+inline constexpr std::size_t errc_count = static_cast<std::size_t>(errc::storage_unavailable) + 1;
 
 /// The code as it travels on the wire, e.g. "bad_frame".
 std::string_view to_string(errc code) noexcept;

@@ -16,6 +16,7 @@ struct server_info {
     std::uint64_t max_header_bytes = 0;
     std::uint64_t max_echo_bytes = 0;
     std::uint64_t max_upload_bytes = 0;
+    std::uint16_t tls_port = 0; ///< the TLS listener's port; 0: TLS is off
 };
 
 void serve_ping(const protocol::request_header& request, std::string& out);

@@ -50,6 +50,10 @@ struct counters {
     std::uint64_t udp_dropped = 0;
     std::uint64_t udp_rate_limited = 0; ///< dropped unanswered by udp.rate_per_source
 
+    std::uint64_t tls_open = 0;               ///< of connections.open, those on the TLS port
+    std::uint64_t tls_handshakes = 0;         ///< completed
+    std::uint64_t tls_handshake_failures = 0; ///< refused, broken off or timed out (timeouts.header_s)
+
     void count_request(std::optional<protocol::op> op) noexcept
     {
         if (op)
