@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -80,27 +79,6 @@ std::string fxd_binary()
     if (const char* env = std::getenv("FXD_BINARY"))
         return env;
     return FXD_BINARY_PATH;
-}
-
-temp_dir::temp_dir()
-{
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        auto candidate = fs::temp_directory_path() / ("fxd-test-" + std::to_string(rd()));
-        std::error_code ec;
-        if (fs::create_directory(candidate, ec)) {
-            fs::permissions(candidate, fs::perms::owner_all, ec);
-            path_ = candidate;
-            return;
-        }
-    }
-    throw std::runtime_error("cannot create a temporary folder");
-}
-
-temp_dir::~temp_dir()
-{
-    std::error_code ec;
-    fs::remove_all(path_, ec);
 }
 
 daemon_process::daemon_process(std::vector<std::string> extra, std::optional<fs::path> storage)

@@ -3,6 +3,7 @@
 /// reads the ports it prints, and stops it at the end of the test.
 
 #include "child_process.hpp"
+#include "temp_dir.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -13,19 +14,6 @@
 #include <vector>
 
 namespace fxd::test {
-
-/// A fresh folder under the system temp dir, removed on destruction.
-class temp_dir {
-public:
-    temp_dir();
-    ~temp_dir();
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const std::filesystem::path& path() const noexcept { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 class daemon_process {
 public:
