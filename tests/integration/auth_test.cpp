@@ -5,6 +5,7 @@
 // and hashing kept off the event loop.
 
 #include "daemon_process.hpp"
+#include "files.hpp"
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
@@ -15,24 +16,16 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 using fxd::client::connection;
@@ -108,8 +101,7 @@ std::vector<std::pair<fs::path, std::string>> all_files(const fs::path& dir)
     for (const auto& entry : fs::recursive_directory_iterator(dir)) {
         if (!entry.is_regular_file())
             continue;
-        std::ifstream in(entry.path(), std::ios::binary);
-        out.emplace_back(entry.path(), std::string(std::istreambuf_iterator<char>(in), {}));
+        out.emplace_back(entry.path(), read_file(entry.path()));
     }
     return out;
 }

@@ -7,30 +7,21 @@
 
 #include <fxd/client/client.hpp>
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
 using fxd::client::connection;
-using fxd::client::reply;
 using namespace fxd::test;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace utf = boost::unit_test;
 
