@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Talks to a running fxd the way a user would, with nothing but the standard
-library: ping and echo over TCP and UDP, then register, login, upload and
-download when hello offers those ops (an op not offered is skipped, and said so).
+"""Talks to a running fxd the way a user would, with the standard library and
+examples/python/fxclient.py: ping and echo over TCP and UDP, then register,
+login, upload and download (hello must offer them: one missing is a failure).
 
   smoke-client.py [--host H] [--tcp PORT] [--udp PORT] [--wait S] write
       checks everything and stores a file (smoke.txt) for a user (smoke)
@@ -14,48 +14,25 @@ Exit status 0 when every offered check passed.
 """
 import argparse
 import hashlib
-import json
-import socket
-import struct
+import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python"))
+
+from fxclient import FxClient, udp_exchange  # noqa: E402
 
 USER, PASSWORD, NAME = "smoke", "smoke-password-1", "smoke.txt"
 CONTENT = b"fxd keeps this file across restarts\n" * 100
 
 
-class connection:
-    def __init__(self, host, port, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-
-    def close(self):
-        self.sock.close()
-
-    def _read(self, n):
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("fxd closed the connection")
-            data += chunk
-        return data
-
-    def call(self, op, body=b"", **fields):
-        header = json.dumps(dict(fields, op=op, size=len(body))).encode()
-        self.sock.sendall(struct.pack(">I", len(header)) + header + body)
-        (length,) = struct.unpack(">I", self._read(4))
-        reply = json.loads(self._read(length))
-        return reply, self._read(reply["size"])
+def connection(host, port, timeout=10):
+    """A client whose call(op, body, **fields) gives (reply header, body) whatever the status."""
+    return FxClient(host, port, timeout=timeout)
 
 
 def udp_call(host, port, op, body=b""):
-    header = json.dumps({"op": op}).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.settimeout(5)
-        u.sendto(struct.pack(">I", len(header)) + header + body, (host, port))
-        data = u.recv(65536)
-    (length,) = struct.unpack(">I", data[:4])
-    return json.loads(data[4:4 + length]), data[4 + length:]
+    return udp_exchange(host, port, {"op": op}, body, timeout=5)
 
 
 def check(what, ok, detail=""):
@@ -99,39 +76,32 @@ def write(args):
     reply, _ = c.call("hello")
     ops = set(reply.get("ops", []))
     print(f"  hello: {reply.get('server')}, ops {sorted(ops)}")
+    require_ops(ops, {"register", "login", "upload", "download"})
 
-    if "register" in ops:
-        reply, _ = c.call("register", user=USER, password=PASSWORD)
-        check(f"register {USER}", reply.get("status") == "ok", reply)
-    else:
-        print("  skip register, login: not offered by this fxd")
-    if {"register", "login", "upload", "download"} <= ops:
-        login(c)
-        digest = hashlib.sha256(CONTENT).hexdigest()
-        reply, _ = c.call("upload", CONTENT, name=NAME, sha256=digest)
-        check(f"upload {NAME} ({len(CONTENT)} bytes)", reply.get("status") == "ok" and reply.get("sha256") == digest, reply)
-        reply, body = c.call("download", name=NAME)
-        check(f"download {NAME}", reply.get("status") == "ok" and body == CONTENT, reply)
-    else:
-        missing = sorted({"login", "upload", "download"} - ops)
-        print(f"  skip upload, download: {', '.join(missing) or 'register'} not offered by this fxd")
+    reply, _ = c.call("register", user=USER, password=PASSWORD)
+    check(f"register {USER}", reply.get("status") == "ok", reply)
+    login(c)
+    digest = hashlib.sha256(CONTENT).hexdigest()
+    reply, _ = c.call("upload", CONTENT, name=NAME, sha256=digest)
+    check(f"upload {NAME} ({len(CONTENT)} bytes)", reply.get("status") == "ok" and reply.get("sha256") == digest, reply)
+    reply, body = c.call("download", name=NAME)
+    check(f"download {NAME}", reply.get("status") == "ok" and body == CONTENT, reply)
     c.close()
 
 
 def read(args):
     c = connection(args.host, args.tcp)
     reply, _ = c.call("hello")
-    ops = set(reply.get("ops", []))
-    if {"login", "download"} <= ops:
-        login(c)
-        reply, body = c.call("download", name=NAME)
-        check(f"{NAME} kept, intact", reply.get("status") == "ok" and body == CONTENT, reply)
-    elif "login" in ops:
-        login(c)
-        print("  skip download: not offered by this fxd (the account was kept)")
-    else:
-        print("  skip: login and download not offered by this fxd; nothing stored to look for")
+    require_ops(set(reply.get("ops", [])), {"login", "download"})
+    login(c)
+    reply, body = c.call("download", name=NAME)
+    check(f"{NAME} kept, intact", reply.get("status") == "ok" and body == CONTENT, reply)
     c.close()
+
+
+def require_ops(offered, needed):
+    missing = sorted(needed - offered)
+    check("hello offers " + ", ".join(sorted(needed)), not missing, f"missing {', '.join(missing)}")
 
 
 def main():

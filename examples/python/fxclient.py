@@ -31,8 +31,9 @@ import os
 import socket
 import struct
 
-__all__ = ["FxClient", "FxError", "ChecksumError", "udp_call", "udp_echo", "udp_ping", "sha256_file",
-           "CHUNK_SIZE"]
+__all__ = ["FxClient", "FxError", "ChecksumError", "udp_call", "udp_echo", "udp_ping", "udp_exchange",
+           "sha256_file", "encode_frame", "encode_header", "decode_frame", "recv_exact", "read_reply",
+           "read_reply_header", "CHUNK_SIZE"]
 
 #: Bytes read from or written to a file per step of a transfer.
 CHUNK_SIZE = 256 * 1024
@@ -57,9 +58,60 @@ class ChecksumError(Exception):
     """Downloaded bytes did not hash to the SHA-256 the server announced."""
 
 
-def _frame(header, body=b""):
-    raw = json.dumps(dict(header, size=len(body))).encode("utf-8")
-    return struct.pack(">I", len(raw)) + raw + body
+# -- frames ----------------------------------------------------------------------
+# The one Python codec of the wire: the tests, scripts and examples import it.
+
+def encode_header(header):
+    """The length prefix and JSON header, as given: ``header`` carries its own
+    ``size`` (for a body sent apart, a resumed upload, or a malformed request)."""
+    raw = json.dumps(header).encode("utf-8")
+    return struct.pack(">I", len(raw)) + raw
+
+
+def encode_frame(header, body=b""):
+    """A whole frame: prefix, header with ``size`` set to the body's length, body."""
+    return encode_header(dict(header, size=len(body))) + body
+
+
+def decode_frame(data):
+    """``(header, body)`` of one whole frame held in ``data`` (a datagram).
+
+    Raises ``ValueError`` when ``data`` is not a frame (too short, a header
+    length past the end, a header that is not a JSON object)."""
+    if len(data) < 4:
+        raise ValueError(f"a frame needs a 4-byte prefix; got {len(data)} bytes")
+    (length,) = struct.unpack(">I", data[:4])
+    if 4 + length > len(data):
+        raise ValueError(f"header length {length} runs past the {len(data)} bytes held")
+    header = json.loads(data[4:4 + length])
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    return header, data[4 + length:]
+
+
+def recv_exact(sock, n):
+    """Exactly ``n`` bytes from a socket; ``ConnectionError`` if it closes first."""
+    parts = []
+    while n > 0:
+        chunk = sock.recv(min(n, CHUNK_SIZE))
+        if not chunk:
+            raise ConnectionError("fxd closed the connection")
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def read_reply_header(sock):
+    """The next reply's header; its body (``header["size"]`` bytes, unless an
+    ok reply whose ``size`` is a file's) is left unread."""
+    (length,) = struct.unpack(">I", recv_exact(sock, 4))
+    return json.loads(recv_exact(sock, length))
+
+
+def read_reply(sock):
+    """The next reply as ``(header, body)``, whatever its status."""
+    header = read_reply_header(sock)
+    return header, recv_exact(sock, header.get("size", 0))
 
 
 def sha256_file(path, progress=None):
@@ -133,18 +185,10 @@ class FxClient:
         self.close()
 
     def _recv_exact(self, n):
-        parts = []
-        while n > 0:
-            chunk = self._sock.recv(min(n, CHUNK_SIZE))
-            if not chunk:
-                raise ConnectionError("fxd closed the connection")
-            parts.append(chunk)
-            n -= len(chunk)
-        return b"".join(parts)
+        return recv_exact(self._sock, n)
 
     def _read_header(self):
-        (length,) = struct.unpack(">I", self._recv_exact(4))
-        return json.loads(self._recv_exact(length))
+        return read_reply_header(self._sock)
 
     def _reply_waiting(self):
         """True when the server has started answering (or closed) without waiting for more."""
@@ -174,11 +218,19 @@ class FxClient:
         self._next_id += 1
 
         def exchange():
-            self._sock.sendall(_frame(header, body))
+            self._sock.sendall(encode_frame(header, body))
             reply = self._read_header()
             return reply, self._recv_exact(reply.get("size", 0))
 
         return self._guard(exchange)
+
+    def send_raw(self, data):
+        """Sends bytes as they are (for tests: malformed or partial frames, a body sent apart)."""
+        self._guard(lambda: self._sock.sendall(data))
+
+    def read_reply(self):
+        """The next reply as ``(header, body)``, e.g. after :meth:`send_raw`."""
+        return self._guard(lambda: read_reply(self._sock))
 
     def request(self, op, body=b"", **fields):
         """Like :meth:`call`, but raises :class:`FxError` on an error reply."""
@@ -241,7 +293,7 @@ class FxClient:
         # An ok stat reply has no body: its "size" is the file's size, so
         # only the header is read.
         def exchange():
-            self._sock.sendall(_frame({"op": "stat", "id": self._next_id, "name": name}))
+            self._sock.sendall(encode_frame({"op": "stat", "id": self._next_id, "name": name}))
             reply = self._read_header()
             if reply.get("status") != "ok":
                 self._recv_exact(reply.get("size", 0))
@@ -309,8 +361,7 @@ class FxClient:
 
         def exchange():
             # A resumed upload keeps "size" the whole file's; the body is the rest after "offset".
-            raw = json.dumps(dict(fields, size=total)).encode("utf-8")
-            self._sock.sendall(struct.pack(">I", len(raw)) + raw)
+            self._sock.sendall(encode_header(dict(fields, size=total)))
             done = offset
             if progress:
                 progress(done, total)
@@ -368,7 +419,7 @@ class FxClient:
                 fields["offset"] = offset
 
             def begin():
-                self._sock.sendall(_frame(dict(fields, op="download", id=self._next_id)))
+                self._sock.sendall(encode_frame(dict(fields, op="download", id=self._next_id)))
                 return self._read_header()
 
             self._next_id += 1
@@ -418,18 +469,23 @@ def udp_call(host, port, op, body=b"", timeout=2.0):
     Raises :class:`FxError` on an error reply and ``TimeoutError`` when no
     reply comes (UDP may drop datagrams: retry if that matters).
     """
+    header, data = udp_exchange(host, port, {"op": op}, body, timeout)
+    if header.get("status") != "ok":
+        raise FxError(op, header)
+    return header, data
+
+
+def udp_exchange(host, port, header, body=b"", timeout=2.0):
+    """One datagram with ``header`` (``size`` set from ``body``) and the reply
+    as ``(header, body)``, whatever its status; ``TimeoutError`` when none comes."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(_frame({"op": op}, body), (host, port))
+        s.sendto(encode_frame(header, body), (host, port))
         try:
             data = s.recv(65535)
         except socket.timeout:
             raise TimeoutError(f"no reply over UDP from {host}:{port} within {timeout} s") from None
-    (length,) = struct.unpack(">I", data[:4])
-    header = json.loads(data[4:4 + length])
-    if header.get("status") != "ok":
-        raise FxError(op, header)
-    return header, data[4 + length:]
+    return decode_frame(data)
 
 
 def udp_echo(host, port, data, timeout=2.0):

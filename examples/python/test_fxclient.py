@@ -4,14 +4,12 @@
     FXD_BINARY=path/to/fxd python3 examples/python/test_fxclient.py -v
 
 Starts fxd on free ports with a temporary storage folder. The file tests
-(upload, download, stat, list, delete) skip themselves, saying so, while the
-daemon's hello does not offer "upload".
+(upload, download, stat, list, delete) fail when the daemon's hello stops
+offering those ops. The Frames tests check the frame codec without a daemon.
 """
 import hashlib
-import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fxclient import ChecksumError, FxClient, FxError, sha256_file, udp_call, udp_echo, udp_ping  # noqa: E402
+from fxclient import (ChecksumError, FxClient, FxError, decode_frame, encode_frame, encode_header,  # noqa: E402
+                      read_reply, read_reply_header, recv_exact, sha256_file, udp_call, udp_echo,
+                      udp_exchange, udp_ping)
 
 PASSWORD = "correct-horse-1"
 
@@ -101,8 +101,9 @@ class Base(unittest.TestCase):
             return f.read()
 
     def require_files(self):
-        if "upload" not in self.fx.hello().get("ops", []):
-            self.skipTest("the daemon does not offer upload yet (hello's ops)")
+        offered = self.fx.hello().get("ops", [])
+        for op in ("upload", "download", "stat", "list", "delete"):
+            self.assertIn(op, offered, "hello does not offer a file op")
 
 
 class SimpleOps(Base):
@@ -273,9 +274,8 @@ class Files(Base):
         """An upload of data whose connection is cut after `sent` body bytes."""
         raw = FxClient("127.0.0.1", DAEMON.tcp)
         raw.login(self.user, PASSWORD)
-        header = json.dumps({"op": "upload", "name": name, "size": len(data),
-                             "sha256": hashlib.sha256(data).hexdigest()}).encode()
-        raw._sock.sendall(struct.pack(">I", len(header)) + header + data[:sent])
+        raw.send_raw(encode_header({"op": "upload", "name": name, "size": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest()}) + data[:sent])
         raw.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -301,9 +301,9 @@ class Files(Base):
         half = len(data) // 2
         self._cut_upload("f.bin", data, half)
         # A resumed upload: "size" is the whole file's, the body the rest after "offset".
-        raw = json.dumps({"op": "upload", "name": "f.bin", "size": len(data), "offset": half + 1}).encode()
-        self.fx._sock.sendall(struct.pack(">I", len(raw)) + raw + data[half + 1:])
-        header = self.fx._read_header()
+        self.fx.send_raw(encode_header({"op": "upload", "name": "f.bin", "size": len(data), "offset": half + 1})
+                         + data[half + 1:])
+        header, _ = self.fx.read_reply()
         self.assertEqual(header["status"], "error", header)
         self.assertEqual(header["code"], "bad_offset")
         self.assertEqual(header.get("partial"), half, header)
@@ -352,6 +352,67 @@ class Files(Base):
     def test_sha256_file_matches_hashlib(self):
         data = os.urandom(3 * 1024 * 1024 + 1)
         self.assertEqual(sha256_file(self.write("h.bin", data)), hashlib.sha256(data).hexdigest())
+
+
+class Frames(unittest.TestCase):
+    """The codec itself, over a socket pair: no daemon needed."""
+
+    def test_encode_frame_sets_size_and_prefixes_the_header_length(self):
+        wire = encode_frame({"op": "echo", "id": 7}, b"abc")
+        length = int.from_bytes(wire[:4], "big")
+        self.assertEqual(wire[4 + length:], b"abc")
+        header, body = decode_frame(wire)
+        self.assertEqual(header, {"op": "echo", "id": 7, "size": 3})
+        self.assertEqual(body, b"abc")
+
+    def test_encode_frame_overrides_a_size_given_in_the_header(self):
+        header, body = decode_frame(encode_frame({"op": "ping", "size": 99}))
+        self.assertEqual(header["size"], 0)
+        self.assertEqual(body, b"")
+
+    def test_encode_header_keeps_the_headers_own_size_and_sends_no_body(self):
+        wire = encode_header({"op": "upload", "size": 10, "offset": 4})
+        header, rest = decode_frame(wire)
+        self.assertEqual(header, {"op": "upload", "size": 10, "offset": 4})
+        self.assertEqual(rest, b"")
+
+    def test_decode_frame_refuses_what_is_not_a_frame(self):
+        for bad in (b"", b"\x00\x00", b"\x00\x00\x00\x09{}", b"\x00\x00\x00\x02[]", b"\x00\x00\x00\x01x"):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                decode_frame(bad)
+
+    def test_read_reply_reads_frames_split_anywhere_and_in_order(self):
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        wire = encode_frame({"status": "ok", "id": 1}, b"first") + encode_frame({"status": "ok", "id": 2})
+        for i in range(len(wire)):  # one byte at a time: every split point
+            a.sendall(wire[i:i + 1])
+        self.assertEqual(read_reply(b), ({"status": "ok", "id": 1, "size": 5}, b"first"))
+        self.assertEqual(read_reply_header(b), {"status": "ok", "id": 2, "size": 0})
+
+    def test_recv_exact_raises_when_the_peer_closes_early(self):
+        a, b = socket.socketpair()
+        self.addCleanup(b.close)
+        a.sendall(b"abc")
+        a.close()
+        with self.assertRaises(ConnectionError):
+            recv_exact(b, 4)
+
+
+class RawFrames(Base):
+    def test_send_raw_and_read_reply_on_a_client_connection(self):
+        # Two pings in one write: replies in order.
+        self.fx.send_raw(encode_frame({"op": "ping", "id": "a"}) + encode_frame({"op": "ping", "id": "b"}))
+        self.assertEqual(self.fx.read_reply()[0]["id"], "a")
+        self.assertEqual(self.fx.read_reply()[0]["id"], "b")
+        self.fx.ping()
+
+    def test_udp_exchange_returns_error_replies(self):
+        header, body = udp_exchange("127.0.0.1", DAEMON.udp, {"op": "list", "id": 5})
+        self.assertEqual(header["status"], "error")
+        self.assertEqual(header["id"], 5)
+        self.assertEqual(body, b"")
 
 
 if __name__ == "__main__":

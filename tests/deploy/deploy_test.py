@@ -18,40 +18,21 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python"))
+
+from fxclient import encode_frame, read_reply, udp_exchange  # noqa: E402
+
 DEADLINE = 15.0  # seconds any single wait may take before the test fails
-
-
-def frame(header, body=b""):
-    header = dict(header, size=len(body))
-    raw = json.dumps(header).encode()
-    return struct.pack(">I", len(raw)) + raw + body
-
-
-def read_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise AssertionError("connection closed by fxd")
-        data += chunk
-    return data
 
 
 def request(sock, header, body=b""):
     """One request/reply on an open TCP connection: (reply header, body)."""
-    sock.sendall(frame(header, body))
-    (length,) = struct.unpack(">I", read_exact(sock, 4))
-    reply = json.loads(read_exact(sock, length))
-    return reply, read_exact(sock, reply["size"])
+    sock.sendall(encode_frame(header, body))
+    return read_reply(sock)
 
 
 def udp_request(port, header, body=b""):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.settimeout(DEADLINE)
-        u.sendto(frame(header, body), ("127.0.0.1", port))
-        data = u.recv(65536)
-    (length,) = struct.unpack(">I", data[:4])
-    return json.loads(data[4:4 + length]), data[4 + length:]
+    return udp_exchange("127.0.0.1", port, header, body, timeout=DEADLINE)
 
 
 def connect(port):

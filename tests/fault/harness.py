@@ -1,12 +1,11 @@
 """Shared pieces of the fault-injection and soak tests: start and watch the
-real fxd, raw frames, and fxclient (examples/python/fxclient.py) for the rest.
+real fxd; frames and the client come from examples/python/fxclient.py.
 
 Exit status convention of the scripts that use it: 0 passed, 1 failed,
 77 skipped (something the test needs is missing, e.g. root for a mount).
 Every wait has a deadline; nothing asserts how fast something was.
 """
 import hashlib
-import json
 import os
 import select
 import signal
@@ -20,7 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
 
-from fxclient import FxClient, FxError, udp_call  # noqa: E402,F401
+# The frame codec is fxclient's; fault_test and soak import these names from here.
+from fxclient import (FxClient, FxError, encode_frame as frame, encode_header as header_frame,  # noqa: E402,F401
+                      read_reply, udp_call)
 
 SKIP = 77
 DEADLINE = 60.0  # seconds any single wait may take before the test fails
@@ -34,36 +35,8 @@ class Skip(Exception):
     """The test cannot run here (exit status 77)."""
 
 
-def frame(header, body=b""):
-    raw = json.dumps(dict(header, size=len(body))).encode()
-    return struct.pack(">I", len(raw)) + raw + body
-
-
-def header_frame(header):
-    """Only the prefix and header of a frame whose header carries its own size."""
-    raw = json.dumps(header).encode()
-    return struct.pack(">I", len(raw)) + raw
-
-
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def read_exact(sock, n):
-    parts = []
-    while n > 0:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            raise ConnectionError("connection closed by fxd")
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
-
-
-def read_reply(sock):
-    (length,) = struct.unpack(">I", read_exact(sock, 4))
-    reply = json.loads(read_exact(sock, length))
-    return reply, read_exact(sock, reply.get("size", 0))
 
 
 def connect(port, timeout=DEADLINE):

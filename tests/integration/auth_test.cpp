@@ -5,6 +5,8 @@
 // and hashing kept off the event loop.
 
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "wire.hpp"
 
 #include <fxd/client/client.hpp>
 
@@ -14,30 +16,21 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 using fxd::client::connection;
 using fxd::client::reply;
-using fxd::test::daemon_process;
-using fxd::test::temp_dir;
+using namespace fxd::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -45,22 +38,7 @@ namespace utf = boost::unit_test;
 
 namespace {
 
-const std::string localhost = "127.0.0.1";
 const std::string other_host = "127.0.0.2";
-
-/// Cheap Argon2id so that most tests stay fast; the latency test uses the default cost.
-std::vector<std::string> fast(std::vector<std::string> more = {})
-{
-    std::vector<std::string> args{"--set", "auth.hash_memory_bytes=65536", "--set", "auth.hash_passes=1"};
-    args.insert(args.end(), more.begin(), more.end());
-    return args;
-}
-
-std::string field(const reply& r, std::string_view key)
-{
-    const auto* v = r.header.if_contains(key);
-    return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
 
 json::object creds(std::string_view op, std::string_view user, std::string_view password)
 {
@@ -70,29 +48,11 @@ json::object creds(std::string_view op, std::string_view user, std::string_view 
 void check_ok_user(const reply& r, std::string_view op, std::string_view user)
 {
     BOOST_TEST_INFO("reply header: " << json::serialize(r.header));
-    BOOST_TEST(field(r, "status") == "ok");
-    BOOST_TEST(field(r, "op") == op);
-    BOOST_TEST(field(r, "user") == user);
+    BOOST_TEST(str(r, "status") == "ok");
+    BOOST_TEST(str(r, "op") == op);
+    BOOST_TEST(str(r, "user") == user);
     BOOST_TEST(r.header.contains("size"));
     BOOST_TEST(r.body.empty());
-}
-
-void check_error(const reply& r, std::string_view op, std::string_view code)
-{
-    BOOST_TEST_INFO("reply header: " << json::serialize(r.header));
-    BOOST_TEST(field(r, "status") == "error");
-    BOOST_TEST(r.code() == code);
-    BOOST_TEST(field(r, "op") == op);
-    BOOST_TEST(!field(r, "message").empty());
-    BOOST_TEST(r.body.empty());
-}
-
-/// The connection still answers, in order.
-void check_usable(connection& conn, std::int64_t id = 777)
-{
-    const auto r = conn.call({{"op", "ping"}, {"id", id}});
-    BOOST_TEST(r.ok());
-    BOOST_TEST((r.header.contains("id") && r.header.at("id") == json::value(id)));
 }
 
 /// whoami's user: the name, "<null>" for null, "<bad>" for anything else.
@@ -121,36 +81,9 @@ reply login(std::uint16_t port, std::string_view user, std::string_view password
     return conn.call(creds("login", user, password));
 }
 
-json::object stats(std::uint16_t port)
-{
-    connection conn(localhost, port);
-    const auto r = conn.call({{"op", "stats"}});
-    if (!r.ok())
-        throw std::runtime_error("stats failed: " + json::serialize(r.header));
-    return json::parse(r.body).as_object();
-}
-
-std::uint64_t number(const json::object& o, std::string_view section, std::string_view key)
-{
-    return o.at(section).as_object().at(key).to_number<std::uint64_t>();
-}
-
 double millis(std::chrono::steady_clock::duration d)
 {
     return std::chrono::duration<double, std::milli>(d).count();
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s, std::chrono::milliseconds step = 20ms)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (pred())
-            return true;
-        if (std::chrono::steady_clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(step);
-    }
 }
 
 std::size_t count_of(const std::string& text, const std::string& needle)
@@ -168,110 +101,9 @@ std::vector<std::pair<fs::path, std::string>> all_files(const fs::path& dir)
     for (const auto& entry : fs::recursive_directory_iterator(dir)) {
         if (!entry.is_regular_file())
             continue;
-        std::ifstream in(entry.path(), std::ios::binary);
-        out.emplace_back(entry.path(), std::string(std::istreambuf_iterator<char>(in), {}));
+        out.emplace_back(entry.path(), read_file(entry.path()));
     }
     return out;
-}
-
-/// fxd run to completion with text on its stdin (run_fxd gives it /dev/null).
-struct run_result {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-run_result run_fxd_with_input(const std::vector<std::string>& args, const std::string& input,
-                              std::chrono::milliseconds timeout = 60s)
-{
-    ::signal(SIGPIPE, SIG_IGN); // the child may exit before reading its input
-    std::vector<std::string> full{fxd::test::fxd_binary()};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : full)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    int in_pipe[2], out_pipe[2], err_pipe[2];
-    if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe failed");
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::dup2(in_pipe[0], STDIN_FILENO);
-        ::dup2(out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    ::close(in_pipe[0]);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    std::size_t written = 0;
-    while (written < input.size()) {
-        const ssize_t n = ::write(in_pipe[1], input.data() + written, input.size() - written);
-        if (n <= 0)
-            break;
-        written += static_cast<std::size_t>(n);
-    }
-    ::close(in_pipe[1]);
-
-    run_result result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    int open = 2;
-    while (open > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || ::poll(fds, 2, static_cast<int>(left.count())) <= 0)
-            break;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char buf[4096];
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open;
-            }
-        }
-    }
-    for (auto& p : fds) {
-        if (p.fd >= 0)
-            ::close(p.fd);
-    }
-    int status = 0;
-    for (;;) {
-        if (::waitpid(pid, &status, WNOHANG) == pid)
-            break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            return result; // status stays -1
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return result;
-}
-
-/// `fxd user ...` on a storage folder, with the fast hash cost.
-run_result user_cmd(const fs::path& storage, const std::vector<std::string>& command, const std::string& input = {})
-{
-    auto args = fast({"--set", "storage.dir=" + storage.string(), "user"});
-    args.insert(args.end(), command.begin(), command.end());
-    return run_fxd_with_input(args, input);
-}
-
-/// True when a byte is waiting on the socket right now (does not consume it).
-bool has_data_now(const connection& conn)
-{
-    pollfd p{conn.native_handle(), POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
 }
 
 } // namespace
@@ -420,7 +252,7 @@ BOOST_AUTO_TEST_CASE(register_and_login_refuse_missing_and_mistyped_fields, *utf
     }
     BOOST_TEST(whoami(conn) == "<null>");
     // None of those counted as a failed login.
-    BOOST_TEST(number(stats(fxd.tcp_port()), "logins", "failed") == 0u);
+    BOOST_TEST(counter(stats_snapshot(fxd.tcp_port()), "logins.failed") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(auth_ops_are_not_offered_over_udp, *utf::timeout(60))
@@ -479,7 +311,7 @@ BOOST_AUTO_TEST_CASE(login_makes_the_connection_that_user_until_logout, *utf::ti
 
     const auto out = conn.call({{"op", "logout"}, {"id", 13}});
     BOOST_TEST(out.ok());
-    BOOST_TEST(field(out, "op") == "logout");
+    BOOST_TEST(str(out, "op") == "logout");
     BOOST_TEST(out.header.at("size").to_number<std::int64_t>() == 0);
     BOOST_TEST(out.body.empty());
     BOOST_TEST(whoami(conn) == "<null>");
@@ -522,7 +354,7 @@ BOOST_AUTO_TEST_CASE(a_failed_login_reveals_no_password_in_reply_or_log, *utf::t
     check_error(r, "login", "bad_credentials");
     BOOST_TEST(json::serialize(r.header).find(wrong) == std::string::npos);
     check_ok_user(conn.call(creds("login", "alice", right)), "login", "alice");
-    BOOST_TEST(eventually([&] { return fxd.log().find("auth failure") != std::string::npos; }));
+    BOOST_TEST(eventually([&] { return fxd.log().find("auth failure") != std::string::npos; }, 20s));
     const auto log = fxd.log();
     BOOST_TEST(log.find(right) == std::string::npos);
     BOOST_TEST(log.find(wrong) == std::string::npos);
@@ -546,11 +378,11 @@ BOOST_AUTO_TEST_CASE(pipelined_account_requests_reply_in_order, *utf::timeout(60
         const auto& r = replies.back();
         BOOST_TEST_INFO("reply " << i << ": " << json::serialize(r.header));
         BOOST_TEST((r.header.contains("id") && r.header.at("id") == json::value(i)));
-        BOOST_TEST(field(r, "op") == ops[i - 1]);
+        BOOST_TEST(str(r, "op") == ops[i - 1]);
     }
     BOOST_TEST(replies[0].ok());
     BOOST_TEST(replies[2].ok());
-    BOOST_TEST(field(replies[3], "user") == "alice"); // the login finished before whoami was answered
+    BOOST_TEST(str(replies[3], "user") == "alice"); // the login finished before whoami was answered
     BOOST_TEST(replies[4].code() == "bad_credentials");
     BOOST_TEST(replies[6].header.at("user").is_null());
 }
@@ -559,11 +391,11 @@ BOOST_AUTO_TEST_CASE(stats_count_logins_ok_failed_and_rate_limited, *utf::timeou
 {
     daemon_process fxd(fast({"--set", "auth.max_failures=2"}));
     register_ok(fxd.tcp_port(), "alice", "alice-password");
-    const auto before = stats(fxd.tcp_port());
-    BOOST_TEST(number(before, "logins", "ok") == 0u);
-    BOOST_TEST(number(before, "logins", "failed") == 0u);
-    BOOST_TEST(number(before, "logins", "rate_limited") == 0u);
-    BOOST_TEST(number(before, "workers", "queue_depth") == 0u);
+    const auto before = stats_snapshot(fxd.tcp_port());
+    BOOST_TEST(counter(before, "logins.ok") == 0u);
+    BOOST_TEST(counter(before, "logins.failed") == 0u);
+    BOOST_TEST(counter(before, "logins.rate_limited") == 0u);
+    BOOST_TEST(counter(before, "workers.queue_depth") == 0u);
 
     BOOST_TEST(login(fxd.tcp_port(), "alice", "alice-password").ok());
     BOOST_TEST(login(fxd.tcp_port(), "alice", "wrong-password").code() == "bad_credentials");
@@ -571,11 +403,11 @@ BOOST_AUTO_TEST_CASE(stats_count_logins_ok_failed_and_rate_limited, *utf::timeou
     BOOST_TEST(login(fxd.tcp_port(), "alice", "wrong-password").code() == "bad_credentials");
     BOOST_TEST(login(fxd.tcp_port(), "alice", "alice-password").code() == "rate_limited");
 
-    const auto after = stats(fxd.tcp_port());
-    BOOST_TEST(number(after, "logins", "ok") == 1u);
-    BOOST_TEST(number(after, "logins", "failed") == 3u);
-    BOOST_TEST(number(after, "logins", "rate_limited") == 1u);
-    BOOST_TEST(number(after, "workers", "queue_depth") == 0u);
+    const auto after = stats_snapshot(fxd.tcp_port());
+    BOOST_TEST(counter(after, "logins.ok") == 1u);
+    BOOST_TEST(counter(after, "logins.failed") == 3u);
+    BOOST_TEST(counter(after, "logins.rate_limited") == 1u);
+    BOOST_TEST(counter(after, "workers.queue_depth") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_full_hash_queue_answers_busy, *utf::timeout(120))
@@ -605,7 +437,7 @@ BOOST_AUTO_TEST_CASE(a_full_hash_queue_answers_busy, *utf::timeout(120))
     BOOST_TEST(ok >= 1);
     BOOST_TEST(busy >= 1);
     // A busy login is no failed login.
-    BOOST_TEST(number(stats(fxd.tcp_port()), "logins", "failed") == 0u);
+    BOOST_TEST(counter(stats_snapshot(fxd.tcp_port()), "logins.failed") == 0u);
     BOOST_TEST(login(fxd.tcp_port(), "alice", "alice-password").ok());
 }
 
@@ -703,7 +535,7 @@ BOOST_AUTO_TEST_CASE(lockout_ends_after_lockout_s, *utf::timeout(120))
         },
         60s, 250ms);
     BOOST_TEST(freed, "still locked out; last reply " << last);
-    BOOST_TEST(number(stats(port), "logins", "failed") == 2u);
+    BOOST_TEST(counter(stats_snapshot(port), "logins.failed") == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(each_failure_logs_a_fail2ban_matchable_line, *utf::timeout(120))
@@ -728,7 +560,7 @@ BOOST_AUTO_TEST_CASE(each_failure_logs_a_fail2ban_matchable_line, *utf::timeout(
                 seen.push_back(m[1].str() + "@" + m[2].str() + (m[3].matched ? " limited" : ""));
         }
         return seen.size() >= 4;
-    }));
+    }, 20s));
     const std::vector<std::string> expected{"alice@127.0.0.1", "nobody@127.0.0.2", "alice@127.0.0.1",
                                             "alice@127.0.0.1 limited"};
     BOOST_TEST(seen == expected, boost::test_tools::per_element());
@@ -748,20 +580,20 @@ BOOST_AUTO_TEST_CASE(user_add_list_passwd_del_work_on_the_daemons_database, *utf
     temp_dir dir;
     const auto storage = dir.path() / "storage";
 
-    auto r = user_cmd(storage, {"list"});
+    auto r = fxd_user(storage, {"list"});
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out.empty());
 
-    r = user_cmd(storage, {"add", "bob"}, "bob-password\n");
+    r = fxd_user(storage, {"add", "bob"}, "bob-password\n");
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out.find("bob-password") == std::string::npos);
     BOOST_TEST(r.err.find("bob-password") == std::string::npos);
-    r = user_cmd(storage, {"add", "alice"}, "alice-password\n");
+    r = fxd_user(storage, {"add", "alice"}, "alice-password\n");
     BOOST_TEST(r.status == 0, r.err);
-    r = user_cmd(storage, {"add", "carol"}, "carol-password"); // no final newline
+    r = fxd_user(storage, {"add", "carol"}, "carol-password"); // no final newline
     BOOST_TEST(r.status == 0, r.err);
 
-    r = user_cmd(storage, {"list"});
+    r = fxd_user(storage, {"list"});
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out == "alice\nbob\ncarol\n");
 
@@ -774,19 +606,19 @@ BOOST_AUTO_TEST_CASE(user_add_list_passwd_del_work_on_the_daemons_database, *utf
     register_ok(port, "dave", "dave-password");
 
     // passwd while the daemon runs: the new password works at once, the old one no longer.
-    r = user_cmd(storage, {"passwd", "alice"}, "alice-new-password\n");
+    r = fxd_user(storage, {"passwd", "alice"}, "alice-new-password\n");
     BOOST_TEST(r.status == 0, r.err);
     check_ok_user(login(port, "alice", "alice-new-password"), "login", "alice");
     check_error(login(port, "alice", "alice-password"), "login", "bad_credentials");
 
     // del: that user can no longer log in; the others can.
-    r = user_cmd(storage, {"del", "bob"});
+    r = fxd_user(storage, {"del", "bob"});
     BOOST_TEST(r.status == 0, r.err);
     check_error(login(port, "bob", "bob-password"), "login", "bad_credentials");
     check_ok_user(login(port, "carol", "carol-password"), "login", "carol");
 
     // A user registered over the network is listed.
-    r = user_cmd(storage, {"list"});
+    r = fxd_user(storage, {"list"});
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out == "alice\ncarol\ndave\n");
 }
@@ -795,19 +627,19 @@ BOOST_AUTO_TEST_CASE(user_commands_refuse_with_exit_status_1, *utf::timeout(120)
 {
     temp_dir dir;
     const auto storage = dir.path() / "storage";
-    BOOST_TEST(user_cmd(storage, {"add", "alice"}, "alice-password\n").status == 0);
+    BOOST_TEST(fxd_user(storage, {"add", "alice"}, "alice-password\n").status == 0);
 
-    auto r = user_cmd(storage, {"add", "alice"}, "other-password\n");
+    auto r = fxd_user(storage, {"add", "alice"}, "other-password\n");
     BOOST_TEST(r.status == 1);
     BOOST_TEST(!r.err.empty());
-    r = user_cmd(storage, {"passwd", "nobody"}, "other-password\n");
+    r = fxd_user(storage, {"passwd", "nobody"}, "other-password\n");
     BOOST_TEST(r.status == 1);
     BOOST_TEST(!r.err.empty());
-    r = user_cmd(storage, {"del", "nobody"});
+    r = fxd_user(storage, {"del", "nobody"});
     BOOST_TEST(r.status == 1);
     BOOST_TEST(!r.err.empty());
 
-    BOOST_TEST(user_cmd(storage, {"list"}).out == "alice\n");
+    BOOST_TEST(fxd_user(storage, {"list"}).out == "alice\n");
     daemon_process fxd(fast(), storage);
     check_ok_user(login(fxd.tcp_port(), "alice", "alice-password"), "login", "alice"); // the refused add changed nothing
 }
@@ -834,7 +666,7 @@ BOOST_AUTO_TEST_CASE(user_commands_refuse_bad_usage_with_exit_status_2, *utf::ti
             shown += a + " ";
         BOOST_TEST_CONTEXT("fxd user " << shown)
         {
-            const auto r = user_cmd(storage, command, "a-good-password\n");
+            const auto r = fxd_user(storage, command, "a-good-password\n");
             BOOST_TEST(r.status == 2);
             BOOST_TEST(!r.err.empty());
         }
@@ -843,13 +675,13 @@ BOOST_AUTO_TEST_CASE(user_commands_refuse_bad_usage_with_exit_status_2, *utf::ti
     for (const std::string& password : {std::string("short77\n"), std::string(1025, 'p') + "\n", std::string()}) {
         BOOST_TEST_CONTEXT("password of " << password.size() << " bytes with newline")
         {
-            const auto r = user_cmd(storage, {"add", "alice"}, password);
+            const auto r = fxd_user(storage, {"add", "alice"}, password);
             BOOST_TEST(r.status == 2);
         }
     }
-    BOOST_TEST(user_cmd(storage, {"list"}).out.empty()); // nothing was added
-    BOOST_TEST(user_cmd(storage, {"add", "alice"}, std::string(8, 'p') + "\n").status == 0);
-    BOOST_TEST(user_cmd(storage, {"passwd", "alice"}, "short77\n").status == 2);
+    BOOST_TEST(fxd_user(storage, {"list"}).out.empty()); // nothing was added
+    BOOST_TEST(fxd_user(storage, {"add", "alice"}, std::string(8, 'p') + "\n").status == 0);
+    BOOST_TEST(fxd_user(storage, {"passwd", "alice"}, "short77\n").status == 2);
     daemon_process fxd(fast(), storage);
     check_ok_user(login(fxd.tcp_port(), "alice", std::string(8, 'p')), "login", "alice");
 }
@@ -869,7 +701,7 @@ BOOST_AUTO_TEST_CASE(no_file_under_storage_holds_a_plain_password, *utf::timeout
     check_ok_user(login(port, "alice", password), "login", "alice");
     check_error(login(port, "alice", wrong), "login", "bad_credentials");
     check_error(login(port, "nobody", wrong), "login", "bad_credentials");
-    BOOST_TEST(user_cmd(fxd.storage(), {"passwd", "alice"}, changed + "\n").status == 0);
+    BOOST_TEST(fxd_user(fxd.storage(), {"passwd", "alice"}, changed + "\n").status == 0);
     check_ok_user(login(port, "alice", changed), "login", "alice");
 
     auto scan = [&](const char* when) {
@@ -929,7 +761,7 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_registration_survives_kill_9, *utf::time
                 const auto r = conns[static_cast<std::size_t>(c)].receive();
                 BOOST_TEST(r.ok(), json::serialize(r.header));
                 if (r.ok())
-                    acknowledged.push_back(field(r, "user"));
+                    acknowledged.push_back(str(r, "user"));
             }
         }
         fxd.signal(SIGKILL); // right after the last ok reply
@@ -979,7 +811,7 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
     BOOST_TEST_REQUIRE(eventually(
         [&] {
             const auto r = probe.call({{"op", "stats"}});
-            depth_before = r.ok() ? number(json::parse(r.body).as_object(), "workers", "queue_depth") : 0;
+            depth_before = r.ok() ? counter(body_object(r), "workers.queue_depth") : 0;
             return depth_before > 0;
         },
         60s, 1ms));
@@ -994,9 +826,9 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
     // ...and the daemon still had hashes queued or running.
     const auto after = probe.call({{"op", "stats"}});
     BOOST_TEST(pong.ok());
-    BOOST_TEST(field(pong, "id") == "while-hashing");
+    BOOST_TEST(str(pong, "id") == "while-hashing");
     BOOST_TEST_REQUIRE(after.ok());
-    const auto depth_after = number(json::parse(after.body).as_object(), "workers", "queue_depth");
+    const auto depth_after = counter(body_object(after), "workers.queue_depth");
     BOOST_TEST_MESSAGE("queue depth before the ping " << depth_before << ", after it " << depth_after << "; "
                        << answered << " of 8 logins answered when the ping reply arrived; ping round trip "
                        << millis(ping_took) << " ms");
@@ -1012,8 +844,8 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
                        << " ms after the ping reply");
     for (auto& c : logins)
         BOOST_TEST(whoami(c) == "alice");
-    BOOST_TEST(number(stats(port), "workers", "queue_depth") == 0u);
-    BOOST_TEST(number(stats(port), "logins", "ok") == 9u);
+    BOOST_TEST(counter(stats_snapshot(port), "workers.queue_depth") == 0u);
+    BOOST_TEST(counter(stats_snapshot(port), "logins.ok") == 9u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

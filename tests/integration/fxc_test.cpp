@@ -3,10 +3,13 @@
 // and downloads, a corrupted .part, the progress bar on a terminal and not
 // elsewhere, and the interactive shell driven through a pseudo-terminal.
 //
-// File-op tests check hello's "ops" first: while the daemon does not offer
-// "upload" they print a message and return without asserting.
+// File-op tests first require hello to offer the file ops: they fail, not
+// skip, when it stops offering them.
 
+#include "child_process.hpp"
 #include "daemon_process.hpp"
+#include "files.hpp"
+#include "wire.hpp"
 
 #include <fxd/client/client.hpp>
 #include <fxd/client/session.hpp>
@@ -19,34 +22,20 @@
 #include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <map>
 #include <optional>
-#include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace {
 
@@ -54,8 +43,7 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace utf = boost::unit_test;
 using namespace std::chrono_literals;
-using fxd::test::daemon_process;
-using fxd::test::temp_dir;
+using namespace fxd::test;
 
 const std::string password = "correct-horse-1";
 
@@ -66,238 +54,30 @@ std::string fxc_binary()
     return FXC_BINARY_PATH;
 }
 
-struct run_result {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const run_result& r)
+/// fxc's environment: ours without FXC_* (so a developer's settings cannot leak in), plus `changes`.
+std::vector<std::string> fxc_environment(const env_changes& changes)
 {
-    return os << "exit " << r.status << "\n--- stdout ---\n" << r.out << "\n--- stderr ---\n" << r.err;
-}
-
-using env_map = std::map<std::string, std::optional<std::string>>;
-
-/// The environment for a child: ours, without FXC_* unless given, plus `changes`
-/// (a nullopt value removes the variable).
-std::vector<std::string> child_environment(const env_map& changes)
-{
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-        const std::string entry = *e;
-        const auto key = entry.substr(0, entry.find('='));
-        if (key.starts_with("FXC_") || changes.contains(key))
-            continue;
-        env.push_back(entry);
-    }
-    for (const auto& [key, value] : changes) {
-        if (value)
-            env.push_back(key + "=" + *value);
-    }
-    return env;
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& v)
-{
-    std::vector<char*> out;
-    for (auto& s : v)
-        out.push_back(s.data());
-    out.push_back(nullptr);
-    return out;
-}
-
-int decode_status(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return -1;
+    return environment_with(changes, {"FXC_"});
 }
 
 /// Runs fxc with pipes for stdin, stdout and stderr and no controlling
 /// terminal (so it can never prompt); kills it after the safety deadline.
-run_result run_fxc(std::vector<std::string> args, const env_map& env = {}, const std::string& input = {},
-                   std::chrono::seconds deadline = 120s)
+run_result run_fxc(std::vector<std::string> args, const env_changes& env = {}, const std::string& input = {})
 {
     args.insert(args.begin(), fxc_binary());
-    auto envs = child_environment(env);
-    auto argv = c_strings(args);
-    auto envp = c_strings(envs);
-    int in_pipe[2], out_pipe[2], err_pipe[2];
-    if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe failed");
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::setsid();
-        ::dup2(in_pipe[0], STDIN_FILENO);
-        ::dup2(out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        ::execve(argv[0], argv.data(), envp.data());
-        std::perror("execve");
-        ::_exit(127);
-    }
-    ::close(in_pipe[0]);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (!input.empty()) {
-        ::signal(SIGPIPE, SIG_IGN);
-        [[maybe_unused]] const auto n = ::write(in_pipe[1], input.data(), input.size());
-    }
-    ::close(in_pipe[1]);
-
-    run_result r;
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&r.out, &r.err};
-    int open_fds = 2;
-    while (open_fds > 0 && std::chrono::steady_clock::now() < end) {
-        if (::poll(fds, 2, 200) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char buf[65536];
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else if (n == 0 || errno != EINTR) {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-            }
-        }
-    }
-    for (auto& p : fds) {
-        if (p.fd >= 0) {
-            ::kill(pid, SIGKILL);
-            ::close(p.fd);
-        }
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    r.status = decode_status(status);
-    return r;
+    run_options options;
+    options.input = input;
+    options.environment = fxc_environment(env);
+    options.new_session = true;
+    options.deadline = 120s;
+    return run_program(args, options);
 }
 
 /// fxc on a pseudo-terminal: its stdin, stdout and stderr are the terminal.
-class pty_process {
-public:
-    pty_process(std::vector<std::string> args, const env_map& env = {})
-    {
-        args.insert(args.begin(), fxc_binary());
-        auto envs = child_environment(env);
-        auto argv = c_strings(args);
-        auto envp = c_strings(envs);
-        winsize ws{};
-        ws.ws_row = 40;
-        ws.ws_col = 120;
-        pid_ = ::forkpty(&master_, nullptr, nullptr, &ws);
-        if (pid_ < 0)
-            throw std::runtime_error(std::string("forkpty: ") + std::strerror(errno));
-        if (pid_ == 0) {
-            ::execve(argv[0], argv.data(), envp.data());
-            std::perror("execve");
-            ::_exit(127);
-        }
-    }
-    ~pty_process()
-    {
-        if (pid_ > 0 && !status_) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-        if (master_ >= 0)
-            ::close(master_);
-    }
-    pty_process(const pty_process&) = delete;
-    pty_process& operator=(const pty_process&) = delete;
-
-    /// Reads until the output after the last expect() contains needle; false at the deadline or at the end.
-    bool expect(const std::string& needle, std::chrono::seconds deadline = 60s)
-    {
-        const auto end = std::chrono::steady_clock::now() + deadline;
-        for (;;) {
-            if (const auto at = output_.find(needle, mark_); at != std::string::npos) {
-                mark_ = at + needle.size();
-                return true;
-            }
-            if (eof_ || std::chrono::steady_clock::now() >= end)
-                return false;
-            read_some(200ms);
-        }
-    }
-    void send_line(const std::string& line)
-    {
-        const std::string bytes = line + "\r";
-        [[maybe_unused]] const auto n = ::write(master_, bytes.data(), bytes.size());
-    }
-    /// Reads to the end and returns the exit status (-1 at the deadline).
-    int wait(std::chrono::seconds deadline = 60s)
-    {
-        const auto end = std::chrono::steady_clock::now() + deadline;
-        while (!eof_ && std::chrono::steady_clock::now() < end)
-            read_some(200ms);
-        while (!status_ && std::chrono::steady_clock::now() < end) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_)
-                status_ = decode_status(status);
-            else
-                std::this_thread::sleep_for(10ms);
-        }
-        return status_.value_or(-1);
-    }
-    const std::string& output() const noexcept { return output_; }
-
-private:
-    void read_some(std::chrono::milliseconds wait_for)
-    {
-        pollfd p{master_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(wait_for.count())) <= 0)
-            return;
-        char buf[65536];
-        const ssize_t n = ::read(master_, buf, sizeof buf);
-        if (n > 0)
-            output_.append(buf, static_cast<std::size_t>(n));
-        else if (n == 0 || errno != EINTR)
-            eof_ = true; // EIO once the child is gone
-    }
-
-    pid_t pid_ = -1;
-    int master_ = -1;
-    std::string output_;
-    std::size_t mark_ = 0;
-    bool eof_ = false;
-    std::optional<int> status_;
-};
-
-std::string random_bytes(std::size_t n, unsigned seed)
+pty_process fxc_on_tty(std::vector<std::string> args, const env_changes& env = {})
 {
-    std::mt19937 gen(seed);
-    std::string s(n, '\0');
-    for (auto& c : s)
-        c = static_cast<char>(gen() & 0xFF);
-    return s;
-}
-
-void write_file(const fs::path& p, const std::string& bytes)
-{
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f)
-        throw std::runtime_error("cannot write " + p.string());
-}
-
-std::string read_file(const fs::path& p)
-{
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
+    args.insert(args.begin(), fxc_binary());
+    return pty_process(args, fxc_environment(env));
 }
 
 /// The single JSON object fxc --json printed (empty, after a failed check, when it is not one).
@@ -316,12 +96,6 @@ bool jbool(const json::object& o, std::string_view key)
 {
     const auto* v = o.if_contains(key);
     return v && v->is_bool() && v->get_bool();
-}
-
-std::string jstr(const json::object& o, std::string_view key)
-{
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
 std::uint64_t jnum(const json::object& o, std::string_view key)
@@ -356,7 +130,7 @@ struct fxc_env {
         full.insert(full.end(), args.begin(), args.end());
         return full;
     }
-    run_result fxc(std::vector<std::string> args, const env_map& env = {}, const std::string& input = {}) const
+    run_result fxc(std::vector<std::string> args, const env_changes& env = {}, const std::string& input = {}) const
     {
         return run_fxc(with_ports(std::move(args)), env, input);
     }
@@ -374,22 +148,14 @@ struct fxc_env {
         BOOST_TEST_INFO(r);
         BOOST_REQUIRE(r.status == 0);
     }
-    /// True when the daemon offers the file ops; otherwise says why the caller skips.
-    bool offers_files(const std::string& test) const
+    /// Stops the case with a failure unless hello offers every file op fxc uses.
+    void require_file_ops() const
     {
-        fxd::client::session s("127.0.0.1", daemon.tcp_port());
-        if (s.offers("upload"))
-            return true;
-        const std::string note = test + ": skipped, the daemon does not offer upload yet (hello's ops)";
-        BOOST_TEST_MESSAGE(note);
-        std::cout << note << std::endl;
-        return false;
+        fxd::client::session s(localhost, daemon.tcp_port());
+        for (const auto* op : {"upload", "download", "stat", "list", "delete"})
+            BOOST_TEST_REQUIRE(s.offers(op), "hello does not offer " << op);
     }
 };
-
-#define FXC_REQUIRE_FILE_OPS(env)                                                                                    \
-    if (!(env).offers_files(boost::unit_test::framework::current_test_case().p_name))                              \
-    return
 
 } // namespace
 
@@ -406,7 +172,7 @@ BOOST_AUTO_TEST_CASE(ping_answers_and_exits_0, *utf::timeout(60))
     const auto j = env.fxc({"--json", "ping"});
     const auto o = json_out(j);
     BOOST_TEST(j.status == 0);
-    BOOST_TEST(jstr(o, "command") == "ping");
+    BOOST_TEST(str(o, "command") == "ping");
     BOOST_TEST(jbool(o, "ok"));
     BOOST_TEST(jnum(o, "port") == env.daemon.tcp_port());
 
@@ -430,7 +196,7 @@ BOOST_AUTO_TEST_CASE(nothing_listening_exits_3_with_a_hint, *utf::timeout(60))
     BOOST_TEST(j.status == 3);
     BOOST_TEST(!jbool(o, "ok"));
     BOOST_TEST(jnum(o, "exit") == 3u);
-    BOOST_TEST(jstr(o, "code") == "connect_failed");
+    BOOST_TEST(str(o, "code") == "connect_failed");
 
     const auto files = run_fxc({"--port", port, "--user", "nobody", "ls"}, {{"FXC_PASSWORD", password}});
     BOOST_TEST_INFO(files);
@@ -516,8 +282,8 @@ BOOST_AUTO_TEST_CASE(echo_over_tcp_and_udp_uppercases, *utf::timeout(60))
     const auto j = env.fxc({"--json", "--udp", "echo", "--", "-dash"});
     const auto o = json_out(j);
     BOOST_TEST(j.status == 0);
-    BOOST_TEST(jstr(o, "text") == "-DASH");
-    BOOST_TEST(jstr(o, "transport") == "udp");
+    BOOST_TEST(str(o, "text") == "-DASH");
+    BOOST_TEST(str(o, "transport") == "udp");
 
     const auto ping = env.fxc({"ping", "--udp"});
     BOOST_TEST_INFO(ping);
@@ -554,8 +320,8 @@ BOOST_AUTO_TEST_CASE(register_and_whoami_success_and_error_exits, *utf::timeout(
     const auto again = env.as("alice", {"--json", "register"});
     const auto o = json_out(again);
     BOOST_TEST(again.status == 1);
-    BOOST_TEST(jstr(o, "code") == "user_exists");
-    BOOST_TEST(!jstr(o, "message").empty());
+    BOOST_TEST(str(o, "code") == "user_exists");
+    BOOST_TEST(!str(o, "message").empty());
     BOOST_TEST(again.err.find("user_exists") != std::string::npos);
 
     // FXC_USER stands in for --user.
@@ -566,7 +332,7 @@ BOOST_AUTO_TEST_CASE(register_and_whoami_success_and_error_exits, *utf::timeout(
 
     const auto wrong = env.fxc({"--user", "alice", "--json", "whoami"}, {{"FXC_PASSWORD", "not-the-password"}});
     BOOST_TEST(wrong.status == 1);
-    BOOST_TEST(jstr(json_out(wrong), "code") == "bad_credentials");
+    BOOST_TEST(str(json_out(wrong), "code") == "bad_credentials");
 
     const auto nobody = env.fxc({"--json", "whoami"});
     const auto n = json_out(nobody);
@@ -588,7 +354,7 @@ BOOST_AUTO_TEST_CASE(register_and_whoami_success_and_error_exits, *utf::timeout(
 BOOST_AUTO_TEST_CASE(register_asks_for_the_password_on_a_terminal_without_echo, *utf::timeout(120))
 {
     fxc_env env;
-    pty_process p(env.with_ports({"--user", "dora", "register"}));
+    auto p = fxc_on_tty(env.with_ports({"--user", "dora", "register"}));
     BOOST_REQUIRE(p.expect("Password for dora: "));
     p.send_line("typed-secret-1");
     BOOST_REQUIRE(p.expect("Repeat the password: "));
@@ -638,7 +404,7 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_before_the_reply_exits_3, *utf::timeout
     ::close(listener);
     BOOST_TEST_INFO(r);
     BOOST_TEST(r.status == 3);
-    BOOST_TEST(jstr(json_out(r), "code") == "connection_broken");
+    BOOST_TEST(str(json_out(r), "code") == "connection_broken");
     BOOST_TEST(r.err.find("broke") != std::string::npos);
 }
 
@@ -649,7 +415,7 @@ BOOST_AUTO_TEST_SUITE(fxc_files)
 BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(3 * 1024 * 1024 + 17, 1);
     const auto sha = fxd::client::sha256_hex(content);
@@ -658,9 +424,9 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     const auto up = env.as("alice", {"--json", "upload", env.path("data.bin").string()});
     const auto u = json_out(up);
     BOOST_TEST(up.status == 0);
-    BOOST_TEST(jstr(u, "name") == "data.bin");
+    BOOST_TEST(str(u, "name") == "data.bin");
     BOOST_TEST(jnum(u, "size") == content.size());
-    BOOST_TEST(jstr(u, "sha256") == sha);
+    BOOST_TEST(str(u, "sha256") == sha);
     BOOST_TEST(jnum(u, "resumed_from") == 0u);
 
     const auto renamed = env.as("alice", {"upload", env.path("data.bin").string(), "copy one.bin"});
@@ -673,7 +439,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     BOOST_TEST(st.status == 0);
     BOOST_TEST(jbool(s, "exists"));
     BOOST_TEST(jnum(s, "size") == content.size());
-    BOOST_TEST(jstr(s, "sha256") == sha);
+    BOOST_TEST(str(s, "sha256") == sha);
     BOOST_TEST(jnum(s, "partial") == 0u);
     const auto st_text = env.as("alice", {"stat", "data.bin"});
     BOOST_TEST_INFO(st_text);
@@ -684,8 +450,8 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     BOOST_TEST(ls.status == 0);
     const auto& files = l.at("files").as_array();
     BOOST_REQUIRE(files.size() == 2u);
-    BOOST_TEST(jstr(files[0].as_object(), "name") == "copy one.bin"); // sorted by name
-    BOOST_TEST(jstr(files[1].as_object(), "name") == "data.bin");
+    BOOST_TEST(str(files[0].as_object(), "name") == "copy one.bin"); // sorted by name
+    BOOST_TEST(str(files[1].as_object(), "name") == "data.bin");
     BOOST_TEST(jnum(files[1].as_object(), "size") == content.size());
     const auto ls_text = env.as("alice", {"ls"});
     BOOST_TEST_INFO(ls_text);
@@ -694,7 +460,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     const auto down = env.as("alice", {"--json", "download", "data.bin", "-o", env.path("back.bin").string()});
     const auto d = json_out(down);
     BOOST_TEST(down.status == 0);
-    BOOST_TEST(jstr(d, "sha256") == sha);
+    BOOST_TEST(str(d, "sha256") == sha);
     BOOST_TEST(read_file(env.path("back.bin")) == content);
     BOOST_TEST(!fs::exists(env.path("back.bin.part")));
 
@@ -706,7 +472,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
 
     const auto missing = env.as("alice", {"--json", "download", "nope.bin", "-o", env.path("nope.bin").string()});
     BOOST_TEST(missing.status == 1);
-    BOOST_TEST(jstr(json_out(missing), "code") == "not_found");
+    BOOST_TEST(str(json_out(missing), "code") == "not_found");
     BOOST_TEST(!fs::exists(env.path("nope.bin.part")));
     BOOST_TEST(!fs::exists(env.path("nope.bin")));
 
@@ -719,7 +485,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     BOOST_TEST(rm.status == 0);
     const auto gone = env.as("alice", {"--json", "stat", "data.bin"});
     BOOST_TEST(gone.status == 1);
-    BOOST_TEST(jstr(json_out(gone), "code") == "not_found");
+    BOOST_TEST(str(json_out(gone), "code") == "not_found");
     const auto rm_again = env.as("alice", {"rm", "data.bin"});
     BOOST_TEST_INFO(rm_again);
     BOOST_TEST(rm_again.status == 1);
@@ -729,7 +495,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
 BOOST_AUTO_TEST_CASE(empty_file_round_trip, *utf::timeout(120))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     write_file(env.path("empty"), "");
     const auto up = env.as("alice", {"upload", env.path("empty").string()});
@@ -745,7 +511,7 @@ BOOST_AUTO_TEST_CASE(empty_file_round_trip, *utf::timeout(120))
 BOOST_AUTO_TEST_CASE(an_interrupted_upload_is_resumed_by_the_next_fxc_upload, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(4 * 1024 * 1024, 2);
     const auto sha = fxd::client::sha256_hex(content);
@@ -780,7 +546,7 @@ BOOST_AUTO_TEST_CASE(an_interrupted_upload_is_resumed_by_the_next_fxc_upload, *u
     const auto u = json_out(up);
     BOOST_TEST(up.status == 0);
     BOOST_TEST(jnum(u, "resumed_from") == half);
-    BOOST_TEST(jstr(u, "sha256") == sha);
+    BOOST_TEST(str(u, "sha256") == sha);
     BOOST_TEST(!jbool(u, "restarted"));
 
     const auto after = check.stat("big.bin");
@@ -798,7 +564,7 @@ BOOST_AUTO_TEST_CASE(an_interrupted_upload_is_resumed_by_the_next_fxc_upload, *u
 BOOST_AUTO_TEST_CASE(a_partial_of_other_bytes_is_replaced_by_a_whole_upload, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(1024 * 1024, 3);
     write_file(env.path("f.bin"), content);
@@ -834,7 +600,7 @@ BOOST_AUTO_TEST_CASE(a_partial_of_other_bytes_is_replaced_by_a_whole_upload, *ut
 BOOST_AUTO_TEST_CASE(an_interrupted_download_is_resumed_from_its_part_file, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(2 * 1024 * 1024 + 5, 5);
     write_file(env.path("src.bin"), content);
@@ -870,7 +636,7 @@ BOOST_AUTO_TEST_CASE(an_interrupted_download_is_resumed_from_its_part_file, *utf
 BOOST_AUTO_TEST_CASE(a_corrupted_part_file_is_detected_and_removed, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(1024 * 1024, 6);
     write_file(env.path("src.bin"), content);
@@ -882,7 +648,7 @@ BOOST_AUTO_TEST_CASE(a_corrupted_part_file_is_detected_and_removed, *utf::timeou
     const auto r = env.as("alice", {"--json", "download", "file.bin", "-o", env.path("out.bin").string()});
     const auto o = json_out(r);
     BOOST_TEST(r.status == 1);
-    BOOST_TEST(jstr(o, "code") == "checksum_mismatch");
+    BOOST_TEST(str(o, "code") == "checksum_mismatch");
     BOOST_TEST(r.err.find("SHA-256") != std::string::npos);
     BOOST_TEST(!fs::exists(env.path("out.bin.part")));
     BOOST_TEST(!fs::exists(env.path("out.bin")));
@@ -897,12 +663,12 @@ BOOST_AUTO_TEST_CASE(a_corrupted_part_file_is_detected_and_removed, *utf::timeou
 BOOST_AUTO_TEST_CASE(progress_bar_only_when_stderr_is_a_terminal, *utf::timeout(300))
 {
     fxc_env env;
-    FXC_REQUIRE_FILE_OPS(env);
+    env.require_file_ops();
     env.register_user("alice");
     write_file(env.path("p.bin"), random_bytes(8 * 1024 * 1024, 7));
 
     // On a terminal: the bar is drawn in place (carriage returns) with percent, rate and time left.
-    pty_process tty(env.with_ports({"--user", "alice", "upload", env.path("p.bin").string()}),
+    auto tty = fxc_on_tty(env.with_ports({"--user", "alice", "upload", env.path("p.bin").string()}),
                     {{"FXC_PASSWORD", password}});
     BOOST_TEST(tty.wait() == 0);
     const auto& screen = tty.output();
@@ -913,7 +679,7 @@ BOOST_AUTO_TEST_CASE(progress_bar_only_when_stderr_is_a_terminal, *utf::timeout(
     BOOST_TEST(screen.find("/s") != std::string::npos);
     BOOST_TEST(screen.find("uploaded") != std::string::npos);
 
-    pty_process tty_down(env.with_ports({"--user", "alice", "download", "p.bin", "-o", env.path("d.bin").string()}),
+    auto tty_down = fxc_on_tty(env.with_ports({"--user", "alice", "download", "p.bin", "-o", env.path("d.bin").string()}),
                          {{"FXC_PASSWORD", password}});
     BOOST_TEST(tty_down.wait() == 0);
     BOOST_TEST(tty_down.output().find("\rdownload p.bin [") != std::string::npos);
@@ -933,7 +699,7 @@ BOOST_AUTO_TEST_CASE(progress_bar_only_when_stderr_is_a_terminal, *utf::timeout(
     BOOST_TEST_INFO(quiet);
     BOOST_TEST(quiet.status == 0);
     BOOST_TEST(quiet.err.empty());
-    pty_process quiet_tty(env.with_ports({"--quiet", "--user", "alice", "upload", env.path("p.bin").string(), "p4.bin"}),
+    auto quiet_tty = fxc_on_tty(env.with_ports({"--quiet", "--user", "alice", "upload", env.path("p.bin").string(), "p4.bin"}),
                           {{"FXC_PASSWORD", password}});
     BOOST_TEST(quiet_tty.wait() == 0);
     BOOST_TEST(quiet_tty.output().find('\r' + std::string("upload")) == std::string::npos);
@@ -948,9 +714,9 @@ BOOST_AUTO_TEST_CASE(shell_menu_register_login_upload_list_download, *utf::timeo
     fxc_env env;
     const auto content = random_bytes(512 * 1024 + 3, 8);
     write_file(env.path("menu.bin"), content);
-    const bool files = env.offers_files("shell_menu_register_login_upload_list_download (file steps)");
+    env.require_file_ops();
 
-    pty_process sh(env.with_ports({"shell"}));
+    auto sh = fxc_on_tty(env.with_ports({"shell"}));
     BOOST_REQUIRE(sh.expect("1 register"));
     BOOST_REQUIRE(sh.expect("fxc> "));
 
@@ -983,47 +749,44 @@ BOOST_AUTO_TEST_CASE(shell_menu_register_login_upload_list_download, *utf::timeo
     BOOST_REQUIRE(sh.expect("unknown choice"));
     BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
-    if (files) {
-        sh.send_line("4");
-        BOOST_REQUIRE(sh.expect("file: "));
-        sh.send_line(env.path("menu.bin").string());
-        BOOST_REQUIRE(sh.expect("name [menu.bin]: "));
-        sh.send_line("");
-        BOOST_REQUIRE(sh.expect("uploaded"));
-        BOOST_REQUIRE(sh.expect("fxc [frank]> "));
+    sh.send_line("4");
+    BOOST_REQUIRE(sh.expect("file: "));
+    sh.send_line(env.path("menu.bin").string());
+    BOOST_REQUIRE(sh.expect("name [menu.bin]: "));
+    sh.send_line("");
+    BOOST_REQUIRE(sh.expect("uploaded"));
+    BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
-        sh.send_line("5");
-        BOOST_REQUIRE(sh.expect("menu.bin"));
-        BOOST_REQUIRE(sh.expect("fxc [frank]> "));
+    sh.send_line("5");
+    BOOST_REQUIRE(sh.expect("menu.bin"));
+    BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
-        sh.send_line("3");
-        BOOST_REQUIRE(sh.expect("name: "));
-        sh.send_line("menu.bin");
-        BOOST_REQUIRE(sh.expect("save as [menu.bin]: "));
-        sh.send_line(env.path("menu.back").string());
-        BOOST_REQUIRE(sh.expect("downloaded"));
-        BOOST_REQUIRE(sh.expect("fxc [frank]> "));
+    sh.send_line("3");
+    BOOST_REQUIRE(sh.expect("name: "));
+    sh.send_line("menu.bin");
+    BOOST_REQUIRE(sh.expect("save as [menu.bin]: "));
+    sh.send_line(env.path("menu.back").string());
+    BOOST_REQUIRE(sh.expect("downloaded"));
+    BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
-        sh.send_line("3");
-        BOOST_REQUIRE(sh.expect("name: "));
-        sh.send_line("absent.bin");
-        BOOST_REQUIRE(sh.expect("save as [absent.bin]: "));
-        sh.send_line(env.path("absent.bin").string());
-        BOOST_REQUIRE(sh.expect("not_found"));
-        BOOST_REQUIRE(sh.expect("fxc [frank]> "));
-    }
+    sh.send_line("3");
+    BOOST_REQUIRE(sh.expect("name: "));
+    sh.send_line("absent.bin");
+    BOOST_REQUIRE(sh.expect("save as [absent.bin]: "));
+    sh.send_line(env.path("absent.bin").string());
+    BOOST_REQUIRE(sh.expect("not_found"));
+    BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
     sh.send_line("q");
     BOOST_TEST(sh.expect("bye"));
     BOOST_TEST(sh.wait() == 0);
     BOOST_TEST(sh.output().find(password) == std::string::npos, "a password was echoed");
-    if (files)
-        BOOST_TEST(read_file(env.path("menu.back")) == content);
+    BOOST_TEST(read_file(env.path("menu.back")) == content);
 
     // One connection for the whole session (counted by the daemon).
     fxd::client::session s("127.0.0.1", env.daemon.tcp_port());
     const auto stats = s.stats();
-    // hello (offers_files), the shell, and this one.
+    // hello (require_file_ops), the shell, and this one.
     BOOST_TEST(stats.at("connections").as_object().at("total").to_number<std::uint64_t>() == 3u);
 }
 

@@ -1,7 +1,9 @@
 // The daemon's life: shutdown on SIGTERM/SIGINT with its drain, and the
 // command line (ports, config checks, exit statuses).
 
+#include "child_process.hpp"
 #include "daemon_process.hpp"
+#include "files.hpp"
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
@@ -9,19 +11,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <regex>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -50,7 +47,7 @@ std::vector<std::string> safe_args(const temp_dir& dir, std::vector<std::string>
 std::string write_file(const temp_dir& dir, const std::string& name, const std::string& text)
 {
     const auto path = dir.path() / name;
-    std::ofstream(path, std::ios::binary) << text;
+    fxd::test::write_file(path, text);
     return path.string();
 }
 
@@ -136,61 +133,12 @@ void drain_lets_the_request_in_flight_finish(int signo)
     BOOST_TEST(*status == 0);
 }
 
-/// Spawns fxd with stdout on a pipe; reads its first line.
-struct spawned {
-    pid_t pid = -1;
-    std::string first_line;
-};
-
-spawned spawn_reading_first_line(const std::vector<std::string>& args)
+/// fxd with stdout on a pipe, its first line read.
+spawned_child spawn_fxd_reading_first_line(const std::vector<std::string>& args)
 {
-    std::vector<std::string> full{fxd_binary()};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : full)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int out[2];
-    BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    const pid_t pid = ::fork();
-    BOOST_TEST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::dup2(out[1], STDOUT_FILENO);
-        const int devnull = ::open("/dev/null", O_RDWR);
-        ::dup2(devnull, STDERR_FILENO);
-        ::dup2(devnull, STDIN_FILENO);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    ::close(out[1]);
-    spawned s{pid, {}};
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    char c = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        pollfd p{out[0], POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0)
-            continue;
-        if (::read(out[0], &c, 1) != 1)
-            break;
-        s.first_line += c;
-        if (c == '\n')
-            break;
-    }
-    ::close(out[0]);
-    return s;
-}
-
-std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (std::chrono::steady_clock::now() >= deadline)
-            return std::nullopt;
-        std::this_thread::sleep_for(10ms);
-    }
+    std::vector<std::string> argv{fxd_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return spawn_reading_first_line(argv);
 }
 
 } // namespace
@@ -278,7 +226,7 @@ BOOST_AUTO_TEST_SUITE(command_line)
 BOOST_AUTO_TEST_CASE(print_ports_prints_both_ports_on_one_line_once_ready, *utf::timeout(60))
 {
     temp_dir dir;
-    const auto child = spawn_reading_first_line(safe_args(dir, {"--print-ports"}));
+    const auto child = spawn_fxd_reading_first_line(safe_args(dir, {"--print-ports"}));
     std::smatch m;
     const bool matches = std::regex_match(child.first_line, m, std::regex(R"(tcp=(\d+) udp=(\d+)\n)"));
     BOOST_TEST(matches, "first stdout line: " << show(child.first_line));

@@ -9,8 +9,12 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,33 +39,12 @@ namespace {
 const std::vector<std::string> contract_ops{"ping",   "hello",    "echo", "register", "login", "logout", "whoami",
                                             "upload", "download", "stat", "list",     "delete", "stats"};
 
-std::string random_bytes(std::size_t n, unsigned seed)
-{
-    std::mt19937 gen(seed);
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string s(n, '\0');
-    for (auto& c : s)
-        c = static_cast<char>(byte(gen));
-    return s;
-}
-
 /// An error about the frame or the connection: nothing of the request is echoed.
 void check_connection_error(const reply& r, std::string_view code)
 {
     check_error(r, code);
     BOOST_TEST(!r.header.contains("op"));
     BOOST_TEST(!r.header.contains("id"));
-}
-
-/// The connection still serves, and in order: a ping with this id comes back next.
-void check_usable(connection& conn, std::int64_t id = 424242)
-{
-    const auto r = conn.call({{"op", "ping"}, {"id", id}});
-    BOOST_TEST(r.ok());
-    BOOST_TEST(str(r, "op") == "ping");
-    const auto* got = r.header.if_contains("id");
-    BOOST_TEST_REQUIRE(got != nullptr);
-    BOOST_TEST(got->to_number<std::int64_t>() == id);
 }
 
 /// The server ended the connection cleanly after its last reply.

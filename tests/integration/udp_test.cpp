@@ -7,6 +7,7 @@
 
 #include <fxd/client/client.hpp>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 

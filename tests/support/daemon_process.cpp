@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -43,15 +42,6 @@ std::string read_until(int fd, std::chrono::steady_clock::time_point deadline, b
     return text;
 }
 
-int decode_status(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return -1;
-}
-
 pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd)
 {
     std::vector<char*> argv;
@@ -77,32 +67,18 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd)
 
 } // namespace
 
+std::vector<std::string> fast(std::vector<std::string> more)
+{
+    std::vector<std::string> args{"--set", "auth.hash_memory_bytes=65536", "--set", "auth.hash_passes=1"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+}
+
 std::string fxd_binary()
 {
     if (const char* env = std::getenv("FXD_BINARY"))
         return env;
     return FXD_BINARY_PATH;
-}
-
-temp_dir::temp_dir()
-{
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        auto candidate = fs::temp_directory_path() / ("fxd-test-" + std::to_string(rd()));
-        std::error_code ec;
-        if (fs::create_directory(candidate, ec)) {
-            fs::permissions(candidate, fs::perms::owner_all, ec);
-            path_ = candidate;
-            return;
-        }
-    }
-    throw std::runtime_error("cannot create a temporary folder");
-}
-
-temp_dir::~temp_dir()
-{
-    std::error_code ec;
-    fs::remove_all(path_, ec);
 }
 
 daemon_process::daemon_process(std::vector<std::string> extra, std::optional<fs::path> storage)
@@ -187,39 +163,21 @@ std::string daemon_process::log() const
     return text.str();
 }
 
-run_result run_fxd(const std::vector<std::string>& args, std::chrono::milliseconds timeout)
+run_result run_fxd(const std::vector<std::string>& args, std::chrono::milliseconds timeout, const std::string& input)
 {
-    std::vector<std::string> full{fxd_binary()};
-    full.insert(full.end(), args.begin(), args.end());
-    int out_pipe[2];
-    int err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe failed");
-    const pid_t pid = spawn(full, out_pipe[1], err_pipe[1]);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    run_result result;
-    result.out = read_until(out_pipe[0], deadline, false);
-    result.err = read_until(err_pipe[0], deadline, false);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    int status = 0;
-    for (;;) {
-        const pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            result.status = decode_status(status);
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            result.status = -1;
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return result;
+    std::vector<std::string> argv{fxd_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    run_options options;
+    options.input = input;
+    options.deadline = timeout;
+    return run_program(argv, options);
+}
+
+run_result fxd_user(const fs::path& storage, const std::vector<std::string>& command, const std::string& input)
+{
+    auto args = fast({"--set", "storage.dir=" + storage.string(), "user"});
+    args.insert(args.end(), command.begin(), command.end());
+    return run_fxd(args, std::chrono::seconds(60), input);
 }
 
 } // namespace fxd::test

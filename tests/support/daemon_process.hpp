@@ -2,27 +2,18 @@
 /// Starts the real fxd binary on ports 0 with its own temporary storage folder,
 /// reads the ports it prints, and stops it at the end of the test.
 
+#include "child_process.hpp"
+#include "temp_dir.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace fxd::test {
-
-/// A fresh folder under the system temp dir, removed on destruction.
-class temp_dir {
-public:
-    temp_dir();
-    ~temp_dir();
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const std::filesystem::path& path() const noexcept { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 class daemon_process {
 public:
@@ -55,15 +46,19 @@ private:
     std::uint16_t udp_port_ = 0;
 };
 
+/// Daemon arguments for a cheap Argon2id (logins stay fast), then `more`.
+std::vector<std::string> fast(std::vector<std::string> more = {});
+
 /// Path of the fxd binary under test.
 std::string fxd_binary();
 
-/// Runs fxd with arguments to completion (for --check-config and the like).
-struct run_result {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-run_result run_fxd(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+/// Runs fxd with arguments to completion (for --check-config, `fxd user ...` and the like),
+/// with input on its stdin.
+run_result run_fxd(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                   const std::string& input = {});
+
+/// `fxd user COMMAND...` on a storage folder, with the fast hash cost and input on its stdin.
+run_result fxd_user(const std::filesystem::path& storage, const std::vector<std::string>& command,
+                    const std::string& input = {});
 
 } // namespace fxd::test

@@ -3,6 +3,8 @@
 // Argon2id registration and verification, and the brute-force backoff
 // counter driven by an injected clock.
 
+#include "temp_dir.hpp"
+
 #include <fxd/services/accounts.hpp>
 #include <fxd/services/login_limiter.hpp>
 #include <fxd/services/sqlite_store.hpp>
@@ -27,40 +29,12 @@ using fxd::services::hash_cost;
 using fxd::services::login_limiter;
 using fxd::services::sqlite_store;
 using fxd::services::store_error;
+using fxd::test::temp_dir;
 namespace fs = std::filesystem;
 namespace utf = boost::unit_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// A fresh folder under the system temp dir, removed at scope exit.
-class scratch_dir {
-public:
-    scratch_dir()
-    {
-        std::random_device rd;
-        for (int attempt = 0; attempt < 100; ++attempt) {
-            auto candidate = fs::temp_directory_path() / ("fxd-accounts-" + std::to_string(rd()));
-            if (std::error_code ec; fs::create_directory(candidate, ec)) {
-                path_ = candidate;
-                return;
-            }
-        }
-        throw std::runtime_error("cannot create a temporary folder");
-    }
-    ~scratch_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
 
 /// A raw sqlite3 handle for building and inspecting databases behind the store's back.
 class raw_db {
@@ -143,7 +117,7 @@ BOOST_AUTO_TEST_SUITE(user_store_on_sqlite)
 
 BOOST_AUTO_TEST_CASE(creates_finds_and_refuses_a_duplicate_name, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     BOOST_TEST(store.create("alice", "hash-a"));
     BOOST_TEST(!store.create("alice", "hash-other"));
@@ -154,7 +128,7 @@ BOOST_AUTO_TEST_CASE(creates_finds_and_refuses_a_duplicate_name, *utf::timeout(3
 
 BOOST_AUTO_TEST_CASE(replaces_a_hash_only_for_a_known_user, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     BOOST_TEST(store.create("alice", "hash-1"));
     BOOST_TEST(store.set_password_hash("alice", "hash-2"));
@@ -165,7 +139,7 @@ BOOST_AUTO_TEST_CASE(replaces_a_hash_only_for_a_known_user, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(removes_a_user_once, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     BOOST_TEST(store.create("alice", "h"));
     BOOST_TEST(store.create("bob", "h"));
@@ -179,7 +153,7 @@ BOOST_AUTO_TEST_CASE(removes_a_user_once, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(lists_names_sorted, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     BOOST_TEST(store.names().empty());
     for (const char* n : {"mallory", "bob", "alice", "0zero", "carol"})
@@ -190,7 +164,7 @@ BOOST_AUTO_TEST_CASE(lists_names_sorted, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(keeps_users_after_reopening, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     {
         sqlite_store store(file);
@@ -211,7 +185,7 @@ BOOST_AUTO_TEST_CASE(keeps_users_after_reopening, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(new_database_is_at_the_current_schema_in_wal_mode, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     {
         sqlite_store store(file);
@@ -226,7 +200,7 @@ BOOST_AUTO_TEST_CASE(new_database_is_at_the_current_schema_in_wal_mode, *utf::ti
 
 BOOST_AUTO_TEST_CASE(migrates_a_version_1_database_keeping_its_users, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     build_version_1(file);
     {
@@ -256,7 +230,7 @@ BOOST_AUTO_TEST_CASE(migrates_a_version_1_database_keeping_its_users, *utf::time
 
 BOOST_AUTO_TEST_CASE(migration_leaves_password_changed_zero_for_untouched_rows, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     build_version_1(file);
     { sqlite_store store(file); }
@@ -266,7 +240,7 @@ BOOST_AUTO_TEST_CASE(migration_leaves_password_changed_zero_for_untouched_rows, 
 
 BOOST_AUTO_TEST_CASE(refuses_a_database_newer_than_it_knows, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     const int newer = sqlite_store::current_schema_version() + 1;
     {
@@ -286,7 +260,7 @@ BOOST_AUTO_TEST_CASE(refuses_a_database_newer_than_it_knows, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(refuses_a_file_that_is_not_a_database, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     const auto file = dir / "fxd.db";
     {
         std::ofstream out(file, std::ios::binary);
@@ -297,13 +271,13 @@ BOOST_AUTO_TEST_CASE(refuses_a_file_that_is_not_a_database, *utf::timeout(30))
 
 BOOST_AUTO_TEST_CASE(refuses_a_folder_it_cannot_create_a_file_in, *utf::timeout(30))
 {
-    scratch_dir dir;
+    temp_dir dir;
     BOOST_CHECK_THROW(sqlite_store{dir / "missing-folder" / "fxd.db"}, store_error);
 }
 
 BOOST_AUTO_TEST_CASE(serves_several_threads_at_once, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     std::vector<std::thread> threads;
     std::vector<int> created(4, 0);
@@ -329,7 +303,7 @@ BOOST_AUTO_TEST_SUITE(accounts_with_argon2id)
 
 BOOST_AUTO_TEST_CASE(registers_then_refuses_the_same_name, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     BOOST_TEST((acc.register_user("alice", "correct horse") == accounts::outcome::ok));
@@ -340,7 +314,7 @@ BOOST_AUTO_TEST_CASE(registers_then_refuses_the_same_name, *utf::timeout(60))
 
 BOOST_AUTO_TEST_CASE(stores_an_argon2id_string_without_the_password, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     const std::string password = "s3cret-Password-Xyzzy";
@@ -357,7 +331,7 @@ BOOST_AUTO_TEST_CASE(stores_an_argon2id_string_without_the_password, *utf::timeo
 
 BOOST_AUTO_TEST_CASE(verifies_right_and_wrong_passwords_and_unknown_users, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     BOOST_TEST((acc.register_user("alice", "password-one") == accounts::outcome::ok));
@@ -371,7 +345,7 @@ BOOST_AUTO_TEST_CASE(verifies_right_and_wrong_passwords_and_unknown_users, *utf:
 
 BOOST_AUTO_TEST_CASE(verifies_a_password_with_a_nul_byte_exactly, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     const std::string with_nul("abcd\0efgh", 9);
@@ -382,7 +356,7 @@ BOOST_AUTO_TEST_CASE(verifies_a_password_with_a_nul_byte_exactly, *utf::timeout(
 
 BOOST_AUTO_TEST_CASE(changes_a_password_of_a_known_user_only, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     BOOST_TEST((acc.register_user("alice", "old-password") == accounts::outcome::ok));
@@ -397,7 +371,7 @@ BOOST_AUTO_TEST_CASE(changes_a_password_of_a_known_user_only, *utf::timeout(60))
 
 BOOST_AUTO_TEST_CASE(removes_a_user_who_then_cannot_log_in, *utf::timeout(60))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     accounts acc(store, tiny);
     BOOST_TEST((acc.register_user("alice", "password-a") == accounts::outcome::ok));
@@ -413,7 +387,7 @@ BOOST_AUTO_TEST_CASE(removes_a_user_who_then_cannot_log_in, *utf::timeout(60))
 
 BOOST_AUTO_TEST_CASE(hashes_at_the_default_cost_near_owasp, *utf::timeout(120))
 {
-    scratch_dir dir;
+    temp_dir dir;
     sqlite_store store(dir / "fxd.db");
     const hash_cost defaults{};
     BOOST_TEST(defaults.passes == 2u);

@@ -1,19 +1,17 @@
 #include "config.hpp"
+#include "temp_dir.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 using fxd::daemon::config;
 using fxd::daemon::config_error;
@@ -26,28 +24,19 @@ namespace {
 
 const fs::path shipped_config = fs::path(FXD_SOURCE_DIR) / "config" / "fxd.json";
 
-/// A config file in the temp folder, removed again at scope exit.
+/// A config file with this text, in a temporary folder of its own.
 class temp_file {
 public:
-    explicit temp_file(std::string_view text)
+    explicit temp_file(std::string_view text) : path_(dir_ / "fxd.json")
     {
-        static std::atomic<int> counter{0};
-        path_ = fs::temp_directory_path() /
-                ("fxd-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".json");
         std::ofstream out(path_, std::ios::binary | std::ios::trunc);
         out << text;
         BOOST_REQUIRE(out.good());
     }
-    temp_file(const temp_file&) = delete;
-    temp_file& operator=(const temp_file&) = delete;
-    ~temp_file()
-    {
-        std::error_code ignored;
-        fs::remove(path_, ignored);
-    }
     const fs::path& path() const noexcept { return path_; }
 
 private:
+    fxd::test::temp_dir dir_;
     fs::path path_;
 };
 
@@ -324,7 +313,8 @@ BOOST_AUTO_TEST_CASE(refuses_file_that_is_not_an_object, *boost::unit_test::time
 
 BOOST_AUTO_TEST_CASE(refuses_missing_file, *boost::unit_test::timeout(10))
 {
-    const fs::path missing = fs::temp_directory_path() / ("fxd-no-such-config-" + std::to_string(::getpid()) + ".json");
+    const fxd::test::temp_dir dir;
+    const fs::path missing = dir / "no-such-config.json";
     BOOST_REQUIRE(!fs::exists(missing));
     const auto msg = refusal([&] { load_config(&missing, {}); });
     BOOST_TEST(mentions(msg, missing.string()), msg);
