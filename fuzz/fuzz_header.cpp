@@ -111,7 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         request.size = tail.size();
     }
 
-    daemon::session_context session{"127.0.0.1", logged_in ? "alice" : ""};
+    daemon::session_context session;
+    session.peer_address = "127.0.0.1";
+    session.user = logged_in ? "alice" : "";
     const auto via = udp ? daemon::transport::udp : daemon::transport::tcp;
     const daemon::admission plan = h.dispatcher.admit(request, via, draining, udp ? nullptr : &session);
     const auto& limits = h.cfg.limits;

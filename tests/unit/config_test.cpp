@@ -198,13 +198,15 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     const std::string_view file = R"({
   "tcp": {"bind": "0.0.0.0", "port": 1001},
   "udp": {"bind": "::", "port": 1002, "rate_per_source": 1015.5, "burst": 1016},
+  "tls": {"cert": "/etc/fxd/cert.pem", "key": "/etc/fxd/key.pem", "client_ca": "/etc/fxd/ca.pem",
+          "bind": "::1", "port": 1019, "min_version": "1.3"},
   "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014},
   "log": {"level": "warn", "format": "json"},
   "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
              "max_discard_bytes": 1006, "max_connections": 1007, "max_connections_per_address": 1017,
              "max_pending_reply_bytes": 1018000},
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
-  "auth": {"db_path": "/srv/users.db", "allow_register": false, "max_failures": 1010,
+  "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
   "workers": {"threads": 3, "queue_limit": 1009}
 })";
@@ -215,6 +217,12 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.udp.port = 1002;
     want.udp.rate_per_source = 1015.5;
     want.udp.burst = 1016;
+    want.tls.cert = "/etc/fxd/cert.pem";
+    want.tls.key = "/etc/fxd/key.pem";
+    want.tls.client_ca = "/etc/fxd/ca.pem";
+    want.tls.bind = "::1";
+    want.tls.port = 1019;
+    want.tls.min_version = "1.3";
     want.storage.dir = "/srv/fxd";
     want.storage.partial_ttl_s = 3600.5;
     want.storage.quota_bytes = 1014;
@@ -233,6 +241,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.timeouts.drain_s = 4.5;
     want.auth.db_path = "/srv/users.db";
     want.auth.allow_register = false;
+    want.auth.plaintext = "deny";
     want.auth.max_failures = 1010;
     want.auth.max_failures_per_address = 1011;
     want.auth.lockout_s = 5.5;
@@ -244,13 +253,15 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     BOOST_TEST((load_text(file) == want));
 
     const std::vector<std::string> overrides = {
-        "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "udp.rate_per_source=1015.5", "udp.burst=1016", "storage.dir=/srv/fxd",
+        "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "udp.rate_per_source=1015.5", "udp.burst=1016",
+        "tls.cert=/etc/fxd/cert.pem", "tls.key=/etc/fxd/key.pem", "tls.client_ca=/etc/fxd/ca.pem", "tls.bind=::1",
+        "tls.port=1019", "tls.min_version=1.3", "storage.dir=/srv/fxd",
         "storage.partial_ttl_s=3600.5", "storage.quota_bytes=1014",
         "log.level=warn", "log.format=json", "limits.max_header_bytes=1003", "limits.max_echo_bytes=1004",
         "limits.max_upload_bytes=1005", "limits.max_discard_bytes=1006", "limits.max_connections=1007",
         "limits.max_connections_per_address=1017", "limits.max_pending_reply_bytes=1018000",
         "timeouts.idle_s=1.5", "timeouts.header_s=2.5", "timeouts.body_s=3.5", "timeouts.drain_s=4.5",
-        "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.max_failures=1010",
+        "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.plaintext=deny", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
     };
@@ -263,6 +274,22 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         });
         BOOST_TEST(covered, "key not covered by this test: " << name);
     }
+}
+
+BOOST_AUTO_TEST_CASE(tls_keys_are_checked_alone_and_together, *boost::unit_test::timeout(10))
+{
+    for (const std::string bad : {"tls.min_version=1.1", "tls.bind=localhost", "auth.plaintext=sometimes"}) {
+        const auto msg = set_refusal({bad});
+        BOOST_TEST(mentions(msg, bad.substr(0, bad.find('='))), bad << ": " << msg);
+    }
+    BOOST_TEST(mentions(set_refusal({"tls.cert=/c.pem"}), "tls.key"));
+    BOOST_TEST(mentions(set_refusal({"tls.key=/k.pem"}), "tls.cert"));
+    BOOST_TEST(mentions(set_refusal({"tls.client_ca=/ca.pem"}), "tls.client_ca"));
+    const auto on = load_config(nullptr, {"tls.cert=/c.pem", "tls.key=/k.pem"});
+    BOOST_TEST(on.tls.enabled());
+    BOOST_TEST(on.tls.bind.empty()); // the TLS listener follows tcp.bind
+    BOOST_TEST(!load_config(nullptr, {}).tls.enabled());
+    BOOST_TEST(load_config(nullptr, {}).auth.plaintext == "loopback");
 }
 
 BOOST_AUTO_TEST_CASE(boolean_keys_take_true_or_false_only, *boost::unit_test::timeout(10))

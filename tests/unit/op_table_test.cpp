@@ -35,7 +35,9 @@ struct admitting {
     {
         protocol::errc error{};
         BOOST_REQUIRE(parser.parse(header_json, request, error));
-        daemon::session_context session{"127.0.0.1", logged_in ? "alice" : ""};
+        daemon::session_context session;
+        session.peer_address = "127.0.0.1";
+        session.user = logged_in ? "alice" : "";
         return dispatcher.admit(request, via, false, via == transport::udp ? nullptr : &session);
     }
 };

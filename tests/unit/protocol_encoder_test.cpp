@@ -298,7 +298,8 @@ BOOST_AUTO_TEST_CASE(error_codes_have_the_contract_names, *boost::unit_test::tim
         "bad_frame", "header_too_large", "bad_header", "unknown_op", "bad_request", "body_too_large",
         "unauthorized", "user_exists", "bad_credentials", "rate_limited", "registration_closed",
         "bad_name", "not_found", "bad_offset", "checksum_mismatch", "quota_exceeded", "storage_full",
-        "busy", "unsupported", "shutting_down", "timeout", "internal",
+        "busy", "unsupported", "shutting_down", "timeout", "internal", "tls_required", "unavailable",
+        "storage_unavailable",
     };
     BOOST_REQUIRE_EQUAL(std::size(contract), errc_count);
     for (std::size_t i = 0; i < errc_count; ++i) {
