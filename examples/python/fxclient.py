@@ -16,6 +16,12 @@ resume where an interrupted one stopped, and both are verified with SHA-256.
 
     print(udp_echo("127.0.0.1", 7071, b"hello"))  # b'HELLO'
 
+Over TLS (the daemon's TLS port, 7443 by default), the same methods:
+
+    FxClient("fxd.example.org", 7443, tls=True)             # the system's CAs
+    FxClient("127.0.0.1", 7443, tls=True, cafile="ca.pem",   # a private CA,
+             certfile="me.pem", keyfile="me.key")            # mutual TLS
+
 The frame on the wire: a 4-byte big-endian header length, a UTF-8 JSON header
 object, then ``header["size"]`` bytes of body. Replies come in request order.
 
@@ -28,7 +34,9 @@ raises :class:`ChecksumError` (and removes the ``.part`` file).
 import hashlib
 import json
 import os
+import select
 import socket
+import ssl
 import struct
 
 __all__ = ["FxClient", "FxError", "ChecksumError", "udp_call", "udp_echo", "udp_ping", "udp_exchange",
@@ -144,6 +152,16 @@ def _hash_prefix(path, length):
     return h
 
 
+def tls_context(cafile=None, certfile=None, keyfile=None):
+    """A client TLS context: the server's certificate checked against cafile
+    (or the system's CAs), and our own certificate for mutual TLS."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
 class FxClient:
     """One TCP connection to fxd, with a method per operation.
 
@@ -151,8 +169,11 @@ class FxClient:
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, host="127.0.0.1", port=7070, timeout=10.0):
+    def __init__(self, host="127.0.0.1", port=7070, timeout=10.0, tls=False, cafile=None, certfile=None,
+                 keyfile=None, server_hostname=None):
         self.host, self.port, self.timeout = host, port, timeout
+        self._tls = tls_context(cafile, certfile, keyfile) if tls else None
+        self._server_hostname = server_hostname or host
         self._credentials = None
         self._sock = None
         self._broken = False
@@ -162,8 +183,15 @@ class FxClient:
     # -- connection --------------------------------------------------------
 
     def _connect(self):
-        self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            try:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._server_hostname)
+            except BaseException:
+                sock.close()
+                raise
+        self._sock = sock
         self._broken = False
 
     def reconnect(self):
@@ -192,6 +220,9 @@ class FxClient:
 
     def _reply_waiting(self):
         """True when the server has started answering (or closed) without waiting for more."""
+        if self._tls is not None:
+            # A TLS socket cannot peek; decrypted bytes or a readable socket both mean an answer.
+            return self._sock.pending() > 0 or bool(select.select([self._sock], [], [], 0)[0])
         self._sock.setblocking(False)
         try:
             self._sock.recv(1, socket.MSG_PEEK)

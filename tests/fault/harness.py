@@ -102,7 +102,7 @@ class Daemon:
         self.fxd, self.storage, self.log_path = fxd, storage, log_path
         self.sets = list(sets)
         self.proc = None
-        self.tcp = self.udp = None
+        self.tcp = self.udp = self.tls = None
         self._log_start = 0
 
     def argv(self):
@@ -125,6 +125,7 @@ class Daemon:
             raise AssertionError(f"fxd did not print its ports (got {line!r}); log:\n{self.log()[-4000:]}")
         ports = dict(kv.split("=") for kv in line.split())
         self.tcp, self.udp = int(ports["tcp"]), int(ports["udp"])
+        self.tls = int(ports["tls"]) if "tls" in ports else None
         return self
 
     @property
