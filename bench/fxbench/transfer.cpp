@@ -8,7 +8,7 @@
 #include "frames.hpp"
 
 #include <fxd/client/client.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -76,7 +76,7 @@ local_file prepare_file(const options& o)
             return f;
         }
     }
-    f.sha256 = client::sha256_file(f.path);
+    f.sha256 = util::sha256_file(f.path);
     std::ofstream(cache) << stamp << '\n' << f.sha256 << '\n';
     return f;
 }

@@ -11,7 +11,7 @@
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -93,13 +93,13 @@ std::string repeat(std::string_view piece, std::size_t times)
 // ---- SHA-256 and test data -----------------------------------------------------------------
 
 /// SHA-256 from the client library (OpenSSL), computed apart from the daemon's own.
-using sha256_hasher = fxd::client::sha256;
+using sha256_hasher = fxd::util::sha256;
 
 std::string sha256_of(std::string_view bytes)
 {
     sha256_hasher h;
     h.update(bytes);
-    return h.hex();
+    return h.finish_hex();
 }
 
 /// A reproducible pseudo-random byte stream: byte i depends only on the seed
@@ -138,7 +138,7 @@ struct pattern {
             chunk = bytes(at, static_cast<std::size_t>(std::min<std::uint64_t>(MiB, total - at)));
             h.update(chunk);
         }
-        return h.hex();
+        return h.finish_hex();
     }
 };
 
@@ -366,7 +366,7 @@ streamed_download download_streamed(connection& conn, std::string_view name)
         h.update(piece);
         d.bytes += piece.size();
     }
-    d.sha = h.hex();
+    d.sha = h.finish_hex();
     return d;
 }
 
@@ -1027,7 +1027,7 @@ BOOST_AUTO_TEST_CASE(a_download_started_before_a_replace_gets_the_old_version_wh
         h.update(piece);
         got += piece.size();
     }
-    BOOST_TEST(h.hex() == v1_sha);
+    BOOST_TEST(h.finish_hex() == v1_sha);
     check_usable(reader);
 }
 

@@ -2,6 +2,8 @@
 /// fxd::client: a blocking client for the fxd protocol, shared by fxc, the
 /// integration tests and the benchmark tool. Every call has a deadline.
 
+#include <fxd/util/unique_fd.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -39,11 +41,6 @@ public:
     /// source_address, when given, is the local address to connect from (e.g. 127.0.0.2).
     connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s,
                const std::string& source_address = {});
-    connection(connection&& other) noexcept;
-    connection& operator=(connection&& other) noexcept;
-    connection(const connection&) = delete;
-    connection& operator=(const connection&) = delete;
-    ~connection();
 
     void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
 
@@ -81,13 +78,13 @@ public:
     /// Half-closes the sending side.
     void shutdown_send();
 
-    int native_handle() const noexcept { return fd_; }
+    int native_handle() const noexcept { return fd_.get(); }
     std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
 private:
     /// Waits for events within the timeout; returns the events that fired.
     short wait(short events);
-    int fd_ = -1;
+    util::unique_fd fd_;
     std::chrono::milliseconds timeout_;
 };
 
