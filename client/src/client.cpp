@@ -259,7 +259,7 @@ reply connection::receive_header()
     protocol::reply_decoder decoder;
     try {
         while (decoder.next() == protocol::reply_decoder::event::need_more)
-            decoder.feed(std::string_view(receive_exact(decoder.needed())));
+            decoder.feed(receive_exact(decoder.needed()));
     } catch (const protocol::reply_format_error& e) {
         fail(e.what());
     }

@@ -56,6 +56,8 @@ public:
 
     void feed(std::span<const char> bytes);
     void feed(std::string_view bytes) { feed(std::span(bytes.data(), bytes.size())); }
+    /// A std::string converts to both of the above: this one says which.
+    void feed(const std::string& bytes) { feed(std::string_view(bytes)); }
 
     /// Decodes what has been fed. Throws reply_format_error, and again on every
     /// later call: a broken stream cannot be resynchronised.
