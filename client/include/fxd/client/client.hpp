@@ -64,7 +64,8 @@ public:
     /// treat the connection as finished, since the body was cut short.
     bool send_file(int fd, std::uint64_t offset, std::uint64_t n,
                    const std::function<void(std::span<const char>)>& on_chunk = {});
-    /// Reads one reply's header only; body left unread, reply.body empty.
+    /// Reads one reply's header only, and not a byte further; body left unread,
+    /// reply.body empty. A broken header throws connection_error saying why.
     reply receive_header();
     /// Reads n body bytes in pieces, handing each to on_chunk.
     void receive_body(std::uint64_t n, const std::function<void(std::span<const char>)>& on_chunk);
@@ -95,7 +96,8 @@ std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t p
 /// Builds a datagram or TCP frame from a header object and body ("size" is set).
 std::string make_frame(boost::json::object header, std::string_view body = {});
 
-/// Splits a datagram into its reply; throws connection_error when it is not a frame.
+/// Splits a datagram into its reply (protocol::decode_reply); throws
+/// connection_error, saying what is wrong, when it is not one whole reply frame.
 reply parse_frame(std::string_view frame);
 
 /// One request over UDP (header and body in one datagram) and its reply;
