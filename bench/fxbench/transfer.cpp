@@ -137,6 +137,13 @@ struct measure {
     std::int64_t t0;
 };
 
+/// The daemon's and fxbench's CPU time and the clock, read when a transfer starts.
+measure start_measuring(const options& o)
+{
+    const pid_t pid = server_pid(o);
+    return {pid, process_cpu_seconds(pid), self_cpu_seconds(), now_ns()};
+}
+
 void report_transfer(const options& o, report& r, const measure& m, std::uint64_t bytes,
                      const std::vector<transfer_state>& st, bool upload)
 {
@@ -273,10 +280,7 @@ int run_upload(const options& o, report& r)
     if (!file_fd)
         throw bench_error("cannot open " + file.path);
     auto conns = logged_in(o, o.connections);
-    measure m{server_pid(o), 0, 0, 0};
-    m.cpu0 = process_cpu_seconds(m.pid);
-    m.self0 = self_cpu_seconds();
-    m.t0 = now_ns();
+    const measure m = start_measuring(o);
     const util::unique_fd epfd(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<transfer_state> st(conns.size());
     std::vector<std::string> names;
@@ -318,10 +322,7 @@ int run_download(const options& o, report& r)
             conns[0].set_timeout(old);
         }
     }
-    measure m{server_pid(o), 0, 0, 0};
-    m.cpu0 = process_cpu_seconds(m.pid);
-    m.self0 = self_cpu_seconds();
-    m.t0 = now_ns();
+    const measure m = start_measuring(o);
     const util::unique_fd epfd(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<transfer_state> st(conns.size());
     for (std::size_t i = 0; i < conns.size(); ++i) {

@@ -125,22 +125,26 @@ void connection::send_raw(std::string_view bytes)
     }
 }
 
+std::size_t connection::receive_some(std::span<char> into, const char* closed_message)
+{
+    for (;;) {
+        const ssize_t r = ::recv(fd_.get(), into.data(), into.size(), 0);
+        if (r > 0)
+            return static_cast<std::size_t>(r);
+        if (r == 0)
+            fail(closed_message);
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            wait(POLLIN);
+        else if (errno != EINTR)
+            fail(std::string("recv: ") + std::strerror(errno));
+    }
+}
+
 std::string connection::receive_exact(std::size_t n)
 {
     std::string out(n, '\0');
-    std::size_t got = 0;
-    while (got < n) {
-        const ssize_t r = ::recv(fd_.get(), out.data() + got, n - got, 0);
-        if (r > 0) {
-            got += static_cast<std::size_t>(r);
-        } else if (r == 0) {
-            fail("connection closed by the server");
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            wait(POLLIN);
-        } else if (errno != EINTR) {
-            fail(std::string("recv: ") + std::strerror(errno));
-        }
-    }
+    for (std::size_t got = 0; got < n;)
+        got += receive_some({out.data() + got, n - got}, "connection closed by the server");
     return out;
 }
 
@@ -238,17 +242,10 @@ void connection::receive_body(std::uint64_t n, const std::function<void(std::spa
     constexpr std::size_t chunk = 256 * 1024;
     const auto buf = std::make_unique_for_overwrite<char[]>(chunk);
     while (n > 0) {
-        const ssize_t r = ::recv(fd_.get(), buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)), 0);
-        if (r > 0) {
-            n -= static_cast<std::uint64_t>(r);
-            on_chunk(std::span<const char>(buf.get(), static_cast<std::size_t>(r)));
-        } else if (r == 0) {
-            fail("connection closed by the server in the middle of a body");
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            wait(POLLIN);
-        } else if (errno != EINTR) {
-            fail(std::string("recv: ") + std::strerror(errno));
-        }
+        const std::size_t got = receive_some({buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk))},
+                                             "connection closed by the server in the middle of a body");
+        n -= got;
+        on_chunk(std::span<const char>(buf.get(), got));
     }
 }
 

@@ -85,6 +85,9 @@ public:
 private:
     /// Waits for events within the timeout; returns the events that fired.
     short wait(short events);
+    /// Reads at least one byte into `into` (waiting within the timeout); the
+    /// server closing first fails with closed_message.
+    std::size_t receive_some(std::span<char> into, const char* closed_message);
     util::unique_fd fd_;
     std::chrono::milliseconds timeout_;
 };
