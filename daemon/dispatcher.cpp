@@ -40,14 +40,6 @@ admission::kind admission_for(const op_spec& spec)
 
 } // namespace
 
-std::uint64_t body_length(const protocol::request_header& request) noexcept
-{
-    if (request.operation != op::upload)
-        return request.size;
-    const auto offset = protocol::uint_field(request, "offset").value_or(0);
-    return offset <= request.size ? request.size - offset : 0;
-}
-
 dispatcher::dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers)
     : cfg_(cfg), stats_(stats), log_(log), workers_(workers), limiter_(limiter_limits(cfg))
 {
@@ -88,7 +80,7 @@ admission dispatcher::admit(const protocol::request_header& request, transport v
                 via == transport::udp ? "op is offered over TCP only" : "op is offered over UDP only"};
     if (spec.needs_login && (!session || session->user.empty()))
         return {kind::refuse, errc::unauthorized, "log in first"};
-    if (spec.body == body_kind::none && body_length(request) > cfg_.limits.max_discard_bytes)
+    if (spec.body == body_kind::none && protocol::request_body_length(request) > cfg_.limits.max_discard_bytes)
         return {kind::refuse, errc::body_too_large, "this op takes no body"};
     if (spec.check) {
         if (const auto refused = spec.check(request, cfg_))

@@ -55,10 +55,6 @@ struct admission {
     std::string_view message;
 };
 
-/// Bytes of body that follow the header: `size`, except for a resumed upload,
-/// whose `size` is the whole file's and whose body is the rest after `offset`.
-std::uint64_t body_length(const protocol::request_header& request) noexcept;
-
 class dispatcher {
 public:
     dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers);
@@ -101,7 +97,7 @@ public:
     boost::asio::awaitable<void> keep_partial(std::unique_ptr<services::upload> up);
 
     struct download {
-        services::unique_fd fd;
+        util::unique_fd fd;
         std::uint64_t offset = 0;
         std::uint64_t count = 0;
     };

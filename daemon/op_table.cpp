@@ -43,7 +43,7 @@ std::optional<refusal> check_upload(const protocol::request_header& request, con
     if (auto refused = check_file_name(request, cfg))
         return refused;
     if (const auto* sha = request.fields->if_contains("sha256");
-        sha && !(sha->is_string() && services::is_sha256_hex(sha->get_string())))
+        sha && !(sha->is_string() && protocol::is_sha256_hex(sha->get_string())))
         return refusal{errc::bad_request, "sha256 must be 64 lowercase hex digits"};
     if (request.size > cfg.limits.max_upload_bytes)
         return refusal{errc::body_too_large, "size exceeds limits.max_upload_bytes"};

@@ -11,6 +11,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fxd/util/time.hpp>
+
 #include <spdlog/logger.h>
 
 #include <algorithm>
@@ -34,11 +36,6 @@ constexpr std::size_t max_rejecting = 256;
 constexpr std::size_t release_trim_bytes = 1 << 20;
 /// How long a connection waits parked before the reaper frees its buffers.
 constexpr auto free_idle_after = std::chrono::seconds(1);
-
-std::int64_t unix_time()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 /// The reaper wakes often enough to honour the smallest configured timeout.
 clock::duration reaper_period(const config& cfg)
@@ -90,7 +87,7 @@ void server::start()
     files_ = std::make_unique<services::local_files>(cfg_.storage.dir, *store_);
     for (const auto& line : files_->repair())
         log_.warn("storage repaired: {}", line);
-    if (const auto expired = files_->expire_partials(unix_time() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
+    if (const auto expired = files_->expire_partials(util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
         log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
     dispatcher_.attach(*accounts_, *files_);
     open_sockets();
@@ -320,7 +317,7 @@ asio::awaitable<void> server::expire_partials()
         if (ec || finished_)
             co_return;
         auto* files = files_.get();
-        const auto before = unix_time() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
+        const auto before = util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
         try {
             const auto removed = co_await workers_.run([files, before] { return files->expire_partials(before); });
             if (removed != 0)

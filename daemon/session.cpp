@@ -176,7 +176,7 @@ asio::awaitable<void> session<Stream>::on_header()
 {
     header_clock_ = false;
     const auto& request = decoder_.header();
-    decoder_.set_body_length(body_length(request));
+    decoder_.set_body_length(protocol::request_body_length(request));
     const admission plan = env_.dispatch.admit(request, transport::tcp, env_.requests.draining(), &context_);
     switch (plan.action) {
     case admission::kind::refuse: refuse(request, plan.code, plan.message); break;
@@ -209,7 +209,7 @@ template <class Stream>
 void session<Stream>::refuse(const protocol::request_header& request, errc code, std::string_view message)
 {
     env_.dispatch.reply_error(out_, &request, code, message);
-    discard_or_close(body_length(request));
+    discard_or_close(protocol::request_body_length(request));
 }
 
 template <class Stream>
@@ -248,7 +248,7 @@ asio::awaitable<void> session<Stream>::start_upload()
     auto up = co_await env_.dispatch.begin_upload(request->header(), context_, out_);
     if (!up) {
         end_request();
-        discard_or_close(body_length(request->header()));
+        discard_or_close(protocol::request_body_length(request->header()));
         co_return;
     }
     upload_.emplace(streaming_upload{std::move(request), std::move(up), clock::now()});

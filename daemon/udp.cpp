@@ -3,6 +3,7 @@
 #include "server.hpp"
 
 #include <fxd/protocol/decoder.hpp>
+#include <fxd/protocol/udp.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -28,8 +29,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-/// A reply may exceed its request by at most this much (no amplification).
-constexpr std::size_t max_reply_growth = 128;
 /// Datagrams taken per system call, and handled before yielding to TCP sessions.
 constexpr std::size_t batch = 64;
 /// Room for the largest UDP payload, so no datagram is ever truncated.
@@ -150,7 +149,7 @@ void server::answer_batch(udp_batch& b, std::size_t received)
             continue;
         }
         const std::size_t length = b.replies.size() - at;
-        if (length > n + max_reply_growth) {
+        if (!protocol::udp_reply_within_bound(n, length)) {
             b.replies.resize(at);
             ++stats_.udp_dropped; // never amplify, whatever a handler produced
             continue;

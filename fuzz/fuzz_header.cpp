@@ -17,7 +17,6 @@
 #include <fxd/protocol/header.hpp>
 #include <fxd/protocol/names.hpp>
 #include <fxd/protocol/ops.hpp>
-#include <fxd/services/files.hpp>
 #include <fxd/services/stats.hpp>
 
 #include <boost/json/object.hpp>
@@ -146,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FXD_FUZZ_CHECK(!protocol::has_field(request, "offset") || protocol::uint_field(request, "offset"));
     }
     if (o != op::echo && o != op::upload)
-        FXD_FUZZ_CHECK(daemon::body_length(request) <= limits.max_discard_bytes);
+        FXD_FUZZ_CHECK(protocol::request_body_length(request) <= limits.max_discard_bytes);
 
     switch (plan.action) {
     case kind::work:
@@ -156,8 +155,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FXD_FUZZ_CHECK(o == op::upload);
         FXD_FUZZ_CHECK(request.size <= limits.max_upload_bytes);
         const auto* sha = request.fields->if_contains("sha256");
-        FXD_FUZZ_CHECK(!sha || (sha->is_string() && fxd::services::is_sha256_hex(sha->get_string())));
-        FXD_FUZZ_CHECK(daemon::body_length(request) <= request.size);
+        FXD_FUZZ_CHECK(!sha || (sha->is_string() && protocol::is_sha256_hex(sha->get_string())));
+        FXD_FUZZ_CHECK(protocol::request_body_length(request) <= request.size);
         return 0;
     }
     case kind::download:

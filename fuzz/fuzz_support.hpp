@@ -3,9 +3,9 @@
 // replay both report them with the input), a byte reader for the choices a
 // target takes from its input, and the check that daemon output is well framed.
 
-#include <fxd/protocol/decoder.hpp>
+#include <fxd/protocol/reply.hpp>
 
-#include <boost/json/parse.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstddef>
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -57,42 +58,43 @@ inline bool is_text(const boost::json::value& v, std::string_view s) { return is
 /// One reply frame taken apart by check_replies().
 struct reply {
     boost::json::object header;
-    std::string_view body;
+    std::string body;
 };
 
-/// Checks that out holds nothing but complete reply frames (big-endian length,
-/// a JSON object with "status" "ok" or "error", a non-negative "size", then
-/// exactly that many body bytes; an error has a string "code" and no body) and
-/// returns them.
+/// Checks that out holds nothing but complete reply frames, as the protocol's
+/// reply decoder reads them (a JSON object header with a non-negative "size",
+/// then exactly that many body bytes), each with "status" "ok" or "error" and,
+/// for an error, a string "code" and no body; returns them.
 inline std::vector<reply> check_replies(std::string_view out)
 {
     std::vector<reply> replies;
-    while (!out.empty()) {
-        FXD_FUZZ_CHECK(out.size() >= protocol::prefix_bytes);
-        const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(out.data()));
-        FXD_FUZZ_CHECK(len != 0 && len <= out.size() - protocol::prefix_bytes);
-        boost::system::error_code ec;
-        auto value = boost::json::parse(out.substr(protocol::prefix_bytes, len), ec);
-        FXD_FUZZ_CHECK(!ec);
-        FXD_FUZZ_CHECK(value.is_object());
-        auto& header = value.as_object();
+    protocol::reply_decoder decoder;
+    decoder.feed(out);
+    for (;;) {
+        protocol::reply_decoder::event ev{};
+        try {
+            ev = decoder.next();
+        } catch (const protocol::reply_format_error& e) {
+            std::fprintf(stderr, "fuzz invariant violated: the daemon wrote a broken reply: %s\n", e.what());
+            std::abort();
+        }
+        if (ev == protocol::reply_decoder::event::need_more)
+            break;
+        if (ev == protocol::reply_decoder::event::header)
+            continue;
+        const auto& header = decoder.header();
         const auto* status = header.if_contains("status");
         FXD_FUZZ_CHECK(status && status->is_string());
         const bool ok = status->get_string() == "ok";
         FXD_FUZZ_CHECK(ok || status->get_string() == "error");
-        const auto* size = header.if_contains("size");
-        FXD_FUZZ_CHECK(size && (size->is_uint64() || (size->is_int64() && size->get_int64() >= 0)));
-        const auto body_size = size->to_number<std::uint64_t>();
-        const std::size_t after = protocol::prefix_bytes + len;
-        FXD_FUZZ_CHECK(body_size <= out.size() - after);
         if (!ok) {
             const auto* code = header.if_contains("code");
             FXD_FUZZ_CHECK(code && code->is_string());
-            FXD_FUZZ_CHECK(body_size == 0);
+            FXD_FUZZ_CHECK(decoder.body().empty());
         }
-        replies.push_back({std::move(header), out.substr(after, static_cast<std::size_t>(body_size))});
-        out.remove_prefix(after + static_cast<std::size_t>(body_size));
+        replies.push_back({header, std::string(decoder.body())});
     }
+    FXD_FUZZ_CHECK(decoder.at_boundary()); // no partial frame left over
     return replies;
 }
 

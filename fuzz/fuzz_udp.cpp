@@ -2,8 +2,9 @@
 // datagrams. One real server is started once (port 0, a temporary storage
 // folder, a cheap password hash cost); its io_context never runs, so only the
 // datagram handling is exercised. The contract: an empty datagram gets an
-// empty reply, a reply is never more than 128 bytes longer than its datagram,
-// and a reply is one well-formed frame (an echo's body upper-cased).
+// empty reply, a reply stays within the protocol's UDP bound
+// (protocol::udp_reply_within_bound), and a reply is one well-formed frame (an
+// echo's body upper-cased).
 //
 // Input: one datagram, whole.
 
@@ -11,6 +12,9 @@
 
 #include "config.hpp"
 #include "server.hpp"
+
+#include <fxd/protocol/decoder.hpp>
+#include <fxd/protocol/udp.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/serialize.hpp>
@@ -27,9 +31,6 @@
 namespace {
 
 namespace daemon = fxd::daemon;
-
-/// A request may grow into a reply by at most this much (docs/protocol.md, UDP).
-constexpr std::size_t max_reply_growth = 128;
 
 std::filesystem::path storage_dir;
 
@@ -86,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     if (size == 0)
         FXD_FUZZ_CHECK(out.empty());
-    FXD_FUZZ_CHECK(out.size() <= size + max_reply_growth); // no amplification
+    FXD_FUZZ_CHECK(fxd::protocol::udp_reply_within_bound(size, out.size())); // no amplification
     if (out.empty())
         return 0;
     const auto replies = fxd::fuzz::check_replies(out);

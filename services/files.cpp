@@ -1,6 +1,7 @@
 #include <fxd/services/files.hpp>
+#include <fxd/util/hex.hpp>
+#include <fxd/util/time.hpp>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <dirent.h>
@@ -11,11 +12,12 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <set>
 #include <stdexcept>
 
 namespace fxd::services {
+
+using util::unique_fd;
 
 namespace {
 
@@ -24,11 +26,6 @@ namespace {
 /// full: 4 MiB, or 1/64 of a smaller filesystem.
 constexpr std::uint64_t catalog_reserve_bytes = 4 << 20;
 constexpr std::uint64_t catalog_reserve_share = 64;
-
-std::int64_t unix_now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 [[noreturn]] void throw_errno(const std::string& what)
 {
@@ -48,54 +45,33 @@ std::optional<struct stat> stat_at(int dir, const std::string& name)
     return st;
 }
 
-/// Feeds an open file's first `limit` bytes (all when limit is max) into a hash.
-void hash_file(int fd, std::uint64_t limit, sha256& into)
-{
-    std::vector<char> chunk(1 << 20);
-    std::uint64_t offset = 0;
-    while (offset < limit) {
-        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), limit - offset));
-        const ssize_t n = ::pread(fd, chunk.data(), want, static_cast<off_t>(offset));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            throw_errno("read");
-        }
-        if (n == 0)
-            break;
-        into.update({chunk.data(), static_cast<std::size_t>(n)});
-        offset += static_cast<std::uint64_t>(n);
-    }
-}
-
 std::string whole_file_sha(int dir, const std::string& name)
 {
-    unique_fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    const unique_fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd)
         throw_errno("open " + name);
-    sha256 h;
-    hash_file(fd.get(), UINT64_MAX, h);
-    return h.hex();
+    return util::sha256_file(fd.get());
 }
 
 std::vector<std::string> folder_entries(int dir)
 {
     std::vector<std::string> names;
-    const int copy = ::dup(dir);
-    if (copy < 0)
+    unique_fd copy(::dup(dir)); // closedir closes the descriptor it reads
+    if (!copy)
         throw_errno("dup");
-    DIR* d = ::fdopendir(copy);
-    if (!d) {
-        ::close(copy);
+    struct dir_closer {
+        void operator()(DIR* d) const noexcept { ::closedir(d); }
+    };
+    const std::unique_ptr<DIR, dir_closer> d(::fdopendir(copy.get()));
+    if (!d)
         throw_errno("fdopendir");
-    }
-    ::rewinddir(d);
-    while (const dirent* e = ::readdir(d)) {
+    copy.release();
+    ::rewinddir(d.get());
+    while (const dirent* e = ::readdir(d.get())) {
         const std::string n = e->d_name;
         if (n != "." && n != "..")
             names.push_back(n);
     }
-    ::closedir(d);
     return names;
 }
 
@@ -104,10 +80,8 @@ std::string printable(const std::string& name)
     std::string out;
     for (const unsigned char c : name) {
         if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-            static constexpr char hex[] = "0123456789abcdef";
             out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
+            util::append_hex(out, c);
         } else {
             out += static_cast<char>(c);
         }
@@ -116,63 +90,6 @@ std::string printable(const std::string& name)
 }
 
 } // namespace
-
-unique_fd& unique_fd::operator=(unique_fd&& o) noexcept
-{
-    if (this != &o) {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-}
-
-unique_fd::~unique_fd()
-{
-    if (fd_ >= 0)
-        ::close(fd_);
-}
-
-sha256::sha256() : ctx_(EVP_MD_CTX_new())
-{
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1)
-        throw std::runtime_error("SHA-256 unavailable");
-}
-
-sha256::~sha256()
-{
-    EVP_MD_CTX_free(ctx_);
-}
-
-void sha256::update(std::span<const char> bytes)
-{
-    EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
-}
-
-std::string sha256::hex()
-{
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, digest.data(), &len);
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-        out += digits[digest[i] >> 4];
-        out += digits[digest[i] & 0xF];
-    }
-    return out;
-}
-
-bool is_sha256_hex(std::string_view text) noexcept
-{
-    if (text.size() != 64)
-        return false;
-    for (const char c : text) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 upload::upload(local_files& owner, unique_fd dir, unique_fd file, upload_record record, std::uint64_t received)
     : owner_(owner), dir_(std::move(dir)), file_(std::move(file)), record_(std::move(record)), received_(received)
@@ -236,13 +153,7 @@ std::string local_files::fresh_blob_name()
 {
     std::array<unsigned char, 12> noise{};
     randombytes_buf(noise.data(), noise.size());
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string name = ".blob-";
-    for (const auto b : noise) {
-        name += digits[b >> 4];
-        name += digits[b & 0xF];
-    }
-    return name;
+    return ".blob-" + util::to_hex(noise);
 }
 
 local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
@@ -323,13 +234,13 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     if (::lseek(file.get(), 0, SEEK_END) < 0)
         throw_errno("seek partial blob");
     auto up = std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, offset));
-    hash_file(up->file_.get(), offset, up->hash_);
+    util::hash_file(up->file_.get(), offset, up->hash_);
     return {file_status::ok, std::move(up), 0};
 }
 
 file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published)
 {
-    const std::string sha = up.hash_.hex();
+    const std::string sha = up.hash_.finish_hex();
     if (expected_sha256 && *expected_sha256 != sha) {
         discard(up);
         return file_status::checksum_mismatch;
@@ -351,7 +262,7 @@ file_status local_files::commit(upload& up, const std::optional<std::string>& ex
         std::lock_guard lock(publish_mutex_);
         stale = catalog_.find_partial(up.record_.user, up.record_.name);
         const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
-        published = {up.record_.name, up.received_, sha, unix_now()};
+        published = {up.record_.name, up.received_, sha, util::unix_now()};
         try {
             catalog_.prepare_publish(up.record_, published);
         } catch (const catalog_full&) {
@@ -394,7 +305,7 @@ void local_files::keep_partial(upload& up)
     }
     const auto stale = catalog_.find_partial(up.record_.user, up.record_.name);
     catalog_.upload_to_partial(up.record_.blob, up.record_.user,
-                               {up.record_.name, up.record_.size, up.received_, up.record_.blob, unix_now()});
+                               {up.record_.name, up.record_.size, up.received_, up.record_.blob, util::unix_now()});
     up.finished_ = true;
     if (stale && stale->blob != up.record_.blob)
         ::unlinkat(up.dir_.get(), stale->blob.c_str(), 0);
@@ -491,7 +402,7 @@ std::vector<std::string> local_files::repair()
             if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
                 ::fsync(dir.get());
             if (dir && stat_at(dir.get(), u.name)) {
-                catalog_.publish(u, {u.name, u.size, u.sha256, unix_now()});
+                catalog_.publish(u, {u.name, u.size, u.sha256, util::unix_now()});
                 done.push_back("finished publishing " + printable(u.name) + " of user " + u.user);
                 continue;
             }
@@ -507,7 +418,7 @@ std::vector<std::string> local_files::repair()
         }
         if (static_cast<std::uint64_t>(st->st_size) > bytes)
             static_cast<void>(::truncate((users_root_ / u.user / u.blob).c_str(), static_cast<off_t>(bytes)));
-        catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, unix_now()});
+        catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, util::unix_now()});
         if (existing)
             ::unlinkat(dir.get(), existing->blob.c_str(), 0);
         done.push_back("kept " + std::to_string(bytes) + " bytes of an interrupted upload of " + printable(u.name) +

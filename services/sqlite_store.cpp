@@ -1,8 +1,8 @@
 #include <fxd/services/sqlite_store.hpp>
+#include <fxd/util/time.hpp>
 
 #include <sqlite3.h>
 
-#include <chrono>
 #include <utility>
 
 namespace fxd::services {
@@ -45,11 +45,6 @@ constexpr const char* migrations[] = {
     "  sha256 TEXT NOT NULL DEFAULT ''"
     ") WITHOUT ROWID;",
 };
-
-std::int64_t unix_now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 /// A prepared statement, finalized on scope exit.
 class statement {
@@ -193,7 +188,7 @@ bool sqlite_store::create(std::string_view name, std::string_view password_hash)
 {
     std::lock_guard lock(mutex_);
     statement s(db_, "INSERT INTO users (name, password_hash, created, password_changed) VALUES (?, ?, ?, ?)");
-    const auto now = unix_now();
+    const auto now = util::unix_now();
     return s.bind(1, name).bind(2, password_hash).bind(3, now).bind(4, now).step() == SQLITE_DONE;
 }
 
@@ -210,7 +205,7 @@ bool sqlite_store::set_password_hash(std::string_view name, std::string_view pas
 {
     std::lock_guard lock(mutex_);
     statement s(db_, "UPDATE users SET password_hash = ?, password_changed = ? WHERE name = ?");
-    s.bind(1, password_hash).bind(2, unix_now()).bind(3, name).step();
+    s.bind(1, password_hash).bind(2, util::unix_now()).bind(3, name).step();
     return sqlite3_changes(db_) == 1;
 }
 

@@ -3,11 +3,9 @@
 #include <boost/json/serialize.hpp>
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,23 +15,17 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <unordered_map>
 
 namespace fxd::bench {
 
 endpoint resolve(const std::string& host, std::uint16_t port, int socktype)
 {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = socktype;
-    addrinfo* list = nullptr;
-    const auto service = std::to_string(port);
-    if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list); rc != 0)
-        throw connect_error("cannot resolve " + host + ": " + ::gai_strerror(rc));
-    endpoint ep;
-    std::memcpy(&ep.addr, list->ai_addr, list->ai_addrlen);
-    ep.len = list->ai_addrlen;
-    ::freeaddrinfo(list);
-    return ep;
+    try {
+        return util::resolve(host, port, socktype).front();
+    } catch (const util::resolve_error& e) {
+        throw connect_error(e.what());
+    }
 }
 
 void set_nonblocking(int fd)
@@ -48,76 +40,53 @@ void set_nodelay(int fd)
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-std::vector<int> connect_many(const endpoint& ep, int n, double timeout_s, int parallel)
+std::vector<util::unique_fd> connect_many(const endpoint& ep, int n, double timeout_s, int parallel)
 {
-    std::vector<int> done;
+    std::vector<util::unique_fd> done;
     done.reserve(static_cast<std::size_t>(n));
-    const int ep_fd = ::epoll_create1(EPOLL_CLOEXEC);
-    if (ep_fd < 0)
+    std::unordered_map<int, util::unique_fd> connecting; // by descriptor, as epoll reports them
+    const util::unique_fd ep_fd(::epoll_create1(EPOLL_CLOEXEC));
+    if (!ep_fd)
         throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
     const auto deadline = now_ns() + static_cast<std::int64_t>(timeout_s * 1e9);
     int started = 0;
-    int pending = 0;
-    auto fail = [&](const std::string& what) {
-        for (int fd : done)
-            ::close(fd);
-        ::close(ep_fd);
-        throw connect_error(what);
-    };
     std::vector<epoll_event> events(256);
     while (static_cast<int>(done.size()) < n) {
-        while (pending < parallel && started < n) {
-            const int fd = ::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0)
-                fail(std::string("socket: ") + std::strerror(errno) + " after " + std::to_string(done.size()) +
-                     " connections (raise the open-file limit)");
-            if (::connect(fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0 && errno != EINPROGRESS) {
-                const int err = errno;
-                ::close(fd);
-                fail(std::string("connect: ") + std::strerror(err));
-            }
+        while (static_cast<int>(connecting.size()) < parallel && started < n) {
+            util::unique_fd fd(::socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            if (!fd)
+                throw connect_error(std::string("socket: ") + std::strerror(errno) + " after " +
+                                    std::to_string(done.size()) + " connections (raise the open-file limit)");
+            if (::connect(fd.get(), ep.address(), ep.length) != 0 && errno != EINPROGRESS)
+                throw connect_error(std::string("connect: ") + std::strerror(errno));
             epoll_event ev{};
             ev.events = EPOLLOUT;
-            ev.data.fd = fd;
-            ::epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev);
+            ev.data.fd = fd.get();
+            ::epoll_ctl(ep_fd.get(), EPOLL_CTL_ADD, fd.get(), &ev);
+            const int key = fd.get();
+            connecting.emplace(key, std::move(fd));
             ++started;
-            ++pending;
         }
         const auto left_ms = (deadline - now_ns()) / 1'000'000;
         if (left_ms <= 0)
-            fail("timed out connecting: " + std::to_string(done.size()) + " of " + std::to_string(n) + " connected");
-        const int got = ::epoll_wait(ep_fd, events.data(), static_cast<int>(events.size()),
+            throw connect_error("timed out connecting: " + std::to_string(done.size()) + " of " + std::to_string(n) +
+                                " connected");
+        const int got = ::epoll_wait(ep_fd.get(), events.data(), static_cast<int>(events.size()),
                                      static_cast<int>(std::min<std::int64_t>(left_ms, 100)));
         for (int i = 0; i < got; ++i) {
-            const int fd = events[static_cast<std::size_t>(i)].data.fd;
+            auto fd = std::move(connecting.extract(events[static_cast<std::size_t>(i)].data.fd).mapped());
             int err = 0;
             socklen_t len = sizeof err;
-            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            ::epoll_ctl(ep_fd, EPOLL_CTL_DEL, fd, nullptr);
-            --pending;
-            if (err != 0) {
-                ::close(fd);
-                fail(std::string("connect: ") + std::strerror(err) + " after " + std::to_string(done.size()) +
-                     " connections");
-            }
-            set_nodelay(fd);
-            done.push_back(fd);
+            ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+            ::epoll_ctl(ep_fd.get(), EPOLL_CTL_DEL, fd.get(), nullptr);
+            if (err != 0)
+                throw connect_error(std::string("connect: ") + std::strerror(err) + " after " +
+                                    std::to_string(done.size()) + " connections");
+            set_nodelay(fd.get());
+            done.push_back(std::move(fd));
         }
     }
-    ::close(ep_fd);
     return done;
-}
-
-std::uint64_t raise_nofile_limit()
-{
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 0;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return rl.rlim_cur;
 }
 
 pid_t find_listener_pid(std::uint16_t port)

@@ -4,9 +4,11 @@
 
 #include "histogram.hpp"
 
+#include <fxd/util/net.hpp>
+#include <fxd/util/unique_fd.hpp>
+
 #include <boost/json/object.hpp>
 
-#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -64,11 +66,10 @@ inline std::int64_t now_ns() noexcept
 
 inline double seconds_between(std::int64_t a, std::int64_t b) noexcept { return static_cast<double>(b - a) / 1e9; }
 
-struct endpoint {
-    sockaddr_storage addr{};
-    socklen_t len = 0;
-};
+using util::endpoint;
+using util::raise_nofile_limit;
 
+/// The first address of host:port; throws connect_error when it cannot be resolved.
 endpoint resolve(const std::string& host, std::uint16_t port, int socktype);
 
 void set_nonblocking(int fd);
@@ -77,10 +78,7 @@ void set_nodelay(int fd);
 /// Opens n TCP connections, at most `parallel` handshakes at a time (so the
 /// server's accept queue does not overflow), within timeout_s. Returns
 /// non-blocking sockets with TCP_NODELAY set; throws connect_error.
-std::vector<int> connect_many(const endpoint& ep, int n, double timeout_s, int parallel = 256);
-
-/// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
-std::uint64_t raise_nofile_limit();
+std::vector<util::unique_fd> connect_many(const endpoint& ep, int n, double timeout_s, int parallel = 256);
 
 /// The pid listening on TCP port (from `ss -ltnpH`); 0 when not found.
 pid_t find_listener_pid(std::uint16_t port);

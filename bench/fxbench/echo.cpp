@@ -20,7 +20,7 @@ namespace fxd::bench {
 namespace {
 
 struct tcp_conn {
-    int fd = -1;
+    util::unique_fd fd;
     std::vector<char> in;
     std::size_t have = 0;
     std::uint64_t unsent = 0;    // bytes of queued requests not yet written
@@ -51,21 +51,21 @@ public:
     int run(report& r)
     {
         const auto ep = resolve(o_.host, o_.port, SOCK_STREAM);
-        const auto fds = connect_many(ep, o_.connections, 30);
-        epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        auto fds = connect_many(ep, o_.connections, 30);
+        epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
         conns_.resize(fds.size());
         // A read can hold at most P replies; leave room for twice that.
         const std::size_t reply_len = 4 + 64 + o_.size;
         const std::size_t cap = std::max<std::size_t>(4096, 2 * static_cast<std::size_t>(o_.pipeline) * reply_len);
         for (std::size_t i = 0; i < fds.size(); ++i) {
             auto& c = conns_[i];
-            c.fd = fds[i];
+            c.fd = std::move(fds[i]);
             c.in.resize(cap);
             c.stamps.resize(static_cast<std::size_t>(o_.pipeline));
             epoll_event ev{};
             ev.events = EPOLLIN;
             ev.data.u64 = i;
-            ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+            ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
         }
         const auto start = now_ns();
         for (auto& c : conns_) {
@@ -93,7 +93,7 @@ public:
             }
             const auto next = measuring_ ? end : std::max(warm_end, now + 1'000'000);
             const int wait_ms = static_cast<int>(std::clamp<std::int64_t>((next - now) / 1'000'000, 0, 100));
-            const int got = ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), wait_ms);
+            const int got = ::epoll_wait(epfd_.get(), events.data(), static_cast<int>(events.size()), wait_ms);
             if (got < 0 && errno != EINTR)
                 throw bench_error(std::string("epoll_wait: ") + std::strerror(errno));
             for (int i = 0; i < got; ++i) {
@@ -107,9 +107,8 @@ public:
             now = now_ns();
         }
         const double elapsed = measuring_ ? seconds_between(measure_start, now) : 0.0;
-        for (auto& c : conns_)
-            ::close(c.fd);
-        ::close(epfd_);
+        conns_.clear();
+        epfd_.reset();
 
         r.count("connections", static_cast<std::uint64_t>(o_.connections), "connections");
         r.count("pipeline", static_cast<std::uint64_t>(o_.pipeline), "pipeline");
@@ -138,7 +137,7 @@ private:
         while (c.unsent > 0) {
             const auto off = c.written % frame_len_;
             const auto len = std::min<std::uint64_t>(c.unsent, pattern_.size() - off);
-            const ssize_t n = ::send(c.fd, pattern_.data() + off, len, MSG_NOSIGNAL);
+            const ssize_t n = ::send(c.fd.get(), pattern_.data() + off, len, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                     break;
@@ -154,14 +153,14 @@ private:
             epoll_event ev{};
             ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
             ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
-            ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+            ::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
             c.want_out = want;
         }
     }
 
     void on_readable(tcp_conn& c)
     {
-        const ssize_t n = ::recv(c.fd, c.in.data() + c.have, c.in.size() - c.have, 0);
+        const ssize_t n = ::recv(c.fd.get(), c.in.data() + c.have, c.in.size() - c.have, 0);
         if (n == 0)
             throw bench_error("the server closed a connection");
         if (n < 0) {
@@ -211,7 +210,7 @@ private:
     std::string pattern_;
     std::size_t frame_len_ = 0;
     std::vector<tcp_conn> conns_;
-    int epfd_ = -1;
+    util::unique_fd epfd_;
     bool measuring_ = false;
     histogram hist_;
     std::uint64_t replies_ = 0;

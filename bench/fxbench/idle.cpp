@@ -22,18 +22,18 @@ namespace {
 
 /// Sends one ping on every connection and waits for every reply. With
 /// raw_ping, sends those bytes instead and waits for any bytes back.
-void ping_all(const std::vector<int>& fds, double timeout_s, const std::string& raw_ping)
+void ping_all(const std::vector<util::unique_fd>& fds, double timeout_s, const std::string& raw_ping)
 {
     const std::string ping = raw_ping.empty() ? client::make_frame({{"op", "ping"}}) : raw_ping;
-    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    const util::unique_fd epfd(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<std::string> in(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (::send(fds[i], ping.data(), ping.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ping.size()))
+        if (::send(fds[i].get(), ping.data(), ping.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ping.size()))
             throw bench_error(std::string("send: ") + std::strerror(errno));
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.u64 = i;
-        ::epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev);
+        ::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fds[i].get(), &ev);
     }
     std::size_t left = fds.size();
     const auto deadline = now_ns() + static_cast<std::int64_t>(timeout_s * 1e9);
@@ -42,22 +42,21 @@ void ping_all(const std::vector<int>& fds, double timeout_s, const std::string& 
     while (left > 0) {
         if (now_ns() > deadline)
             throw bench_error(std::to_string(left) + " pings were not answered in time");
-        const int got = ::epoll_wait(epfd, events.data(), static_cast<int>(events.size()), 100);
+        const int got = ::epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), 100);
         for (int k = 0; k < got; ++k) {
             const auto i = events[static_cast<std::size_t>(k)].data.u64;
-            const ssize_t n = ::recv(fds[i], buf, sizeof buf, 0);
+            const ssize_t n = ::recv(fds[i].get(), buf, sizeof buf, 0);
             if (n == 0)
                 throw bench_error("the server closed a connection before answering its ping");
             if (n < 0)
                 continue;
             in[i].append(buf, static_cast<std::size_t>(n));
             if (!raw_ping.empty() || complete_reply(in[i]) != 0) {
-                ::epoll_ctl(epfd, EPOLL_CTL_DEL, fds[i], nullptr);
+                ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fds[i].get(), nullptr);
                 --left;
             }
         }
     }
-    ::close(epfd);
 }
 
 } // namespace
@@ -68,7 +67,7 @@ int run_idle(const options& o, report& r)
     const auto rss0 = process_rss_bytes(pid);
     const auto ep = resolve(o.host, o.port, SOCK_STREAM);
     const auto t0 = now_ns();
-    const auto fds = connect_many(ep, o.connections, 60);
+    auto fds = connect_many(ep, o.connections, 60);
     if (!o.raw_idle || !o.raw_ping.empty())
         ping_all(fds, 30, o.raw_idle ? o.raw_ping : std::string());
     const double setup = seconds_between(t0, now_ns());
@@ -80,14 +79,15 @@ int run_idle(const options& o, report& r)
     const double held = seconds_between(h0, now_ns());
     const auto rss2 = process_rss_bytes(pid);
     std::uint64_t closed = 0;
-    for (const int fd : fds) {
+    for (const auto& fd : fds) {
         char c;
-        if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        if (::recv(fd.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
             ++closed;
-        ::close(fd);
     }
-    const double n = static_cast<double>(fds.size());
-    r.count("connections", fds.size(), "connections");
+    const std::size_t connections = fds.size();
+    fds.clear();
+    const double n = static_cast<double>(connections);
+    r.count("connections", connections, "connections");
     r.set("raw_idle", o.raw_idle);
     r.set("raw_ping", !o.raw_ping.empty());
     r.set("pid", pid);

@@ -8,7 +8,7 @@
 #include "frames.hpp"
 
 #include <fxd/client/client.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -43,8 +43,8 @@ local_file prepare_file(const options& o)
     f.path = o.file.empty() ? "/tmp/fxbench-" + std::to_string(o.size) + ".bin" : o.file;
     struct stat st{};
     if (::stat(f.path.c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != f.size) {
-        const int fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
+        util::unique_fd fd(::open(f.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd)
             throw bench_error("cannot create " + f.path + ": " + std::strerror(errno));
         std::vector<std::uint64_t> buf(1 << 19); // 4 MiB
         std::uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -56,13 +56,11 @@ local_file prepare_file(const options& o)
                 w = x;
             }
             const auto n = std::min<std::uint64_t>(left, buf.size() * sizeof(std::uint64_t));
-            if (::write(fd, buf.data(), n) != static_cast<ssize_t>(n)) {
-                ::close(fd);
+            if (::write(fd.get(), buf.data(), n) != static_cast<ssize_t>(n))
                 throw bench_error("cannot write " + f.path + ": " + std::strerror(errno));
-            }
             left -= n;
         }
-        ::close(fd);
+        fd.reset();
         ::stat(f.path.c_str(), &st);
     }
     const std::string stamp = std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
@@ -76,7 +74,7 @@ local_file prepare_file(const options& o)
             return f;
         }
     }
-    f.sha256 = client::sha256_file(f.path);
+    f.sha256 = util::sha256_file(f.path);
     std::ofstream(cache) << stamp << '\n' << f.sha256 << '\n';
     return f;
 }
@@ -123,7 +121,7 @@ struct transfer_state {
     int fd = -1;
     std::uint64_t offset = 0;   // upload: file bytes sent
     bool sending = false;
-    std::string head;           // reply bytes gathered until the header is complete
+    protocol::reply_decoder reply; // until the header is complete; the body is only counted
     bool header_done = false;
     std::uint64_t body_left = 0;
     std::uint64_t body_size = 0; // the reply's size field
@@ -138,6 +136,13 @@ struct measure {
     double self0;
     std::int64_t t0;
 };
+
+/// The daemon's and fxbench's CPU time and the clock, read when a transfer starts.
+measure start_measuring(const options& o)
+{
+    const pid_t pid = server_pid(o);
+    return {pid, process_cpu_seconds(pid), self_cpu_seconds(), now_ns()};
+}
 
 void report_transfer(const options& o, report& r, const measure& m, std::uint64_t bytes,
                      const std::vector<transfer_state>& st, bool upload)
@@ -196,20 +201,17 @@ bool read_reply_bytes(transfer_state& s, std::vector<char>& scratch)
                 continue;
             throw bench_error(std::string("recv: ") + std::strerror(errno));
         }
-        std::size_t used = 0;
         if (!s.header_done) {
-            s.head.append(scratch.data(), static_cast<std::size_t>(n));
-            std::uint64_t size = 0;
-            const auto h = complete_header(s.head, size);
-            if (h == 0)
+            s.reply.feed(std::span<const char>(scratch.data(), static_cast<std::size_t>(n)));
+            if (s.reply.next() == protocol::reply_decoder::event::need_more)
                 continue;
+            require_ok(s.reply.header());
             s.header_done = true;
-            s.body_left = size;
-            s.body_size = size;
-            used = static_cast<std::size_t>(n) - (s.head.size() - h);
+            s.body_size = s.reply.body_size();
+            s.body_left = s.body_size - s.reply.release_body().size();
+        } else {
+            s.body_left -= std::min<std::uint64_t>(s.body_left, static_cast<std::uint64_t>(n));
         }
-        const auto body = std::min<std::uint64_t>(s.body_left, static_cast<std::uint64_t>(n) - used);
-        s.body_left -= body;
         if (s.body_left == 0) {
             s.done = true;
             s.done_at = now_ns();
@@ -274,15 +276,12 @@ void delete_files(const options& o, const std::vector<std::string>& names)
 int run_upload(const options& o, report& r)
 {
     const auto file = prepare_file(o);
-    const int file_fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (file_fd < 0)
+    const util::unique_fd file_fd(::open(file.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file_fd)
         throw bench_error("cannot open " + file.path);
     auto conns = logged_in(o, o.connections);
-    measure m{server_pid(o), 0, 0, 0};
-    m.cpu0 = process_cpu_seconds(m.pid);
-    m.self0 = self_cpu_seconds();
-    m.t0 = now_ns();
-    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    const measure m = start_measuring(o);
+    const util::unique_fd epfd(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<transfer_state> st(conns.size());
     std::vector<std::string> names;
     for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -291,12 +290,10 @@ int run_upload(const options& o, report& r)
         st[i].fd = conns[i].native_handle();
         st[i].sending = file.size > 0;
         set_nonblocking(st[i].fd);
-        add_fd(epfd, st[i].fd, EPOLLIN | (st[i].sending ? EPOLLOUT : 0u), i);
+        add_fd(epfd.get(), st[i].fd, EPOLLIN | (st[i].sending ? EPOLLOUT : 0u), i);
     }
-    drive(epfd, st, file_fd, file.size, o);
+    drive(epfd.get(), st, file_fd.get(), file.size, o);
     report_transfer(o, r, m, file.size * conns.size(), st, true);
-    ::close(epfd);
-    ::close(file_fd);
     conns.clear();
     delete_files(o, names);
     return 0;
@@ -316,35 +313,30 @@ int run_download(const options& o, report& r)
         const auto* exists = st.header.if_contains("exists");
         if (!(exists && exists->is_bool() && exists->get_bool() && sha && sha->is_string() &&
               sha->get_string() == file.sha256)) {
-            const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+            const util::unique_fd fd(::open(file.path.c_str(), O_RDONLY | O_CLOEXEC));
             conns[0].send_header({{"op", "upload"}, {"name", name}, {"sha256", file.sha256}}, file.size);
-            conns[0].send_file(fd, 0, file.size);
-            ::close(fd);
+            conns[0].send_file(fd.get(), 0, file.size);
             const auto old = conns[0].timeout();
             conns[0].set_timeout(std::chrono::seconds(120));
             must(conns[0].receive(), "upload of the file to download");
             conns[0].set_timeout(old);
         }
     }
-    measure m{server_pid(o), 0, 0, 0};
-    m.cpu0 = process_cpu_seconds(m.pid);
-    m.self0 = self_cpu_seconds();
-    m.t0 = now_ns();
-    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    const measure m = start_measuring(o);
+    const util::unique_fd epfd(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<transfer_state> st(conns.size());
     for (std::size_t i = 0; i < conns.size(); ++i) {
         conns[i].send({{"op", "download"}, {"name", name}});
         st[i].fd = conns[i].native_handle();
         set_nonblocking(st[i].fd);
-        add_fd(epfd, st[i].fd, EPOLLIN, i);
+        add_fd(epfd.get(), st[i].fd, EPOLLIN, i);
     }
-    drive(epfd, st, -1, 0, o);
+    drive(epfd.get(), st, -1, 0, o);
     for (const auto& s : st)
         if (s.body_size != file.size)
             throw bench_error("the download's size is " + std::to_string(s.body_size) + ", not " +
                               std::to_string(file.size));
     report_transfer(o, r, m, file.size * conns.size(), st, false);
-    ::close(epfd);
     return 0;
 }
 

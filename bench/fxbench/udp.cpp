@@ -50,8 +50,9 @@ int run_udp(const options& o, report& r)
     if (o.size < seq_digits)
         throw bench_error("udp needs --size of at least 16 bytes (the sequence number travels in the body)");
     const auto ep = resolve(o.host, o.udp_port, SOCK_DGRAM);
-    const int fd = ::socket(ep.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
+    const util::unique_fd socket(::socket(ep.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    const int fd = socket.get();
+    if (!socket || ::connect(fd, ep.address(), ep.length) != 0)
         throw connect_error(std::string("udp socket: ") + std::strerror(errno));
     const int buf = 4 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
@@ -189,7 +190,6 @@ int run_udp(const options& o, report& r)
         if (!to_send.empty())
             send_batch(now);
     }
-    ::close(fd);
     const double elapsed = measuring ? seconds_between(measure_start, now) : 0.0;
     r.count("window", W, "in flight");
     r.count("size", o.size, "body bytes");

@@ -3,8 +3,8 @@
 
 #include "fxc.hpp"
 
-#include <fxd/client/sha256.hpp>
 #include <fxd/protocol/names.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -209,7 +209,7 @@ void do_upload(const options& opts, const output& out, session& s, const std::st
     {
         // Hashing a large file takes a while: show it on a terminal only.
         progress_bar hashing("sha256 " + name, mode == progress_bar::mode::bar ? mode : progress_bar::mode::off);
-        o.sha256 = fxd::client::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) { hashing.update(d, t); });
+        o.sha256 = fxd::util::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) { hashing.update(d, t); });
         hashing.finish();
     }
     progress_bar bar("upload " + name, mode);

@@ -2,6 +2,8 @@
 
 #include "fxc.hpp"
 
+#include <fxd/util/unique_fd.hpp>
+
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -70,13 +72,10 @@ bool stderr_is_terminal()
 
 std::optional<std::string> read_secret_from_tty(const std::string& prompt)
 {
-    const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
+    const fxd::util::unique_fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+    if (!tty)
         return std::nullopt;
-    struct closer {
-        int fd;
-        ~closer() { ::close(fd); }
-    } guard{fd};
+    const int fd = tty.get();
     std::string line;
     {
         // Echo goes off before the prompt shows, so nothing typed after it is echoed.

@@ -1,12 +1,11 @@
 #include <fxd/client/client.hpp>
 
-#include <fxd/protocol/decoder.hpp>
 #include <fxd/protocol/encoder.hpp>
+#include <fxd/protocol/reply.hpp>
+#include <fxd/util/net.hpp>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -19,6 +18,7 @@
 #include <memory>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace fxd::client {
 
@@ -29,32 +29,14 @@ namespace {
     throw connection_error(what);
 }
 
-struct addrinfo_list {
-    addrinfo* head = nullptr;
-    ~addrinfo_list() { if (head) ::freeaddrinfo(head); }
-};
-
-addrinfo_list resolve(const std::string& host, std::uint16_t port, int socktype)
+std::vector<util::endpoint> resolve(const std::string& host, std::uint16_t port, int socktype)
 {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = socktype;
-    addrinfo_list list;
-    const auto service = std::to_string(port);
-    if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list.head); rc != 0)
-        fail("cannot resolve " + host + ": " + ::gai_strerror(rc));
-    return list;
+    try {
+        return util::resolve(host, port, socktype);
+    } catch (const util::resolve_error& e) {
+        fail(e.what());
+    }
 }
-
-class fd_guard {
-public:
-    explicit fd_guard(int fd) : fd_(fd) {}
-    ~fd_guard() { if (fd_ >= 0) ::close(fd_); }
-    int release() { return std::exchange(fd_, -1); }
-    int get() const { return fd_; }
-private:
-    int fd_;
-};
 
 } // namespace
 
@@ -74,76 +56,48 @@ connection::connection(const std::string& host, std::uint16_t port, std::chrono:
                        const std::string& source_address)
     : timeout_(timeout)
 {
-    const auto addrs = resolve(host, port, SOCK_STREAM);
     std::string last_error = "no address";
-    for (auto* ai = addrs.head; ai; ai = ai->ai_next) {
-        fd_guard fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
-        if (fd.get() < 0)
+    for (const auto& ep : resolve(host, port, SOCK_STREAM)) {
+        // fd_ holds each attempt's socket (wait() polls it); the next attempt's reset closes a failed one.
+        fd_.reset(::socket(ep.family, ep.socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ep.protocol));
+        if (!fd_)
             continue;
-        fd_ = fd.get();
         if (!source_address.empty()) {
-            const auto local = resolve(source_address, 0, SOCK_STREAM);
-            if (::bind(fd.get(), local.head->ai_addr, local.head->ai_addrlen) != 0) {
+            const auto local = resolve(source_address, 0, SOCK_STREAM).front();
+            if (::bind(fd_.get(), local.address(), local.length) != 0) {
                 last_error = std::string("bind ") + source_address + ": " + std::strerror(errno);
-                fd_ = -1;
                 continue;
             }
         }
-        if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (::connect(fd_.get(), ep.address(), ep.length) != 0) {
             if (errno != EINPROGRESS) {
                 last_error = std::strerror(errno);
-                fd_ = -1;
                 continue;
             }
             try {
                 wait(POLLOUT);
             } catch (const connection_error& e) {
                 last_error = e.what();
-                fd_ = -1;
                 continue;
             }
             int err = 0;
             socklen_t len = sizeof err;
-            ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+            ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
             if (err != 0) {
                 last_error = std::strerror(err);
-                fd_ = -1;
                 continue;
             }
         }
         const int one = 1;
-        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fd_ = fd.release();
+        ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         return;
     }
     fail("cannot connect to " + host + ":" + std::to_string(port) + ": " + last_error);
 }
 
-connection::connection(connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), timeout_(other.timeout_)
-{
-}
-
-connection& connection::operator=(connection&& other) noexcept
-{
-    if (this != &other) {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = std::exchange(other.fd_, -1);
-        timeout_ = other.timeout_;
-    }
-    return *this;
-}
-
-connection::~connection()
-{
-    if (fd_ >= 0)
-        ::close(fd_);
-}
-
 short connection::wait(short events)
 {
-    pollfd p{fd_, events, 0};
+    pollfd p{fd_.get(), events, 0};
     for (;;) {
         const int rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
         if (rc > 0)
@@ -158,7 +112,7 @@ short connection::wait(short events)
 void connection::send_raw(std::string_view bytes)
 {
     while (!bytes.empty()) {
-        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (n > 0) {
             bytes.remove_prefix(static_cast<std::size_t>(n));
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -171,22 +125,26 @@ void connection::send_raw(std::string_view bytes)
     }
 }
 
+std::size_t connection::receive_some(std::span<char> into, const char* closed_message)
+{
+    for (;;) {
+        const ssize_t r = ::recv(fd_.get(), into.data(), into.size(), 0);
+        if (r > 0)
+            return static_cast<std::size_t>(r);
+        if (r == 0)
+            fail(closed_message);
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            wait(POLLIN);
+        else if (errno != EINTR)
+            fail(std::string("recv: ") + std::strerror(errno));
+    }
+}
+
 std::string connection::receive_exact(std::size_t n)
 {
     std::string out(n, '\0');
-    std::size_t got = 0;
-    while (got < n) {
-        const ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
-        if (r > 0) {
-            got += static_cast<std::size_t>(r);
-        } else if (r == 0) {
-            fail("connection closed by the server");
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            wait(POLLIN);
-        } else if (errno != EINTR) {
-            fail(std::string("recv: ") + std::strerror(errno));
-        }
-    }
+    for (std::size_t got = 0; got < n;)
+        got += receive_some({out.data() + got, n - got}, "connection closed by the server");
     return out;
 }
 
@@ -194,7 +152,7 @@ bool connection::closed_by_peer()
 {
     char byte = 0;
     for (;;) {
-        const ssize_t r = ::recv(fd_, &byte, 1, 0);
+        const ssize_t r = ::recv(fd_.get(), &byte, 1, 0);
         if (r == 0)
             return true;
         if (r > 0)
@@ -215,7 +173,7 @@ bool connection::closed_by_peer()
 
 void connection::shutdown_send()
 {
-    ::shutdown(fd_, SHUT_WR);
+    ::shutdown(fd_.get(), SHUT_WR);
 }
 
 std::string make_frame(boost::json::object header, std::string_view body)
@@ -243,7 +201,7 @@ bool connection::send_file(int file, std::uint64_t offset, std::uint64_t n,
                            const std::function<void(std::span<const char>)>& on_chunk)
 {
     constexpr std::size_t chunk = 256 * 1024;
-    std::unique_ptr<char[]> buf(new char[chunk]);
+    const auto buf = std::make_unique_for_overwrite<char[]>(chunk);
     while (n > 0) {
         const ssize_t got = ::pread(file, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)),
                                     static_cast<off_t>(offset));
@@ -260,7 +218,7 @@ bool connection::send_file(int file, std::uint64_t offset, std::uint64_t n,
             const short ev = wait(POLLOUT | POLLIN);
             if (ev & (POLLIN | POLLHUP | POLLERR))
                 return false;
-            const ssize_t sent = ::send(fd_, piece.data(), piece.size(), MSG_NOSIGNAL);
+            const ssize_t sent = ::send(fd_.get(), piece.data(), piece.size(), MSG_NOSIGNAL);
             if (sent > 0) {
                 piece.remove_prefix(static_cast<std::size_t>(sent));
             } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -282,45 +240,33 @@ bool connection::send_file(int file, std::uint64_t offset, std::uint64_t n,
 void connection::receive_body(std::uint64_t n, const std::function<void(std::span<const char>)>& on_chunk)
 {
     constexpr std::size_t chunk = 256 * 1024;
-    std::unique_ptr<char[]> buf(new char[chunk]);
+    const auto buf = std::make_unique_for_overwrite<char[]>(chunk);
     while (n > 0) {
-        const ssize_t r = ::recv(fd_, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)), 0);
-        if (r > 0) {
-            n -= static_cast<std::uint64_t>(r);
-            on_chunk(std::span<const char>(buf.get(), static_cast<std::size_t>(r)));
-        } else if (r == 0) {
-            fail("connection closed by the server in the middle of a body");
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            wait(POLLIN);
-        } else if (errno != EINTR) {
-            fail(std::string("recv: ") + std::strerror(errno));
-        }
+        const std::size_t got = receive_some({buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk))},
+                                             "connection closed by the server in the middle of a body");
+        n -= got;
+        on_chunk(std::span<const char>(buf.get(), got));
     }
 }
 
 reply connection::receive_header()
 {
-    const std::string prefix = receive_exact(protocol::prefix_bytes);
-    const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(prefix.data()));
-    if (len == 0 || len > (1u << 24))
-        fail("reply header length " + std::to_string(len) + " is not sane");
-    const std::string text = receive_exact(len);
-    boost::system::error_code ec;
-    auto value = boost::json::parse(text, ec);
-    if (ec || !value.is_object())
-        fail("reply header is not a JSON object: " + text);
-    reply r;
-    r.header = std::move(value.get_object());
-    const auto* size = r.header.if_contains("size");
-    if (!size || !size->is_number())
-        fail("reply header has no size: " + text);
-    return r;
+    // Exact reads: nothing past the header leaves the socket, so the body can
+    // then be read whole or streamed (receive_body) straight from it.
+    protocol::reply_decoder decoder;
+    try {
+        while (decoder.next() == protocol::reply_decoder::event::need_more)
+            decoder.feed(receive_exact(decoder.needed()));
+    } catch (const protocol::reply_format_error& e) {
+        fail(e.what());
+    }
+    return {decoder.header(), {}};
 }
 
 reply connection::receive()
 {
     reply r = receive_header();
-    r.body = receive_exact(r.header.at("size").to_number<std::size_t>());
+    r.body = receive_exact(static_cast<std::size_t>(r.header.at("size").to_number<std::uint64_t>()));
     return r;
 }
 
@@ -332,29 +278,22 @@ reply connection::call(boost::json::object header, std::string_view body)
 
 reply parse_frame(std::string_view frame)
 {
-    if (frame.size() < protocol::prefix_bytes)
-        fail("datagram shorter than a frame prefix");
-    const auto len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(frame.data()));
-    if (len == 0 || len > frame.size() - protocol::prefix_bytes)
-        fail("datagram header length is wrong");
-    boost::system::error_code ec;
-    auto value = boost::json::parse(frame.substr(protocol::prefix_bytes, len), ec);
-    if (ec || !value.is_object())
-        fail("datagram header is not a JSON object");
-    reply r;
-    r.header = std::move(value.get_object());
-    r.body = std::string(frame.substr(protocol::prefix_bytes + len));
-    return r;
+    try {
+        auto decoded = protocol::decode_reply(frame);
+        return {std::move(decoded.header), std::string(decoded.body)};
+    } catch (const protocol::reply_format_error& e) {
+        fail(e.what());
+    }
 }
 
 std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t port, std::string_view datagram,
                                         std::chrono::milliseconds timeout)
 {
-    const auto addrs = resolve(host, port, SOCK_DGRAM);
-    fd_guard fd(::socket(addrs.head->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0)
+    const auto ep = resolve(host, port, SOCK_DGRAM).front();
+    const util::unique_fd fd(::socket(ep.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd)
         fail(std::string("socket: ") + std::strerror(errno));
-    if (::connect(fd.get(), addrs.head->ai_addr, addrs.head->ai_addrlen) != 0)
+    if (::connect(fd.get(), ep.address(), ep.length) != 0)
         fail(std::string("connect: ") + std::strerror(errno));
     if (::send(fd.get(), datagram.data(), datagram.size(), 0) < 0)
         fail(std::string("send: ") + std::strerror(errno));

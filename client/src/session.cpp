@@ -1,5 +1,6 @@
 #include <fxd/client/session.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
+#include <fxd/util/unique_fd.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -21,6 +22,7 @@ namespace fxd::client {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using util::unique_fd;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -54,26 +56,6 @@ std::int64_t int_of(const json::object& o, std::string_view key)
         return static_cast<std::int64_t>(v->get_uint64());
     return 0;
 }
-
-class unique_fd {
-public:
-    explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-    ~unique_fd() { reset(); }
-    unique_fd(const unique_fd&) = delete;
-    unique_fd& operator=(const unique_fd&) = delete;
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    void reset(int fd = -1) noexcept
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = fd;
-    }
-
-private:
-    int fd_;
-};
 
 [[noreturn]] void local_fail(const std::string& what, const fs::path& path, int err)
 {
@@ -239,15 +221,7 @@ json::object session::stats()
 
 std::optional<file_stat> session::stat(const std::string& name)
 {
-    // An ok stat reply has no body: its "size" is the file's, so only the
-    // header is read (an error reply's body, if any, is read and dropped).
-    const auto r = guarded([&] {
-        conn_->send({{"op", "stat"}, {"name", name}});
-        auto reply = conn_->receive_header();
-        if (!reply.ok())
-            reply.body = conn_->receive_exact(uint_of(reply.header, "size"));
-        return reply;
-    });
+    const auto r = call({{"op", "stat"}, {"name", name}});
     if (!r.ok()) {
         if (r.code() == "not_found")
             return std::nullopt;
@@ -258,9 +232,7 @@ std::optional<file_stat> session::stat(const std::string& name)
     const auto* exists = r.header.if_contains("exists");
     s.exists = exists && exists->is_bool() && exists->get_bool();
     if (s.exists) {
-        // The file's size: the contract's "size" (the reply then has no body),
-        // or "total" from a daemon that keeps "size" for the body length.
-        s.size = r.header.contains("total") ? uint_of(r.header, "total") : uint_of(r.header, "size");
+        s.size = uint_of(r.header, "total"); // "size" is the reply's body length, as in every reply
         s.sha256 = string_of(r.header, "sha256");
         s.mtime = int_of(r.header, "mtime");
     }
@@ -306,9 +278,9 @@ upload_result session::upload(const fs::path& file, const std::string& name, con
     if (options.sha256) {
         sha = *options.sha256;
     } else {
-        sha256 h;
-        hash_file_prefix(fd.get(), total, h, options.hash_progress);
-        sha = h.hex();
+        util::sha256 h;
+        util::hash_file(fd.get(), total, h, options.hash_progress);
+        sha = h.finish_hex();
     }
 
     std::uint64_t offset = 0;
@@ -364,9 +336,8 @@ upload_result session::upload_once(int fd, std::uint64_t total, const std::strin
         });
         if (!whole)
             broken_ = true; // the body was cut short: this connection is out of step
-        auto r = conn_->receive_header();
+        auto r = conn_->receive();
         if (!r.ok()) {
-            r.body = conn_->receive_exact(uint_of(r.header, "size"));
             // A refused body is discarded by the server only up to its
             // limits.max_discard_bytes, past which it closes the connection:
             // either way, the next request goes on a fresh one.
@@ -376,7 +347,6 @@ upload_result session::upload_once(int fd, std::uint64_t total, const std::strin
         }
         if (!whole)
             throw connection_error("the server answered the upload before its body was sent");
-        // An ok upload reply has no body: its "size" is the whole file's.
         upload_result result;
         result.name = string_of(r.header, "name");
         result.size = total;
@@ -398,7 +368,7 @@ download_result session::download(const std::string& name, const fs::path& file,
     for (int attempt = 0;; ++attempt) {
         unique_fd fd;
         std::uint64_t offset = 0;
-        sha256 hash;
+        util::sha256 hash;
         if (options.resume) {
             fd.reset(::open(part.c_str(), O_RDWR | O_CLOEXEC));
             if (!fd && errno != ENOENT)
@@ -408,7 +378,7 @@ download_result session::download(const std::string& name, const fs::path& file,
                 if (::fstat(fd.get(), &st) != 0)
                     local_fail("cannot stat", part, errno);
                 offset = static_cast<std::uint64_t>(st.st_size);
-                hash_file_prefix(fd.get(), offset, hash);
+                util::hash_file(fd.get(), offset, hash);
             }
         }
         const auto start = clock_type::now();
@@ -465,12 +435,12 @@ download_result session::download(const std::string& name, const fs::path& file,
             });
             return 0;
         });
-        if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0)
+        if (::fsync(fd.get()) != 0 || fd.close() != 0)
             local_fail("cannot write", part, errno);
         result.seconds = seconds_since(start);
         result.size = total;
         result.resumed_from = offset;
-        result.sha256 = hash.hex();
+        result.sha256 = hash.finish_hex();
         if (result.sha256 != expected) {
             ::unlink(part.c_str());
             throw checksum_error("the bytes received hash to " + result.sha256 + " but the server's SHA-256 is " +

@@ -1,5 +1,6 @@
 #include <fxd/protocol/decoder.hpp>
 #include <fxd/protocol/encoder.hpp>
+#include <fxd/util/hex.hpp>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -37,7 +38,6 @@ void append_id(std::string& out, const boost::json::value& id)
 
 void append_json_string(std::string& out, std::string_view text)
 {
-    static constexpr char hex[] = "0123456789abcdef";
     out += '"';
     std::size_t run = 0; // copy unescaped stretches in one go
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -54,8 +54,7 @@ void append_json_string(std::string& out, std::string_view text)
         case '\t': out += "\\t"; break;
         default:
             out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
+            util::append_hex(out, c);
         }
     }
     out.append(text.data() + run, text.size() - run);

@@ -94,6 +94,14 @@ std::optional<std::uint64_t> uint_field(const request_header& h, std::string_vie
     return std::nullopt;
 }
 
+std::uint64_t request_body_length(const request_header& h) noexcept
+{
+    if (h.operation != op::upload)
+        return h.size;
+    const auto offset = uint_field(h, "offset").value_or(0);
+    return offset <= h.size ? h.size - offset : 0;
+}
+
 bool has_field(const request_header& h, std::string_view key) noexcept
 {
     return find(h, key) != nullptr;

@@ -1,5 +1,7 @@
 #include <fxd/protocol/names.hpp>
 
+#include <fxd/util/hex.hpp>
+
 #include <cstdint>
 
 namespace fxd::protocol {
@@ -67,6 +69,11 @@ bool is_valid_user_name(std::string_view name) noexcept
 bool is_valid_password(std::string_view password) noexcept
 {
     return password.size() >= 8 && password.size() <= 1024;
+}
+
+bool is_sha256_hex(std::string_view text) noexcept
+{
+    return text.size() == 64 && util::is_lower_hex(text);
 }
 
 } // namespace fxd::protocol

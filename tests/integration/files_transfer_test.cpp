@@ -10,7 +10,7 @@
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -403,7 +403,7 @@ BOOST_AUTO_TEST_CASE(a_download_started_before_a_replace_gets_the_old_version_wh
     reader.send({{"op", "download"}, {"name", "big.bin"}});
     const auto header = reader.receive_header().header;
     BOOST_TEST(str(header, "sha256") == v1_sha);
-    fxd::client::sha256 h;
+    fxd::util::sha256 h;
     const std::string first = reader.receive_exact(1024);
     h.update(first);
 
@@ -418,7 +418,7 @@ BOOST_AUTO_TEST_CASE(a_download_started_before_a_replace_gets_the_old_version_wh
         h.update(piece);
         got += piece.size();
     }
-    BOOST_TEST(h.hex() == v1_sha);
+    BOOST_TEST(h.finish_hex() == v1_sha);
     check_usable(reader);
 }
 

@@ -13,7 +13,7 @@
 
 #include <fxd/client/client.hpp>
 #include <fxd/client/session.hpp>
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -418,7 +418,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(3 * 1024 * 1024 + 17, 1);
-    const auto sha = fxd::client::sha256_hex(content);
+    const auto sha = fxd::util::sha256_hex(content);
     write_file(env.path("data.bin"), content);
 
     const auto up = env.as("alice", {"--json", "upload", env.path("data.bin").string()});
@@ -514,7 +514,7 @@ BOOST_AUTO_TEST_CASE(an_interrupted_upload_is_resumed_by_the_next_fxc_upload, *u
     env.require_file_ops();
     env.register_user("alice");
     const auto content = random_bytes(4 * 1024 * 1024, 2);
-    const auto sha = fxd::client::sha256_hex(content);
+    const auto sha = fxd::util::sha256_hex(content);
     write_file(env.path("big.bin"), content);
     const std::size_t half = content.size() / 2;
 

@@ -2,7 +2,7 @@
 
 #include "wire.hpp"
 
-#include <fxd/client/sha256.hpp>
+#include <fxd/util/sha256.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -30,16 +30,10 @@ namespace json = boost::json;
 using client::connection;
 using client::reply;
 
-std::int64_t unix_now()
-{
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string sha256_of(std::string_view bytes)
 {
-    client::sha256 h;
-    h.update(bytes);
-    return h.hex();
+    return util::sha256_hex(bytes);
 }
 
 namespace {
@@ -74,13 +68,13 @@ std::string pattern::bytes(std::uint64_t offset, std::size_t n) const
 
 std::string pattern::sha(std::uint64_t total) const
 {
-    client::sha256 h;
+    util::sha256 h;
     std::string chunk;
     for (std::uint64_t at = 0; at < total; at += MiB) {
         chunk = bytes(at, static_cast<std::size_t>(std::min<std::uint64_t>(MiB, total - at)));
         h.update(chunk);
     }
-    return h.hex();
+    return h.finish_hex();
 }
 
 boost::test_tools::assertion_result same_bytes(std::string_view got, std::string_view want)
@@ -228,12 +222,12 @@ streamed_download download_streamed(connection& conn, std::string_view name)
     d.header = conn.receive_header().header;
     d.ok = str(d.header, "status") == "ok";
     const std::uint64_t size = d.header.at("size").to_number<std::uint64_t>();
-    client::sha256 h;
+    util::sha256 h;
     conn.receive_body(size, [&](std::span<const char> piece) {
         h.update(std::string_view(piece.data(), piece.size()));
         d.bytes += piece.size();
     });
-    d.sha = h.hex();
+    d.sha = h.finish_hex();
     return d;
 }
 

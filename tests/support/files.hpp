@@ -6,6 +6,7 @@
 #include "daemon_process.hpp"
 
 #include <fxd/client/client.hpp>
+#include <fxd/util/time.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -28,7 +29,7 @@ using namespace std::chrono_literals;
 inline constexpr std::uint64_t MiB = 1024 * 1024;
 
 /// Seconds since the epoch, as the daemon writes mtime.
-std::int64_t unix_now();
+using util::unix_now;
 
 // ---- Test data -----------------------------------------------------------------------------
 

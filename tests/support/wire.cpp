@@ -1,6 +1,7 @@
 #include "wire.hpp"
 
 #include <fxd/protocol/decoder.hpp>
+#include <fxd/util/hex.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -42,7 +43,6 @@ std::string raw_frame(std::string_view header_text, std::string_view body)
 
 std::string show(std::string_view s)
 {
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
@@ -50,8 +50,7 @@ std::string show(std::string_view s)
             out += ch;
         } else {
             out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
+            util::append_hex(out, c);
         }
     }
     return out;

@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(a_held_request_outlives_the_parser_it_came_from)
     BOOST_TEST(h.id->as_string() == "abc");
     BOOST_TEST(h.size == 7u);
     BOOST_TEST(protocol::string_field(h, "name").value_or("") == "kept.txt");
-    BOOST_TEST(daemon::body_length(h) == 5u);
+    BOOST_TEST(protocol::request_body_length(h) == 5u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,6 +3,7 @@
 #include <fxd/protocol/errc.hpp>
 #include <fxd/protocol/header.hpp>
 #include <fxd/protocol/ops.hpp>
+#include <fxd/protocol/reply.hpp>
 #include <fxd/services/echo.hpp>
 
 #include <boost/json/array.hpp>
@@ -31,30 +32,25 @@ struct parsed_reply {
     std::string body;
 };
 
-/// Splits a byte string of reply frames; the header is read with boost::json::parse
-/// and its "size" says how many body bytes follow.
+/// Splits a byte string of reply frames with the protocol's reply decoders:
+/// scan_reply finds each frame's end, decode_reply takes it apart, and the two
+/// must agree.
 std::vector<parsed_reply> split_replies(std::string_view wire)
 {
     std::vector<parsed_reply> replies;
-    std::size_t at = 0;
-    while (at < wire.size()) {
-        BOOST_REQUIRE_GE(wire.size() - at, prefix_bytes);
-        const std::uint32_t len = load_u32_be(reinterpret_cast<const unsigned char*>(wire.data() + at));
-        at += prefix_bytes;
-        BOOST_REQUIRE_GE(wire.size() - at, len);
+    while (!wire.empty()) {
+        const auto extent = scan_reply(wire);
+        BOOST_REQUIRE(extent.has_value());
+        BOOST_REQUIRE_GE(wire.size(), extent->frame_bytes());
+        const auto frame = wire.substr(0, static_cast<std::size_t>(extent->frame_bytes()));
+        auto decoded = decode_reply(frame);
+        BOOST_REQUIRE_EQUAL(decoded.size, extent->body_bytes);
         parsed_reply r;
-        r.header_text = std::string(wire.substr(at, len));
-        at += len;
-        json::value v = json::parse(r.header_text);
-        BOOST_REQUIRE(v.is_object());
-        r.header = v.as_object();
-        const auto* size = r.header.if_contains("size");
-        BOOST_REQUIRE(size != nullptr);
-        const auto n = size->to_number<std::uint64_t>();
-        BOOST_REQUIRE_GE(wire.size() - at, n);
-        r.body = std::string(wire.substr(at, n));
-        at += n;
+        r.header = std::move(decoded.header);
+        r.header_text = std::string(frame.substr(prefix_bytes, extent->header_bytes - prefix_bytes));
+        r.body = std::string(decoded.body);
         replies.push_back(std::move(r));
+        wire.remove_prefix(frame.size());
     }
     return replies;
 }

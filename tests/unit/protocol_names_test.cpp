@@ -1,4 +1,5 @@
 #include <fxd/protocol/names.hpp>
+#include <fxd/util/hex.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -21,7 +22,6 @@ std::string repeat(std::string_view piece, std::size_t times)
 /// Printable form for failure messages (names may hold any byte).
 std::string show(std::string_view s)
 {
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
@@ -29,8 +29,7 @@ std::string show(std::string_view s)
             out += ch;
         } else {
             out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
+            fxd::util::append_hex(out, c);
         }
     }
     return out;
@@ -258,6 +257,26 @@ BOOST_AUTO_TEST_CASE(passwords_are_8_to_1024_bytes, *boost::unit_test::timeout(1
     BOOST_TEST(!is_valid_password("\xc3\xa4\xc3\xa4\xc3\xa4" "a"));
     BOOST_TEST(is_valid_password("pass word with spaces"));
     BOOST_TEST(is_valid_password(std::string("12345678\0", 9)));
+}
+
+// ---- Digests ----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_sha256_is_64_lowercase_hex_digits, *boost::unit_test::timeout(10))
+{
+    const std::string good = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    BOOST_TEST(is_sha256_hex(good));
+    BOOST_TEST(is_sha256_hex(std::string(64, '0')));
+    BOOST_TEST(is_sha256_hex(std::string(64, 'f')));
+    BOOST_TEST(!is_sha256_hex(""));
+    BOOST_TEST(!is_sha256_hex(good.substr(1)));
+    BOOST_TEST(!is_sha256_hex(good + "0"));
+    for (int c = 0; c < 256; ++c) {
+        const char ch = static_cast<char>(c);
+        const bool allowed = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+        std::string digest = good;
+        digest[17] = ch;
+        BOOST_TEST(is_sha256_hex(digest) == allowed, "byte " << c);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

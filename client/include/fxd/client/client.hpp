@@ -2,6 +2,8 @@
 /// fxd::client: a blocking client for the fxd protocol, shared by fxc, the
 /// integration tests and the benchmark tool. Every call has a deadline.
 
+#include <fxd/util/unique_fd.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -39,11 +41,6 @@ public:
     /// source_address, when given, is the local address to connect from (e.g. 127.0.0.2).
     connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s,
                const std::string& source_address = {});
-    connection(connection&& other) noexcept;
-    connection& operator=(connection&& other) noexcept;
-    connection(const connection&) = delete;
-    connection& operator=(const connection&) = delete;
-    ~connection();
 
     void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
 
@@ -67,7 +64,8 @@ public:
     /// treat the connection as finished, since the body was cut short.
     bool send_file(int fd, std::uint64_t offset, std::uint64_t n,
                    const std::function<void(std::span<const char>)>& on_chunk = {});
-    /// Reads one reply's header only; body left unread, reply.body empty.
+    /// Reads one reply's header only, and not a byte further; body left unread,
+    /// reply.body empty. A broken header throws connection_error saying why.
     reply receive_header();
     /// Reads n body bytes in pieces, handing each to on_chunk.
     void receive_body(std::uint64_t n, const std::function<void(std::span<const char>)>& on_chunk);
@@ -81,13 +79,16 @@ public:
     /// Half-closes the sending side.
     void shutdown_send();
 
-    int native_handle() const noexcept { return fd_; }
+    int native_handle() const noexcept { return fd_.get(); }
     std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
 private:
     /// Waits for events within the timeout; returns the events that fired.
     short wait(short events);
-    int fd_ = -1;
+    /// Reads at least one byte into `into` (waiting within the timeout); the
+    /// server closing first fails with closed_message.
+    std::size_t receive_some(std::span<char> into, const char* closed_message);
+    util::unique_fd fd_;
     std::chrono::milliseconds timeout_;
 };
 
@@ -98,7 +99,8 @@ std::optional<std::string> udp_exchange(const std::string& host, std::uint16_t p
 /// Builds a datagram or TCP frame from a header object and body ("size" is set).
 std::string make_frame(boost::json::object header, std::string_view body = {});
 
-/// Splits a datagram into its reply; throws connection_error when it is not a frame.
+/// Splits a datagram into its reply (protocol::decode_reply); throws
+/// connection_error, saying what is wrong, when it is not one whole reply frame.
 reply parse_frame(std::string_view frame);
 
 /// One request over UDP (header and body in one datagram) and its reply;

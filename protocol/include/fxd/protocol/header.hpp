@@ -31,6 +31,12 @@ std::optional<std::string_view> string_field(const request_header& h, std::strin
 /// not an integer, or negative.
 std::optional<std::uint64_t> uint_field(const request_header& h, std::string_view key) noexcept;
 
+/// The length of the body that follows the header on the wire: `size`, except
+/// for a resumed upload, whose `size` is the whole file's and whose body is the
+/// rest after `offset` (size - offset; 0 when offset is past size, which the
+/// upload then refuses as bad_offset).
+std::uint64_t request_body_length(const request_header& h) noexcept;
+
 /// True when the key is present at all (to tell "missing" from "wrong type").
 bool has_field(const request_header& h, std::string_view key) noexcept;
 

@@ -1,5 +1,6 @@
 #pragma once
-/// Validation rules for file names, user names and passwords (contract: "Names and users").
+/// Validation rules for file names, user names, passwords (contract: "Names and users")
+/// and digests.
 
 #include <string_view>
 
@@ -14,6 +15,9 @@ bool is_valid_user_name(std::string_view name) noexcept;
 
 /// 8..1024 bytes.
 bool is_valid_password(std::string_view password) noexcept;
+
+/// A SHA-256 as the contract writes it: exactly 64 lowercase hex digits.
+bool is_sha256_hex(std::string_view text) noexcept;
 
 /// Strict UTF-8 check: no overlongs, no surrogates, nothing past U+10FFFF.
 bool is_valid_utf8(std::string_view text) noexcept;

@@ -6,7 +6,10 @@
 /// Every call except upload::write blocks (fsync, SQLite): call it from the
 /// worker pool. upload::write only copies into the page cache.
 
+#include <fxd/protocol/names.hpp>
 #include <fxd/services/file_catalog.hpp>
+#include <fxd/util/sha256.hpp>
+#include <fxd/util/unique_fd.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -18,46 +21,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <utility>
 #include <vector>
 
-struct evp_md_ctx_st;
-
 namespace fxd::services {
-
-/// An owned file descriptor.
-class unique_fd {
-public:
-    unique_fd() = default;
-    explicit unique_fd(int fd) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&& o) noexcept;
-    unique_fd(const unique_fd&) = delete;
-    unique_fd& operator=(const unique_fd&) = delete;
-    ~unique_fd();
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
-
-/// Incremental SHA-256 (OpenSSL's libcrypto).
-class sha256 {
-public:
-    sha256();
-    ~sha256();
-    sha256(const sha256&) = delete;
-    sha256& operator=(const sha256&) = delete;
-    void update(std::span<const char> bytes);
-    /// 64 lowercase hex digits; the object is spent afterwards.
-    std::string hex();
-
-private:
-    evp_md_ctx_st* ctx_;
-};
-
-bool is_sha256_hex(std::string_view text) noexcept;
 
 enum class file_status {
     ok,
@@ -86,14 +52,14 @@ public:
 
 private:
     friend class local_files;
-    upload(local_files& owner, unique_fd dir, unique_fd file, upload_record record, std::uint64_t received);
+    upload(local_files& owner, util::unique_fd dir, util::unique_fd file, upload_record record, std::uint64_t received);
 
     local_files& owner_;
-    unique_fd dir_;
-    unique_fd file_;
+    util::unique_fd dir_;
+    util::unique_fd file_;
     upload_record record_;
     std::uint64_t received_ = 0;
-    sha256 hash_;
+    util::sha256 hash_;
     bool finished_ = false; ///< committed, kept as partial or removed
 };
 
@@ -130,7 +96,7 @@ public:
     void discard(upload& up);
 
     struct opened {
-        unique_fd fd;
+        util::unique_fd fd;
         file_record info;
     };
     /// Opens a finished file and its metadata as one consistent pair.
@@ -150,11 +116,11 @@ public:
 
 private:
     friend class upload;
-    unique_fd user_dir(const std::string& user, bool create);
+    util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
 
     std::filesystem::path users_root_;
-    unique_fd root_;
+    util::unique_fd root_;
     file_catalog& catalog_;
     /// Publishing (rename + record) and opening for download (open + record)
     /// each happen as one step, so a download never pairs old bytes with a new hash.
