@@ -7,7 +7,11 @@
 #include "systemd_notify.hpp"
 #include "version.hpp"
 
+#include <fxd/protocol/names.hpp>
+
 #include <boost/asio/io_context.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <spdlog/logger.h>
 
@@ -21,6 +25,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace fxd::daemon {
@@ -85,8 +91,68 @@ struct options {
     std::vector<std::string> overrides;
     bool check_config = false;
     bool print_ports = false;
-    std::vector<std::string> command; ///< "user" and its arguments
+    std::optional<user_command> user; ///< `fxd user ...` instead of serving
 };
+
+constexpr std::string_view user_usage = "usage: fxd user add|passwd|del NAME, or fxd user list";
+
+/// Adds `user` and its four commands to the command line; the chosen one lands in opts.user.
+void add_user_commands(CLI::App& app, options& opts, std::string& name)
+{
+    // Options of fxd itself (--set, --config) may follow the user command too: fallthrough.
+    auto* user = app.add_subcommand("user")->require_subcommand(0, 1)->fallthrough();
+    const CLI::Validator valid_name(
+        [](const std::string& text) {
+            return protocol::is_valid_user_name(text)
+                       ? std::string()
+                       : "'" + text + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)";
+        },
+        "NAME");
+    using enum user_command::action;
+    for (const auto& [word, action] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
+        auto* command = user->add_subcommand(word)->fallthrough();
+        if (action != list)
+            command->add_option("NAME", name)->required()->check(valid_name);
+        command->callback([&opts, &name, action] { opts.user = user_command{action, name}; });
+    }
+}
+
+/// The parsed command line, or the exit status when there is nothing more to do
+/// (help, version, or a usage error already reported on stderr).
+std::variant<options, int> parse_command_line(int argc, char** argv)
+{
+    options opts;
+    std::string user_name;
+    CLI::App app("", "fxd");
+    app.option_defaults()->disable_flag_override(); // a switch takes no value: --print-ports=x is an error
+    app.set_help_flag("-h,--help");
+    app.set_version_flag("--version", "fxd " + std::string(version));
+    app.add_option_function<std::string>("--config", [&](const std::string& file) { opts.config_file = file; });
+    app.add_option("--set", opts.overrides)->allow_extra_args(false); // one KEY=VALUE per --set
+    app.add_flag("--check-config", opts.check_config);
+    app.add_flag("--print-ports", opts.print_ports);
+    add_user_commands(app, opts, user_name);
+    const auto* user = app.get_subcommand("user");
+    try {
+        app.parse(argc, argv);
+        if (user->parsed() && !opts.user)
+            throw CLI::RequiredError("user: one of add, passwd, del or list");
+    } catch (const CLI::CallForHelp&) {
+        std::cout << usage;
+        return 0;
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << '\n';
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "fxd: " << e.what();
+        if (user->parsed())
+            std::cerr << '\n' << user_usage << '\n';
+        else
+            std::cerr << " (see fxd --help)\n";
+        return 2;
+    }
+    return opts;
+}
 
 /// Makes storage.dir exist with owner-only permissions; refuses a folder others may write to.
 void prepare_storage(const std::filesystem::path& dir)
@@ -129,48 +195,10 @@ void reload_config(server& srv, spdlog::logger& log, const options& opts)
 int run(int argc, char** argv)
 {
     ::umask(077); // everything fxd creates (database, files, folders) is its own alone
-    options opts;
-    std::vector<std::string_view> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const auto arg = args[i];
-        auto value = [&](std::string_view flag) -> std::optional<std::string> {
-            if (i + 1 >= args.size()) {
-                std::cerr << "fxd: " << flag << " needs a value (see fxd --help)\n";
-                return std::nullopt;
-            }
-            return std::string(args[++i]);
-        };
-        if (arg == "--help" || arg == "-h") {
-            std::cout << usage;
-            return 0;
-        } else if (arg == "--version") {
-            std::cout << "fxd " << version << '\n';
-            return 0;
-        } else if (arg == "--config") {
-            auto v = value(arg);
-            if (!v)
-                return 2;
-            opts.config_file = *v;
-        } else if (arg == "--set") {
-            auto v = value(arg);
-            if (!v)
-                return 2;
-            opts.overrides.push_back(*v);
-        } else if (arg.starts_with("--set=")) {
-            opts.overrides.emplace_back(arg.substr(6));
-        } else if (arg.starts_with("--config=")) {
-            opts.config_file = std::string(arg.substr(9));
-        } else if (arg == "--check-config") {
-            opts.check_config = true;
-        } else if (arg == "--print-ports") {
-            opts.print_ports = true;
-        } else if (!arg.starts_with("-") && (arg == "user" || !opts.command.empty())) {
-            opts.command.emplace_back(arg);
-        } else {
-            std::cerr << "fxd: unknown option '" << arg << "' (see fxd --help)\n";
-            return 2;
-        }
-    }
+    auto parsed = parse_command_line(argc, argv);
+    if (const int* status = std::get_if<int>(&parsed))
+        return *status;
+    const auto& opts = std::get<options>(parsed);
 
     config cfg;
     try {
@@ -183,8 +211,8 @@ int run(int argc, char** argv)
         std::cout << "config ok\n";
         return 0;
     }
-    if (!opts.command.empty())
-        return run_user_command(cfg, {opts.command.begin() + 1, opts.command.end()});
+    if (opts.user)
+        return run_user_command(cfg, *opts.user);
 
     auto log = make_logger(cfg.log.level, cfg.log.format);
     std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death
