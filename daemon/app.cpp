@@ -97,24 +97,28 @@ struct options {
 constexpr std::string_view user_usage = "usage: fxd user add|passwd|del NAME, or fxd user list";
 
 /// Adds `user` and its four commands to the command line; the chosen one lands in opts.user.
-void add_user_commands(CLI::App& app, options& opts, std::string& name)
+CLI::App* add_user_commands(CLI::App& app, options& opts)
 {
     // Options of fxd itself (--set, --config) may follow the user command too: fallthrough.
     auto* user = app.add_subcommand("user")->require_subcommand(0, 1)->fallthrough();
     const CLI::Validator valid_name(
         [](const std::string& text) {
-            return protocol::is_valid_user_name(text)
-                       ? std::string()
-                       : "'" + text + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)";
+            if (protocol::is_valid_user_name(text))
+                return std::string();
+            return "'" + text + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)";
         },
         "NAME");
     using enum user_command::action;
     for (const auto& [word, action] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
         auto* command = user->add_subcommand(word)->fallthrough();
         if (action != list)
-            command->add_option("NAME", name)->required()->check(valid_name);
-        command->callback([&opts, &name, action] { opts.user = user_command{action, name}; });
+            command->add_option("NAME")->required()->check(valid_name);
+        command->callback([&opts, command, action] {
+            const auto* name = command->get_option_no_throw("NAME");
+            opts.user = user_command{action, name ? name->as<std::string>() : std::string()};
+        });
     }
+    return user;
 }
 
 /// The parsed command line, or the exit status when there is nothing more to do
@@ -122,7 +126,6 @@ void add_user_commands(CLI::App& app, options& opts, std::string& name)
 std::variant<options, int> parse_command_line(int argc, char** argv)
 {
     options opts;
-    std::string user_name;
     CLI::App app("", "fxd");
     app.option_defaults()->disable_flag_override(); // a switch takes no value: --print-ports=x is an error
     app.set_help_flag("-h,--help");
@@ -131,8 +134,7 @@ std::variant<options, int> parse_command_line(int argc, char** argv)
     app.add_option("--set", opts.overrides)->allow_extra_args(false); // one KEY=VALUE per --set
     app.add_flag("--check-config", opts.check_config);
     app.add_flag("--print-ports", opts.print_ports);
-    add_user_commands(app, opts, user_name);
-    const auto* user = app.get_subcommand("user");
+    const auto* user = add_user_commands(app, opts);
     try {
         app.parse(argc, argv);
         if (user->parsed() && !opts.user)

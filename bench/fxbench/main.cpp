@@ -90,16 +90,15 @@ std::string unescape(const std::string& s)
     return out;
 }
 
-/// Seconds and milliseconds: a number, 0 or more.
-const CLI::Validator non_negative(
-    [](const std::string& text) {
-        char* end = nullptr;
-        const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || *end != '\0' || !(v >= 0))
-            return "takes a number >= 0, not '" + text + "'";
-        return std::string();
-    },
-    "T");
+/// For CLI11: seconds and milliseconds are numbers, 0 or more ("" when the text is one).
+std::string non_negative(const std::string& text)
+{
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(v >= 0))
+        return "takes a number >= 0, not '" + text + "'";
+    return {};
+}
 
 /// The options, or nullopt after printing --help. Throws usage_error.
 std::optional<fxd::bench::options> parse(int argc, char** argv)
@@ -120,7 +119,7 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
     for (auto [name, value] : {std::pair{"-t,--seconds", &o.seconds}, {"--warmup", &o.warmup},
                                {"--udp-timeout", &o.udp_timeout_ms}, {"--hold", &o.hold},
                                {"--max-seconds", &o.max_seconds}})
-        app.add_option(name, *value)->check(non_negative);
+        app.add_option(name, *value)->check(CLI::Validator(non_negative, "T"));
     app.add_flag("--raw", o.raw);
     app.add_flag("--raw-idle", o.raw_idle);
     app.add_option_function<std::string>("--raw-ping", [&](const std::string& text) { o.raw_ping = unescape(text); });

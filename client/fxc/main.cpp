@@ -115,32 +115,33 @@ const std::map<std::string, command_spec, std::less<>>& commands()
     return table;
 }
 
-/// A port number from 1 to 65535 (CLI11 then converts the text).
-const CLI::Validator port_number(
-    [](const std::string& text) {
-        char* end = nullptr;
-        errno = 0;
-        const long v = std::strtol(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno != 0 || v < 1 || v > 65535)
-            return "must be a port number from 1 to 65535, not '" + text + "'";
-        return std::string();
-    },
-    "PORT");
+// Checks of option values for CLI11: empty when the text is fine, else what is wrong
+// (CLI11 puts the option's name in front).
 
-/// Seconds above 0, at most a day.
-const CLI::Validator seconds(
-    [](const std::string& text) {
-        char* end = nullptr;
-        errno = 0;
-        const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || *end != '\0' || errno != 0 || !(v > 0) || v > 86400)
-            return "must be a number of seconds above 0, not '" + text + "'";
-        return std::string();
-    },
-    "S");
+std::string port_number(const std::string& text)
+{
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || v < 1 || v > 65535)
+        return "must be a port number from 1 to 65535, not '" + text + "'";
+    return {};
+}
 
-const CLI::Validator not_empty(
-    [](const std::string& text) { return text.empty() ? std::string("must not be empty") : std::string(); }, "TEXT");
+std::string seconds(const std::string& text)
+{
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || errno != 0 || !(v > 0) || v > 86400)
+        return "must be a number of seconds above 0, not '" + text + "'";
+    return {};
+}
+
+std::string not_empty(const std::string& text)
+{
+    return text.empty() ? "must not be empty" : std::string();
+}
 
 /// Checks the command and its arguments once the options are read.
 void check_command(options& opts, std::vector<std::string> positional, bool output_given)
@@ -176,13 +177,13 @@ bool parse(int argc, char** argv, options& opts)
     app.option_defaults()->disable_flag_override(); // --quiet=x is an error, not a value for --quiet
     app.set_help_flag("-h,--help");
     app.set_version_flag("-V,--version", std::string("fxc ") + FXC_VERSION);
-    app.add_option("--host", opts.host)->check(not_empty);
-    app.add_option("--port", opts.port)->check(port_number);
-    app.add_option("--udp-port", opts.udp_port)->check(port_number);
+    app.add_option("--host", opts.host)->check(CLI::Validator(not_empty, "HOST"));
+    app.add_option("--port", opts.port)->check(CLI::Validator(port_number, "PORT"));
+    app.add_option("--udp-port", opts.udp_port)->check(CLI::Validator(port_number, "PORT"));
     app.add_option_function<double>("--timeout", [&](double s) {
            opts.timeout = std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(s * 1000)));
-       })->check(seconds);
-    // An empty FXC_USER counts as unset.
+       })->check(CLI::Validator(seconds, "S"));
+    // FXC_USER stands in for a missing --user; CLI11 ignores it when empty.
     app.add_option_function<std::string>("--user", [&](const std::string& user) { opts.user = user; })
         ->envname("FXC_USER");
     app.add_flag("-q,--quiet", opts.quiet);
