@@ -12,16 +12,24 @@
 # shellcheck source=scripts/lib/debian.sh
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 
+# A hard limit of the host as a number ("unlimited" becomes the given cap).
+_fxd_hard_limit() {
+  local flag=$1 cap=$2 value
+  value=$(ulimit -H "$flag")
+  if [ "$value" = unlimited ] || [ "$value" -gt "$cap" ]; then echo "$cap"; else echo "$value"; fi
+}
+
 _fxd_write_containers_conf() {
-  local conf=$1 nofile
-  # A container may not ask for more open files than the host allows.
-  nofile=$(ulimit -Hn)
-  [ "$nofile" = unlimited ] && nofile=1048576
+  local conf=$1 nofile nproc
+  # podman's defaults for open files and processes can be above the host's
+  # hard limits, and without CAP_SYS_RESOURCE runc then cannot start anything.
+  nofile=$(_fxd_hard_limit -n 1048576)
+  nproc=$(_fxd_hard_limit -u 32768)
   # runc and cgroupfs: hosts whose PID 1 is not systemd, or with cgroup v1
   # controllers mounted beside v2, are where crun and the systemd manager fail.
   cat > "$conf" <<CONF
 [containers]
-default_ulimits = ["nofile=${nofile}:${nofile}"]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
