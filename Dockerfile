@@ -11,6 +11,7 @@
 # --- build: compile, run the unit tests, make the Debian package -------------
 FROM debian:bookworm AS build
 ARG JOBS=2
+# setup.sh's list is the build's: compiler, CMake, Boost, spdlog, SQLite, libsodium, OpenSSL, CLI11, ...
 COPY scripts/setup.sh /src/scripts/setup.sh
 RUN /src/scripts/setup.sh \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev file >/dev/null \

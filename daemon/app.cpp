@@ -7,11 +7,15 @@
 #include "systemd_notify.hpp"
 #include "version.hpp"
 
+#include <fxd/protocol/names.hpp>
+#include <fxd/util/unique_fd.hpp>
+
 #include <boost/asio/io_context.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <spdlog/logger.h>
 
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -21,6 +25,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace fxd::daemon {
@@ -32,18 +38,11 @@ namespace {
 /// when it is still short.
 void raise_descriptor_limit(const config& cfg, spdlog::logger& log)
 {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        return;
-    if (limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-        ::getrlimit(RLIMIT_NOFILE, &limit);
-    }
+    const auto limit = util::raise_nofile_limit(); // UINT64_MAX: unlimited; 0: unknown
     const auto wanted = cfg.limits.max_connections + 64; // listeners, database, files being sent
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted)
+    if (limit != 0 && limit < wanted)
         log.warn("open-file limit is {}, below limits.max_connections ({}) plus room for files; raise LimitNOFILE/ulimit -n",
-                 static_cast<std::uint64_t>(limit.rlim_cur), cfg.limits.max_connections);
+                 limit, cfg.limits.max_connections);
 }
 
 constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
@@ -59,8 +58,9 @@ Options:
   --set KEY=VALUE     override one setting, e.g. --set tcp.port=0 (repeatable;
                       applied after the file)
   --check-config      validate the settings, print "config ok" and exit
-  --print-ports       once both sockets are bound, print "tcp=PORT udp=PORT"
-                      on stdout (useful with port 0)
+  --print-ports       once the sockets are bound, print "tcp=PORT udp=PORT"
+                      on stdout, with " tls=PORT" when TLS is on (useful
+                      with port 0)
   --version           print the version and exit
   --help              print this help and exit
 
@@ -71,13 +71,18 @@ without echo (asked twice), or one line from stdin when it is not a terminal.
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
 
+TLS listens on its own port (7443) once tls.cert and tls.key name PEM files;
+auth.plaintext decides where passwords may come over plain TCP (default:
+only from this host).
+
 SIGHUP re-reads the config and applies what can change live (log, limits,
-timeouts, auth, the UDP rate); ports, addresses, storage and workers need a
-restart. Under systemd, fxd reports readiness and watchdog keep-alives
+timeouts, auth, the UDP rate, the TLS certificate, key and CA files); ports,
+addresses, storage and workers need a restart. Under systemd, fxd reports readiness and watchdog keep-alives
 (sd_notify) and serves the sockets of fxd.socket when they are passed.
 
 Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
-cannot start (port in use, storage not usable), 2 for bad options or config.
+cannot start (port in use, storage not usable) or stopped itself because a
+loop it cannot serve without failed (logged), 2 for bad options or config.
 )";
 
 struct options {
@@ -85,8 +90,70 @@ struct options {
     std::vector<std::string> overrides;
     bool check_config = false;
     bool print_ports = false;
-    std::vector<std::string> command; ///< "user" and its arguments
+    std::optional<user_command> user; ///< `fxd user ...` instead of serving
 };
+
+constexpr std::string_view user_usage = "usage: fxd user add|passwd|del NAME, or fxd user list";
+
+/// Adds `user` and its four commands to the command line; the chosen one lands in opts.user.
+CLI::App* add_user_commands(CLI::App& app, options& opts)
+{
+    // Options of fxd itself (--set, --config) may follow the user command too: fallthrough.
+    auto* user = app.add_subcommand("user")->require_subcommand(0, 1)->fallthrough();
+    const CLI::Validator valid_name(
+        [](const std::string& text) {
+            if (protocol::is_valid_user_name(text))
+                return std::string();
+            return "'" + text + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)";
+        },
+        "NAME");
+    using enum user_command::action;
+    for (const auto& [word, action] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
+        auto* command = user->add_subcommand(word)->fallthrough();
+        if (action != list)
+            command->add_option("NAME")->required()->check(valid_name);
+        command->callback([&opts, command, action] {
+            const auto* name = command->get_option_no_throw("NAME");
+            opts.user = user_command{action, name ? name->as<std::string>() : std::string()};
+        });
+    }
+    return user;
+}
+
+/// The parsed command line, or the exit status when there is nothing more to do
+/// (help, version, or a usage error already reported on stderr).
+std::variant<options, int> parse_command_line(int argc, char** argv)
+{
+    options opts;
+    CLI::App app("", "fxd");
+    app.option_defaults()->disable_flag_override(); // a switch takes no value: --print-ports=x is an error
+    app.set_help_flag("-h,--help");
+    app.set_version_flag("--version", "fxd " + std::string(version));
+    app.add_option_function<std::string>("--config", [&](const std::string& file) { opts.config_file = file; });
+    app.add_option("--set", opts.overrides)->allow_extra_args(false); // one KEY=VALUE per --set
+    app.add_flag("--check-config", opts.check_config);
+    app.add_flag("--print-ports", opts.print_ports);
+    const auto* user = add_user_commands(app, opts);
+    try {
+        app.parse(argc, argv);
+        if (user->parsed() && !opts.user)
+            throw CLI::RequiredError("user: one of add, passwd, del or list");
+    } catch (const CLI::CallForHelp&) {
+        std::cout << usage;
+        return 0;
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << '\n';
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "fxd: " << e.what();
+        if (user->parsed())
+            std::cerr << '\n' << user_usage << '\n';
+        else
+            std::cerr << " (see fxd --help)\n";
+        return 2;
+    }
+    return opts;
+}
 
 /// Makes storage.dir exist with owner-only permissions; refuses a folder others may write to.
 void prepare_storage(const std::filesystem::path& dir)
@@ -138,48 +205,10 @@ void reload_config(server& srv, spdlog::logger& log, const options& opts)
 int run(int argc, char** argv)
 {
     ::umask(077); // everything fxd creates (database, files, folders) is its own alone
-    options opts;
-    std::vector<std::string_view> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const auto arg = args[i];
-        auto value = [&](std::string_view flag) -> std::optional<std::string> {
-            if (i + 1 >= args.size()) {
-                std::cerr << "fxd: " << flag << " needs a value (see fxd --help)\n";
-                return std::nullopt;
-            }
-            return std::string(args[++i]);
-        };
-        if (arg == "--help" || arg == "-h") {
-            std::cout << usage;
-            return 0;
-        } else if (arg == "--version") {
-            std::cout << "fxd " << version << '\n';
-            return 0;
-        } else if (arg == "--config") {
-            auto v = value(arg);
-            if (!v)
-                return 2;
-            opts.config_file = *v;
-        } else if (arg == "--set") {
-            auto v = value(arg);
-            if (!v)
-                return 2;
-            opts.overrides.push_back(*v);
-        } else if (arg.starts_with("--set=")) {
-            opts.overrides.emplace_back(arg.substr(6));
-        } else if (arg.starts_with("--config=")) {
-            opts.config_file = std::string(arg.substr(9));
-        } else if (arg == "--check-config") {
-            opts.check_config = true;
-        } else if (arg == "--print-ports") {
-            opts.print_ports = true;
-        } else if (!arg.starts_with("-") && (arg == "user" || !opts.command.empty())) {
-            opts.command.emplace_back(arg);
-        } else {
-            std::cerr << "fxd: unknown option '" << arg << "' (see fxd --help)\n";
-            return 2;
-        }
-    }
+    auto parsed = parse_command_line(argc, argv);
+    if (const int* status = std::get_if<int>(&parsed))
+        return *status;
+    const auto& opts = std::get<options>(parsed);
 
     config cfg;
     try {
@@ -192,8 +221,8 @@ int run(int argc, char** argv)
         std::cout << "config ok\n";
         return 0;
     }
-    if (!opts.command.empty())
-        return run_user_command(cfg, {opts.command.begin() + 1, opts.command.end()});
+    if (opts.user)
+        return run_user_command(cfg, *opts.user);
 
     auto log = make_logger(cfg.log.level, cfg.log.format);
     std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death

@@ -67,28 +67,12 @@ std::optional<std::string> new_password(const std::string& user)
     return first;
 }
 
-int usage_error(const std::string& why)
-{
-    std::cerr << "fxd: " << why << "\nusage: fxd user add|passwd|del NAME, or fxd user list\n";
-    return 2;
-}
-
 } // namespace
 
-int run_user_command(const config& cfg, const std::vector<std::string>& args)
+int run_user_command(const config& cfg, const user_command& command)
 {
-    if (args.empty())
-        return usage_error("user needs a command");
-    const std::string& command = args[0];
-    const bool takes_name = command == "add" || command == "passwd" || command == "del";
-    if (!takes_name && command != "list")
-        return usage_error("unknown user command '" + command + "'");
-    if (takes_name ? args.size() != 2 : args.size() != 1)
-        return usage_error(takes_name ? command + " needs exactly one NAME" : "list takes no arguments");
-    const std::string name = takes_name ? args[1] : std::string();
-    if (takes_name && !protocol::is_valid_user_name(name))
-        return usage_error("'" + name + "' is not a valid user name (1 to 32 of a-z 0-9 _ . -, starting with a letter or digit)");
-
+    using enum user_command::action;
+    const std::string& name = command.name;
     try {
         std::error_code ec;
         std::filesystem::create_directories(cfg.storage.dir, ec);
@@ -97,12 +81,12 @@ int run_user_command(const config& cfg, const std::vector<std::string>& args)
             store, services::hash_cost{cfg.auth.hash_passes, static_cast<std::size_t>(cfg.auth.hash_memory_bytes)});
         using outcome = services::accounts::outcome;
 
-        if (command == "list") {
+        if (command.what == list) {
             for (const auto& user : store.names())
                 std::cout << user << '\n';
             return 0;
         }
-        if (command == "del") {
+        if (command.what == del) {
             if (accounts.remove_user(name) != outcome::ok) {
                 std::cerr << "fxd: no user '" << name << "'\n";
                 return 1;
@@ -112,26 +96,26 @@ int run_user_command(const config& cfg, const std::vector<std::string>& args)
             std::cout << "deleted user " << name << " and their files\n";
             return 0;
         }
-        if (command == "add" && store.password_hash(name)) {
+        if (command.what == add && store.password_hash(name)) {
             std::cerr << "fxd: user '" << name << "' already exists\n";
             return 1;
         }
-        if (command == "passwd" && !store.password_hash(name)) {
+        if (command.what == passwd && !store.password_hash(name)) {
             std::cerr << "fxd: no user '" << name << "'\n";
             return 1;
         }
         auto password = new_password(name);
         if (!password)
             return 2;
-        const auto result = command == "add" ? accounts.register_user(name, *password)
+        const auto result = command.what == add ? accounts.register_user(name, *password)
                                              : accounts.change_password(name, *password);
         sodium_memzero(password->data(), password->size());
         if (result != outcome::ok) {
-            std::cerr << "fxd: " << (command == "add" ? "user '" + name + "' already exists" : "no user '" + name + "'")
+            std::cerr << "fxd: " << (command.what == add ? "user '" + name + "' already exists" : "no user '" + name + "'")
                       << '\n';
             return 1;
         }
-        std::cout << (command == "add" ? "added user " : "changed the password of ") << name << '\n';
+        std::cout << (command.what == add ? "added user " : "changed the password of ") << name << '\n';
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "fxd: " << e.what() << '\n';

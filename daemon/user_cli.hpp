@@ -4,12 +4,18 @@
 #include "config.hpp"
 
 #include <string>
-#include <vector>
 
 namespace fxd::daemon {
 
-/// args: what follows "user". Returns the exit status: 0 done, 1 refused
-/// (user exists, unknown user, storage error), 2 bad usage.
-int run_user_command(const config& cfg, const std::vector<std::string>& args);
+/// One `fxd user` command as the command line gave it (app.cpp checks the name's form).
+struct user_command {
+    enum class action { add, passwd, del, list };
+    action what;
+    std::string name; ///< empty for list
+};
+
+/// Returns the exit status: 0 done, 1 refused (user exists, unknown user,
+/// storage error), 2 no usable password given.
+int run_user_command(const config& cfg, const user_command& command);
 
 } // namespace fxd::daemon

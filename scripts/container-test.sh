@@ -9,14 +9,14 @@
 #   FXD_TCP_PORT / FXD_UDP_PORT   host ports to publish (default 27070 / 27071)
 #   JOBS                          compile jobs inside the image build (default 2)
 #   KEEP=1                        keep the container and volume afterwards
-# Needs only Debian's podman: ../shared/tools/container-env.sh sets it up and
-# makes the debian:bookworm base images locally (no registry is contacted).
+# Needs only Debian's packages: scripts/lib/container-env.sh installs podman
+# and makes the debian:bookworm base images locally with debootstrap (no
+# container registry is contacted).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-# shellcheck source=/dev/null
-source "$here/../../shared/tools/container-env.sh"
-set -euo pipefail
+# shellcheck source=scripts/lib/container-env.sh
+source "$here/lib/container-env.sh" || { echo "FAIL: podman could not be set up"; exit 1; }
 
 image=localhost/fxd:test
 name=fxd-container-test

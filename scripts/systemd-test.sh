@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs fxd under a real systemd, installed from its Debian package: builds the
 # .deb (cpack), boots a throw-away Debian 12 with systemd-nspawn
-# (../shared/tools/systemd-box.sh), installs the package there with apt (so its
+# (scripts/lib/systemd-box.sh), installs the package there with apt (so its
 # Depends are checked on a clean system), and checks fxd.service and fxd.socket:
 #   - systemctl start returns once fxd is ready, and the ports answer at once;
 #   - systemctl reload re-reads the config; systemctl stop drains, exit 0;
@@ -14,7 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-box="$here/../../shared/tools/systemd-box.sh"
+box="$here/lib/systemd-box.sh"
 build=${FXD_PKG_BUILD:-$repo/build/deploy-pkg}  # a build folder configured for /usr (made if missing)
 client=("python3" "$repo/scripts/smoke-client.py")
 
@@ -34,9 +34,9 @@ ports_free() { ! ss -Hltnu '( sport = :7070 or sport = :7071 )' | grep -q .; }
 cleanup() { [ "${KEEP:-0}" = 1 ] || "$box" down >/dev/null 2>&1 || true; }
 
 ports_free || { ss -ltnup '( sport = :7070 or sport = :7071 )'; echo "FAIL: 127.0.0.1:7070 or :7071 is in use on this machine (the box shares its network)"; exit 1; }
-for tool in dpkg-shlibdeps file; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev file >/dev/null; }
-done
+# shellcheck source=scripts/lib/debian.sh
+source "$here/lib/debian.sh"
+fxd_need_packages dpkg-dev file  # cpack's dpkg-shlibdeps, and what it runs
 
 step "build the Debian package"
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \

@@ -6,12 +6,16 @@
 
 #include <boost/json/string.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -72,61 +76,6 @@ struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-std::uint64_t parse_size(std::string_view s)
-{
-    std::uint64_t mult = 1;
-    if (!s.empty()) {
-        switch (s.back()) {
-        case 'k': case 'K': mult = 1ull << 10; break;
-        case 'm': case 'M': mult = 1ull << 20; break;
-        case 'g': case 'G': mult = 1ull << 30; break;
-        default: break;
-        }
-        if (mult != 1)
-            s.remove_suffix(1);
-    }
-    std::size_t used = 0;
-    const std::string str(s);
-    unsigned long long v = 0;
-    try {
-        v = std::stoull(str, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (str.empty() || used != str.size())
-        throw usage_error("not a size: " + str);
-    return v * mult;
-}
-
-double parse_double(const std::string& s, const std::string& opt)
-{
-    std::size_t used = 0;
-    double v = 0;
-    try {
-        v = std::stod(s, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used != s.size() || !(v >= 0))
-        throw usage_error(opt + " takes a number >= 0, not " + s);
-    return v;
-}
-
-long parse_int(const std::string& s, const std::string& opt, long lo, long hi)
-{
-    std::size_t used = 0;
-    long v = 0;
-    try {
-        v = std::stol(s, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used == 0 || used != s.size() || v < lo || v > hi)
-        throw usage_error(opt + " takes an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                          ", not " + s);
-    return v;
-}
-
 std::string unescape(const std::string& s)
 {
     std::string out;
@@ -141,58 +90,57 @@ std::string unescape(const std::string& s)
     return out;
 }
 
-fxd::bench::options parse(int argc, char** argv)
+/// For CLI11: seconds and milliseconds are numbers, 0 or more ("" when the text is one).
+std::string non_negative(const std::string& text)
+{
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(v >= 0))
+        return "takes a number >= 0, not '" + text + "'";
+    return {};
+}
+
+/// The options, or nullopt after printing --help. Throws usage_error.
+std::optional<fxd::bench::options> parse(int argc, char** argv)
 {
     fxd::bench::options o;
-    bool size_given = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        std::string value;
-        bool has_value = false;
-        if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
-            value = arg.substr(arg.find('=') + 1);
-            arg = arg.substr(0, arg.find('='));
-            has_value = true;
-        }
-        auto next = [&]() -> std::string {
-            if (has_value)
-                return value;
-            if (i + 1 >= argc)
-                throw usage_error(arg + " needs a value");
-            return argv[++i];
-        };
-        if (arg == "-h" || arg == "--help") {
-            std::cout << help;
-            std::exit(0);
-        } else if (arg == "--host") o.host = next();
-        else if (arg == "--port") o.port = static_cast<std::uint16_t>(parse_int(next(), arg, 1, 65535));
-        else if (arg == "--udp-port") o.udp_port = static_cast<std::uint16_t>(parse_int(next(), arg, 1, 65535));
-        else if (arg == "-c" || arg == "--connections") o.connections = static_cast<int>(parse_int(next(), arg, 1, 1000000));
-        else if (arg == "-p" || arg == "--pipeline") o.pipeline = static_cast<int>(parse_int(next(), arg, 1, 100000));
-        else if (arg == "-w" || arg == "--window") o.window = static_cast<int>(parse_int(next(), arg, 1, 4096));
-        else if (arg == "-s" || arg == "--size") { o.size = parse_size(next()); size_given = true; }
-        else if (arg == "-t" || arg == "--seconds") o.seconds = parse_double(next(), arg);
-        else if (arg == "--warmup") o.warmup = parse_double(next(), arg);
-        else if (arg == "--udp-timeout") o.udp_timeout_ms = parse_double(next(), arg);
-        else if (arg == "--hold") o.hold = parse_double(next(), arg);
-        else if (arg == "--max-seconds") o.max_seconds = parse_double(next(), arg);
-        else if (arg == "--raw") o.raw = true;
-        else if (arg == "--raw-idle") o.raw_idle = true;
-        else if (arg == "--raw-ping") o.raw_ping = unescape(next());
-        else if (arg == "--json") o.json = true;
-        else if (arg == "--user") o.user = next();
-        else if (arg == "--password") o.password = next();
-        else if (arg == "--file") o.file = next();
-        else if (arg == "--name") o.name = next();
-        else if (arg == "--pid") o.pid = static_cast<pid_t>(parse_int(next(), arg, 1, 1L << 30));
-        else if (!arg.starts_with("-") && o.mode.empty()) o.mode = arg;
-        else throw usage_error("unknown option " + arg);
+    CLI::App app("", "fxbench");
+    app.option_defaults()->disable_flag_override(); // --raw=x is an error, not a value for --raw
+    app.set_help_flag("-h,--help");
+    const CLI::Range port(1, 65535);
+    app.add_option("--host", o.host);
+    app.add_option("--port", o.port)->check(port);
+    app.add_option("--udp-port", o.udp_port)->check(port);
+    app.add_option("-c,--connections", o.connections)->check(CLI::Range(1, 1'000'000));
+    app.add_option("-p,--pipeline", o.pipeline)->check(CLI::Range(1, 100'000));
+    app.add_option("-w,--window", o.window)->check(CLI::Range(1, 4096));
+    // K, M, G (any case, optionally KiB style) are powers of 1024.
+    const auto* size = app.add_option("-s,--size", o.size)->transform(CLI::AsSizeValue(false));
+    for (auto [name, value] : {std::pair{"-t,--seconds", &o.seconds}, {"--warmup", &o.warmup},
+                               {"--udp-timeout", &o.udp_timeout_ms}, {"--hold", &o.hold},
+                               {"--max-seconds", &o.max_seconds}})
+        app.add_option(name, *value)->check(CLI::Validator(non_negative, "T"));
+    app.add_flag("--raw", o.raw);
+    app.add_flag("--raw-idle", o.raw_idle);
+    app.add_option_function<std::string>("--raw-ping", [&](const std::string& text) { o.raw_ping = unescape(text); });
+    app.add_flag("--json", o.json);
+    app.add_option("--user", o.user);
+    app.add_option("--password", o.password);
+    app.add_option("--file", o.file);
+    app.add_option("--name", o.name);
+    app.add_option("--pid", o.pid)->check(CLI::Range(1, 1 << 30));
+    app.add_option("mode", o.mode)->check(CLI::IsMember({"echo", "udp", "upload", "download", "idle"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cout << help;
+        return std::nullopt;
+    } catch (const CLI::ParseError& e) {
+        throw usage_error(e.what());
     }
     if (o.mode.empty())
         throw usage_error("name a mode: echo, udp, upload, download or idle");
-    if (o.mode != "echo" && o.mode != "udp" && o.mode != "upload" && o.mode != "download" && o.mode != "idle")
-        throw usage_error("unknown mode " + o.mode);
-    if (!size_given)
+    if (size->count() == 0)
         o.size = (o.mode == "upload" || o.mode == "download") ? (1ull << 30) : 64;
     if (o.mode == "udp" && o.size < 16)
         throw usage_error("udp needs --size of at least 16 bytes (the sequence number travels in the body)");
@@ -209,7 +157,10 @@ int main(int argc, char** argv)
     std::signal(SIGPIPE, SIG_IGN);
     options o;
     try {
-        o = parse(argc, argv);
+        auto parsed = parse(argc, argv);
+        if (!parsed)
+            return 0;
+        o = std::move(*parsed);
     } catch (const usage_error& e) {
         std::cerr << "fxbench: " << e.what() << " (see fxbench --help)\n";
         return 2;

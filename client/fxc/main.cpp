@@ -7,15 +7,19 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <map>
-#include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -111,95 +115,37 @@ const std::map<std::string, command_spec, std::less<>>& commands()
     return table;
 }
 
-std::uint16_t parse_port(std::string_view what, const std::string& text)
+// Checks of option values for CLI11: empty when the text is fine, else what is wrong
+// (CLI11 puts the option's name in front).
+
+std::string port_number(const std::string& text)
 {
     char* end = nullptr;
     errno = 0;
     const long v = std::strtol(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || errno != 0 || v < 1 || v > 65535)
-        throw usage_error(std::string(what) + " must be a port number from 1 to 65535, not '" + text + "'");
-    return static_cast<std::uint16_t>(v);
+        return "must be a port number from 1 to 65535, not '" + text + "'";
+    return {};
 }
 
-std::chrono::milliseconds parse_timeout(const std::string& text)
+std::string seconds(const std::string& text)
 {
     char* end = nullptr;
     errno = 0;
     const double v = std::strtod(text.c_str(), &end);
     if (text.empty() || *end != '\0' || errno != 0 || !(v > 0) || v > 86400)
-        throw usage_error("--timeout must be a number of seconds above 0, not '" + text + "'");
-    return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(v * 1000)));
+        return "must be a number of seconds above 0, not '" + text + "'";
+    return {};
 }
 
-enum class parsed { run, help, version };
-
-parsed parse(int argc, char** argv, options& opts)
+std::string not_empty(const std::string& text)
 {
-    bool udp_given = false;
-    bool output_given = false;
-    bool options_done = false;
-    std::vector<std::string> positional;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (options_done || arg.size() < 2 || arg[0] != '-') {
-            positional.push_back(arg);
-            continue;
-        }
-        if (arg == "--") {
-            options_done = true;
-            continue;
-        }
-        std::string key = arg;
-        std::optional<std::string> inline_value;
-        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
-            key = arg.substr(0, eq);
-            inline_value = arg.substr(eq + 1);
-        }
-        auto value = [&]() -> std::string {
-            if (inline_value)
-                return *inline_value;
-            if (i + 1 >= argc)
-                throw usage_error(key + " needs a value");
-            return argv[++i];
-        };
-        auto flag = [&] {
-            if (inline_value)
-                throw usage_error(key + " takes no value");
-        };
-        if (key == "-h" || key == "--help") {
-            flag();
-            return parsed::help;
-        } else if (key == "-V" || key == "--version") {
-            flag();
-            return parsed::version;
-        } else if (key == "--host") {
-            opts.host = value();
-            if (opts.host.empty())
-                throw usage_error("--host must not be empty");
-        } else if (key == "--port") {
-            opts.port = parse_port("--port", value());
-        } else if (key == "--udp-port") {
-            opts.udp_port = parse_port("--udp-port", value());
-        } else if (key == "--timeout") {
-            opts.timeout = parse_timeout(value());
-        } else if (key == "--user") {
-            opts.user = value();
-        } else if (key == "-q" || key == "--quiet") {
-            flag();
-            opts.quiet = true;
-        } else if (key == "--json") {
-            flag();
-            opts.json = true;
-        } else if (key == "--udp") {
-            flag();
-            opts.udp = udp_given = true;
-        } else if (key == "-o" || key == "--output") {
-            opts.output = value();
-            output_given = true;
-        } else {
-            throw usage_error("unknown option " + key);
-        }
-    }
+    return text.empty() ? "must not be empty" : std::string();
+}
+
+/// Checks the command and its arguments once the options are read.
+void check_command(options& opts, std::vector<std::string> positional, bool output_given)
+{
     if (positional.empty())
         throw usage_error("no command given");
     opts.command = positional.front();
@@ -214,17 +160,51 @@ parsed parse(int argc, char** argv, options& opts)
     const auto& spec = it->second;
     if (opts.args.size() < spec.min_args || opts.args.size() > spec.max_args)
         throw usage_error(std::string("usage: fxc ") + spec.usage);
-    if (udp_given && opts.command != "ping" && opts.command != "echo")
+    if (opts.udp && opts.command != "ping" && opts.command != "echo")
         throw usage_error("--udp applies to ping and echo only");
     if (output_given && opts.command != "download")
         throw usage_error("-o applies to download only");
     if (output_given && opts.output->empty())
         throw usage_error("-o needs a file name");
-    if (!opts.user) {
-        if (const char* env = std::getenv("FXC_USER"); env && *env)
-            opts.user = env;
+}
+
+/// Fills opts from the command line; false when it asked for --help or
+/// --version, which are printed here. Throws usage_error.
+/// Options may stand anywhere on the line; '--' ends them (CLI11's own rules).
+bool parse(int argc, char** argv, options& opts)
+{
+    CLI::App app("", "fxc");
+    app.option_defaults()->disable_flag_override(); // --quiet=x is an error, not a value for --quiet
+    app.set_help_flag("-h,--help");
+    app.set_version_flag("-V,--version", std::string("fxc ") + FXC_VERSION);
+    app.add_option("--host", opts.host)->check(CLI::Validator(not_empty, "HOST"));
+    app.add_option("--port", opts.port)->check(CLI::Validator(port_number, "PORT"));
+    app.add_option("--udp-port", opts.udp_port)->check(CLI::Validator(port_number, "PORT"));
+    app.add_option_function<double>("--timeout", [&](double s) {
+           opts.timeout = std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(s * 1000)));
+       })->check(CLI::Validator(seconds, "S"));
+    // FXC_USER stands in for a missing --user; CLI11 ignores it when empty.
+    app.add_option_function<std::string>("--user", [&](const std::string& user) { opts.user = user; })
+        ->envname("FXC_USER");
+    app.add_flag("-q,--quiet", opts.quiet);
+    app.add_flag("--json", opts.json);
+    app.add_flag("--udp", opts.udp);
+    auto* output = app.add_option_function<std::string>("-o,--output", [&](const std::string& file) { opts.output = file; });
+    std::vector<std::string> positional;
+    app.add_option("command", positional);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cout << help_text;
+        return false;
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << '\n';
+        return false;
+    } catch (const CLI::ParseError& e) {
+        throw usage_error(e.what());
     }
-    return parsed::run;
+    check_command(opts, std::move(positional), output->count() > 0);
+    return true;
 }
 
 bool is_transfer(const std::string& command)
@@ -246,16 +226,8 @@ int main(int argc, char** argv)
 {
     options opts;
     try {
-        switch (parse(argc, argv, opts)) {
-        case parsed::help:
-            std::cout << help_text;
+        if (!parse(argc, argv, opts))
             return exit_ok;
-        case parsed::version:
-            std::cout << "fxc " << FXC_VERSION << "\n";
-            return exit_ok;
-        case parsed::run:
-            break;
-        }
     } catch (const usage_error& e) {
         std::cerr << "fxc: " << e.what() << "\nTry 'fxc --help' for more.\n";
         return exit_usage;

@@ -237,6 +237,47 @@ BOOST_AUTO_TEST_CASE(bad_usage_exits_2_before_connecting, *utf::timeout(60))
     }
 }
 
+BOOST_AUTO_TEST_CASE(usage_errors_name_the_option_or_argument_at_fault, *utf::timeout(60))
+{
+    const auto port = std::to_string(closed_port());
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"--bogus", "ping"}, "--bogus"},
+        {{"--port", "seventy", "ping"}, "--port"},
+        {{"ping", "--udp-port", "0", "--udp"}, "--udp-port"},
+        {{"--timeout", "-1", "ping"}, "--timeout"},
+        {{"--port", port, "ping", "--user"}, "--user"}, // a value is missing
+        {{"--quiet=loud", "ping"}, "quiet"},            // a switch takes no value
+        {{"--port", port, "frobnicate"}, "frobnicate"},
+        {{"--port", port, "stats", "--udp"}, "--udp"},
+        {{"--port", port, "ls", "-o", "x"}, "-o"},
+    };
+    for (const auto& [args, named] : cases) {
+        const auto r = run_fxc(args);
+        BOOST_TEST_INFO("fxc " << boost::json::serialize(json::value_from(args)) << ": " << r);
+        BOOST_TEST(r.status == 2);
+        BOOST_TEST(r.out.empty());
+        BOOST_TEST(r.err.find(named) != std::string::npos, "stderr names " << named);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_fxc_user_counts_as_unset_and_options_take_the_inline_form, *utf::timeout(60))
+{
+    const auto port = std::to_string(closed_port());
+    const auto r = run_fxc({"--port=" + port, "ls"}, {{"FXC_USER", ""}});
+    BOOST_TEST_INFO(r);
+    BOOST_TEST(r.status == 2);
+    BOOST_TEST(r.err.find("FXC_USER") != std::string::npos);
+
+    // Given a user, the same line gets as far as connecting (and finds nothing there).
+    const auto with_user = run_fxc({"--port=" + port, "--timeout=5", "ls"}, {{"FXC_USER", "alice"}, {"FXC_PASSWORD", password}});
+    BOOST_TEST_INFO(with_user);
+    BOOST_TEST(with_user.status == 3);
+
+    const auto version = run_fxc({"-V"});
+    BOOST_TEST(version.status == 0);
+    BOOST_TEST(version.out.starts_with("fxc "));
+}
+
 BOOST_AUTO_TEST_CASE(help_documents_every_command_and_exit_status, *utf::timeout(30))
 {
     const auto r = run_fxc({"--help"});

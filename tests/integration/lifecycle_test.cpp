@@ -290,6 +290,51 @@ BOOST_AUTO_TEST_CASE(unknown_option_exits_2_naming_it, *utf::timeout(30))
     BOOST_TEST(r.err.find("--frobnicate") != std::string::npos, "stderr: " << r.err);
 }
 
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_naming_the_option_or_argument, *utf::timeout(60))
+{
+    temp_dir dir;
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"--set"}, "--set"},                        // a value is missing
+        {{"--config"}, "--config"},
+        {{"stray"}, "stray"},                        // an argument fxd does not take
+        {{"--set", "tcp.port=0", "udp.port=0"}, "udp.port=0"}, // one KEY=VALUE per --set
+        {{"--print-ports=yes"}, "print-ports"},      // a switch takes no value
+        {{"user"}, "user"},                          // user without its command
+        {{"user", "rename", "alice"}, "rename"},
+        {{"user", "add"}, "NAME"},
+        {{"user", "del", "alice", "bob"}, "bob"},
+        {{"user", "list", "alice"}, "alice"},
+        {{"user", "passwd", "Alice"}, "'Alice' is not a valid user name"},
+    };
+    for (const auto& [args, named] : cases) {
+        std::string line;
+        for (const auto& arg : args)
+            line += " " + arg;
+        BOOST_TEST_CONTEXT("fxd" << line << " names " << named)
+        {
+            const auto r = run_fxd(safe_args(dir, args));
+            BOOST_TEST(r.status == 2);
+            BOOST_TEST(r.out.empty(), "stdout: " << r.out);
+            BOOST_TEST(r.err.find(named) != std::string::npos, "stderr: " << r.err);
+        }
+    }
+    BOOST_TEST(!fs::exists(dir.path() / "storage"), "a usage error touched the storage folder");
+}
+
+BOOST_AUTO_TEST_CASE(options_take_the_inline_form_and_may_follow_the_user_command, *utf::timeout(60))
+{
+    temp_dir dir;
+    const auto storage = "storage.dir=" + (dir.path() / "storage").string();
+    const auto config = write_file(dir, "fxd.json", R"({"limits": {"max_echo_bytes": 999}})");
+    auto r = run_fxd({"--config=" + config, "--set=" + storage, "--check-config"});
+    BOOST_TEST(r.status == 0, "stderr: " << r.err);
+    BOOST_TEST(r.out == "config ok\n");
+    r = run_fxd({"user", "list", "--set", storage, "--config", config});
+    BOOST_TEST(r.status == 0, "stderr: " << r.err);
+    BOOST_TEST(fs::exists(dir.path() / "storage" / "fxd.db"), "user list ignored the --set after it");
+    BOOST_TEST(run_fxd({"-h"}).status == 0);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_key_exits_2_naming_it, *utf::timeout(60))
 {
     temp_dir dir;
