@@ -144,19 +144,12 @@ void server::answer_batch(udp_batch& b, std::size_t received)
         } catch (const std::exception& e) {
             // One datagram's failure must not end the UDP loop.
             b.replies.resize(at);
-            ++stats_.udp_dropped;
+            stats_.count_udp_drop(services::udp_drop::internal);
             log_.error("udp datagram from {} failed: {}", address_of(b.from[i]).to_string(), e.what());
             continue;
         }
-        const std::size_t length = b.replies.size() - at;
-        if (!protocol::udp_reply_within_bound(n, length)) {
-            b.replies.resize(at);
-            ++stats_.udp_dropped; // never amplify, whatever a handler produced
-            continue;
-        }
-        if (length == 0 && n != 0)
-            continue; // dropped by handle_datagram; an empty datagram gets an empty reply
-        b.add_reply(at, length, i);
+        if (const std::size_t length = b.replies.size() - at; length != 0)
+            b.add_reply(at, length, i); // none: dropped and counted by handle_datagram
     }
 }
 
@@ -177,7 +170,7 @@ void server::send_replies(udp_batch& b)
         if (sent < 0 && errno == EINTR)
             continue;
         // A full send buffer or an unreachable source: UDP may lose this reply.
-        ++stats_.udp_dropped;
+        stats_.count_udp_drop(services::udp_drop::send_failed);
         ++r;
     }
 }
@@ -186,29 +179,36 @@ void server::handle_datagram(std::span<const char> datagram, std::string& out)
 {
     ++stats_.udp_in;
     stats_.bytes_in += datagram.size();
+    using services::udp_drop;
     if (datagram.empty())
-        return; // answered with an empty datagram
-    auto drop = [&] { ++stats_.udp_dropped; };
+        return stats_.count_udp_drop(udp_drop::empty);
     if (datagram.size() < protocol::prefix_bytes)
-        return drop();
+        return stats_.count_udp_drop(udp_drop::malformed);
     const auto header_len = protocol::load_u32_be(reinterpret_cast<const unsigned char*>(datagram.data()));
     if (header_len == 0 || header_len > cfg_.limits.max_header_bytes ||
         header_len > datagram.size() - protocol::prefix_bytes)
-        return drop();
+        return stats_.count_udp_drop(udp_drop::malformed);
     protocol::request_header request;
     protocol::errc error{};
     if (!udp_parser_.parse({datagram.data() + protocol::prefix_bytes, header_len}, request, error))
-        return drop();
+        return stats_.count_udp_drop(udp_drop::malformed);
+    if (protocol::is_reply_shaped(request))
+        return stats_.count_udp_drop(udp_drop::reply_shaped);
     const auto body = datagram.subspan(protocol::prefix_bytes + header_len);
     if (protocol::has_field(request, "size") && request.size != body.size())
-        return drop();
+        return stats_.count_udp_drop(udp_drop::malformed);
     request.size = body.size();
 
+    const std::size_t mark = out.size();
     const admission plan = dispatcher_.admit(request, transport::udp, requests_.draining(), nullptr);
     if (plan.action == admission::kind::refuse)
         dispatcher_.reply_error(out, &request, plan.code, plan.message);
     else
         dispatcher_.serve(request, body, nullptr, out);
+    if (!protocol::udp_reply_within_bound(datagram.size(), out.size() - mark)) {
+        out.resize(mark); // never amplify, whatever the reply
+        stats_.count_udp_drop(udp_drop::oversize_reply);
+    }
 }
 
 } // namespace fxd::daemon

@@ -1,10 +1,10 @@
 // fuzz_udp: the daemon's UDP path, server::handle_datagram, on arbitrary
 // datagrams. One real server is started once (port 0, a temporary storage
 // folder, a cheap password hash cost); its io_context never runs, so only the
-// datagram handling is exercised. The contract: an empty datagram gets an
-// empty reply, a reply stays within the protocol's UDP bound
-// (protocol::udp_reply_within_bound), and a reply is one well-formed frame (an
-// echo's body upper-cased).
+// datagram handling is exercised. The contract: an empty datagram and a
+// reply-shaped one (a header with "status") get no reply, a reply stays within
+// the protocol's UDP bound (protocol::udp_reply_within_bound, twice the
+// request), and a reply is one well-formed frame (an echo's body upper-cased).
 //
 // Input: one datagram, whole.
 
@@ -17,12 +17,14 @@
 #include <fxd/protocol/udp.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -87,6 +89,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     if (size == 0)
         FXD_FUZZ_CHECK(out.empty());
+    if (size > fxd::protocol::prefix_bytes && !out.empty()) {
+        // Anything answered was a request: its header had no "status" member.
+        const auto header_len = fxd::protocol::load_u32_be(data);
+        const std::string_view header(reinterpret_cast<const char*>(data) + fxd::protocol::prefix_bytes,
+                                      std::min<std::size_t>(header_len, size - fxd::protocol::prefix_bytes));
+        const auto parsed = boost::json::parse(header);
+        FXD_FUZZ_CHECK(parsed.is_object() && !parsed.as_object().contains("status"));
+    }
     FXD_FUZZ_CHECK(fxd::protocol::udp_reply_within_bound(size, out.size())); // no amplification
     if (out.empty())
         return 0;

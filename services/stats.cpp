@@ -2,6 +2,9 @@
 
 #include <fxd/protocol/encoder.hpp>
 
+#include <iterator>
+#include <tuple>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -25,6 +28,13 @@ std::string stats_json(const counters& c)
     for (std::size_t i = 0; i < protocol::errc_count; ++i)
         errors_by_code[protocol::to_string(static_cast<protocol::errc>(i))] = c.errors_by_code[i];
 
+    constexpr std::string_view drop_causes[] = {"empty", "reply_shaped", "malformed", "oversize_reply", "send_failed",
+                                                "internal"};
+    static_assert(std::size(drop_causes) == std::tuple_size_v<decltype(c.udp_dropped_by_cause)>);
+    json::object udp_drops;
+    for (std::size_t i = 0; i < std::size(drop_causes); ++i)
+        udp_drops[drop_causes[i]] = c.udp_dropped_by_cause[i];
+
     json::object root{
         {"uptime_s", static_cast<std::uint64_t>(uptime)},
         {"connections", json::object{{"open", c.connections_open},
@@ -44,7 +54,11 @@ std::string stats_json(const counters& c)
                                {"bytes_stored", c.bytes_stored},
                                {"partials_held", c.partials_held}}},
         {"workers", json::object{{"queue_depth", c.worker_queue_depth}}},
-        {"udp", json::object{{"in", c.udp_in}, {"out", c.udp_out}, {"dropped", c.udp_dropped}, {"rate_limited", c.udp_rate_limited}}},
+        {"udp", json::object{{"in", c.udp_in},
+                             {"out", c.udp_out},
+                             {"dropped", c.udp_dropped},
+                             {"dropped_by_cause", std::move(udp_drops)},
+                             {"rate_limited", c.udp_rate_limited}}},
         {"tls", json::object{{"open", c.tls_open},
                              {"handshakes", c.tls_handshakes},
                              {"handshake_failures", c.tls_handshake_failures}}},

@@ -506,12 +506,23 @@ def udp_call(host, port, op, body=b"", timeout=2.0):
     return header, data
 
 
+# fxd answers a datagram only with a reply at most twice its length (so it
+# cannot be used to amplify a forged flood): a request padded to this length
+# has room for any error reply.
+UDP_MIN_REQUEST = 128
+
+
 def udp_exchange(host, port, header, body=b"", timeout=2.0):
     """One datagram with ``header`` (``size`` set from ``body``) and the reply
-    as ``(header, body)``, whatever its status; ``TimeoutError`` when none comes."""
+    as ``(header, body)``, whatever its status; ``TimeoutError`` when none comes.
+    A short request gets a ``pad`` field (which fxd ignores) up to
+    ``UDP_MIN_REQUEST`` bytes, so that its reply is not dropped for its size."""
+    datagram = encode_frame(header, body)
+    if len(datagram) < UDP_MIN_REQUEST:
+        datagram = encode_frame(dict(header, pad=" " * (UDP_MIN_REQUEST - len(datagram) - 10)), body)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(encode_frame(header, body), (host, port))
+        s.sendto(datagram, (host, port))
         try:
             data = s.recv(65535)
         except socket.timeout:

@@ -1,5 +1,6 @@
 #include <fxd/protocol/decoder.hpp>
 #include <fxd/protocol/header.hpp>
+#include <fxd/protocol/udp.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -105,6 +106,11 @@ std::uint64_t request_body_length(const request_header& h) noexcept
 bool has_field(const request_header& h, std::string_view key) noexcept
 {
     return find(h, key) != nullptr;
+}
+
+bool is_reply_shaped(const request_header& header) noexcept
+{
+    return has_field(header, "status");
 }
 
 } // namespace fxd::protocol

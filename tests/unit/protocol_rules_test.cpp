@@ -56,18 +56,30 @@ BOOST_AUTO_TEST_CASE(a_resumed_upload_sends_the_rest_after_its_offset, *utf::tim
                std::numeric_limits<std::uint64_t>::max() - 1);
 }
 
-BOOST_AUTO_TEST_CASE(a_udp_reply_may_outgrow_its_request_by_the_bound_and_no_more, *utf::timeout(10))
+BOOST_AUTO_TEST_CASE(a_udp_reply_may_be_twice_its_request_and_no_more, *utf::timeout(10))
 {
-    static_assert(udp_reply_within_bound(0, max_udp_reply_growth));
-    static_assert(!udp_reply_within_bound(0, max_udp_reply_growth + 1));
-    BOOST_TEST(max_udp_reply_growth == 128u); // docs/protocol.md, "Reply bound"
+    static_assert(udp_reply_within_bound(0, 0));
+    static_assert(!udp_reply_within_bound(0, 1)); // an empty datagram is never answered
+    BOOST_TEST(max_udp_reply_factor == 2u); // the contract, "UDP"; docs/protocol.md, "Reply bound"
     for (const std::size_t request : {std::size_t{1}, std::size_t{40}, std::size_t{65507}}) {
         BOOST_TEST(udp_reply_within_bound(request, 0));
         BOOST_TEST(udp_reply_within_bound(request, request));
-        BOOST_TEST(udp_reply_within_bound(request, request + max_udp_reply_growth));
-        BOOST_TEST(!udp_reply_within_bound(request, request + max_udp_reply_growth + 1));
-        BOOST_TEST(!udp_reply_within_bound(request, 2 * request + 4096));
+        BOOST_TEST(udp_reply_within_bound(request, 2 * request));
+        BOOST_TEST(!udp_reply_within_bound(request, 2 * request + 1));
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_header_with_status_is_a_reply_not_a_request, *utf::timeout(10))
+{
+    header_parser parser;
+    request_header h;
+    errc error{};
+    BOOST_REQUIRE(parser.parse(R"({"status":"ok","op":"ping","size":0})", h, error));
+    BOOST_TEST(is_reply_shaped(h));
+    BOOST_REQUIRE(parser.parse(R"({"op":"ping","status":null})", h, error));
+    BOOST_TEST(is_reply_shaped(h)); // any status member, whatever its value
+    BOOST_REQUIRE(parser.parse(R"({"op":"ping","id":"status"})", h, error));
+    BOOST_TEST(!is_reply_shaped(h));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

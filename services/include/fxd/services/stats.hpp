@@ -14,6 +14,16 @@
 
 namespace fxd::services {
 
+/// Why a datagram went unanswered (rate limits are counted apart).
+enum class udp_drop : std::uint8_t {
+    empty,          ///< an empty datagram: answering would let two services ping-pong
+    reply_shaped,   ///< its header has "status": a reply, not a request
+    malformed,      ///< not one valid frame
+    oversize_reply, ///< the reply would be more than twice the request
+    send_failed,    ///< the kernel did not take the reply
+    internal,       ///< serving it failed unexpectedly
+};
+
 struct counters {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -47,12 +57,20 @@ struct counters {
 
     std::uint64_t udp_in = 0;
     std::uint64_t udp_out = 0;
-    std::uint64_t udp_dropped = 0;
+    std::uint64_t udp_dropped = 0;      ///< every datagram dropped unanswered, whatever the cause below
+    /// udp_dropped by cause, in the order of udp_drop.
+    std::array<std::uint64_t, 6> udp_dropped_by_cause{};
     std::uint64_t udp_rate_limited = 0; ///< dropped unanswered by udp.rate_per_source
 
     std::uint64_t tls_open = 0;               ///< of connections.open, those on the TLS port
     std::uint64_t tls_handshakes = 0;         ///< completed
     std::uint64_t tls_handshake_failures = 0; ///< refused, broken off or timed out (timeouts.header_s)
+
+    void count_udp_drop(udp_drop cause) noexcept
+    {
+        ++udp_dropped;
+        ++udp_dropped_by_cause[static_cast<std::size_t>(cause)];
+    }
 
     void count_request(std::optional<protocol::op> op) noexcept
     {
