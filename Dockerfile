@@ -35,9 +35,10 @@ RUN apt-get update -qq \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/fxd --no-create-home --shell /usr/sbin/nologin fxd \
  && install -d -o fxd -g fxd -m 0700 /var/lib/fxd
 COPY config/fxd.container.json /etc/fxd/fxd.json
+COPY config/fxd.container-tls.json /etc/fxd/fxd-tls.json
 USER fxd
 VOLUME /var/lib/fxd
-EXPOSE 7070/tcp 7071/udp
+EXPOSE 7070/tcp 7071/udp 7443/tcp
 # fxd is PID 1: it handles SIGTERM/SIGINT itself (drain, then exit 0) and starts no children.
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 CMD ["/usr/bin/fxc", "ping"]

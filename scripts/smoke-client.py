@@ -3,12 +3,16 @@
 examples/python/fxclient.py: ping and echo over TCP and UDP, then register,
 login, upload and download (hello must offer them: one missing is a failure).
 
-  smoke-client.py [--host H] [--tcp PORT] [--udp PORT] [--wait S] write
+  smoke-client.py [--host H] [--tcp PORT] [--udp PORT] [--tls PORT --cacert FILE] [--wait S] write
       checks everything and stores a file (smoke.txt) for a user (smoke)
   smoke-client.py ... read
       logs in as that user and checks the stored file is still there, intact
   smoke-client.py ... ping
       one TCP ping (for readiness loops)
+
+With --tls, the account and file steps go over TLS to that port (checked
+against the CA in --cacert), as they must from another host when the daemon
+keeps auth.plaintext at "loopback".
 
 Exit status 0 when every offered check passed.
 """
@@ -29,6 +33,13 @@ CONTENT = b"fxd keeps this file across restarts\n" * 100
 def connection(host, port, timeout=10):
     """A client whose call(op, body, **fields) gives (reply header, body) whatever the status."""
     return FxClient(host, port, timeout=timeout)
+
+
+def account_connection(args):
+    """Where passwords go: the TLS port when one is given, else the plain one."""
+    if args.tls:
+        return FxClient(args.host, args.tls, timeout=10, tls=True, cafile=args.cacert)
+    return connection(args.host, args.tcp)
 
 
 def udp_call(host, port, op, body=b""):
@@ -77,7 +88,12 @@ def write(args):
     ops = set(reply.get("ops", []))
     print(f"  hello: {reply.get('server')}, ops {sorted(ops)}")
     require_ops(ops, {"register", "login", "upload", "download"})
+    c.close()
 
+    c = account_connection(args)
+    if args.tls:
+        reply, _ = c.call("ping")
+        check(f"tls ping on port {args.tls}", reply.get("status") == "ok", reply)
     reply, _ = c.call("register", user=USER, password=PASSWORD)
     check(f"register {USER}", reply.get("status") == "ok", reply)
     login(c)
@@ -90,7 +106,7 @@ def write(args):
 
 
 def read(args):
-    c = connection(args.host, args.tcp)
+    c = account_connection(args)
     reply, _ = c.call("hello")
     require_ops(set(reply.get("ops", [])), {"login", "download"})
     login(c)
@@ -109,6 +125,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--tcp", type=int, default=7070)
     parser.add_argument("--udp", type=int, default=7071)
+    parser.add_argument("--tls", type=int, default=0, help="TLS port for the account and file steps")
+    parser.add_argument("--cacert", help="the CA that signed the daemon's certificate (default: the system's)")
     parser.add_argument("--wait", type=float, default=30, help="seconds to wait for the first ping")
     parser.add_argument("phase", choices=["write", "read", "ping"])
     args = parser.parse_args()
