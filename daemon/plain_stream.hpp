@@ -4,6 +4,8 @@
 /// attempt would block, so an idle connection holds no buffer while it waits.
 /// A TLS stream offers the same members (the session is generic over them).
 
+#include "stream_socket.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
@@ -12,7 +14,6 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <vector>
 
 namespace fxd::daemon {
 
@@ -28,7 +29,7 @@ class plain_stream {
 public:
     static constexpr bool encrypted = false;
 
-    explicit plain_stream(boost::asio::ip::tcp::socket socket);
+    explicit plain_stream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
 
     /// Nothing to negotiate: ready at once.
     boost::asio::awaitable<boost::system::error_code> start() { co_return boost::system::error_code{}; }
@@ -37,22 +38,21 @@ public:
 
     io_attempt read_now(std::span<char> into);
     io_attempt write_now(std::span<const char> from);
-    /// Sends up to count bytes of fd from *offset (advanced by what went out):
+    /// Sends up to count bytes of fd from offset (advanced by what went out):
     /// sendfile(2) from the page cache, or pread and write where it cannot.
     io_attempt send_file_now(int fd, std::uint64_t& offset, std::uint64_t count);
 
-    boost::asio::awaitable<boost::system::error_code> wait_readable();
-    boost::asio::awaitable<boost::system::error_code> wait_writable();
+    boost::asio::awaitable<boost::system::error_code> wait_readable() { return socket_.wait(true); }
+    boost::asio::awaitable<boost::system::error_code> wait_writable() { return socket_.wait(false); }
 
     /// Ends our sending side: the client reads our last reply, then end of stream.
-    bool shutdown_send() noexcept;
-    void cancel() noexcept;
-    void close() noexcept;
+    bool shutdown_send() noexcept { return socket_.shutdown_send(); }
+    void cancel() noexcept { socket_.cancel(); }
+    void close() noexcept { socket_.close(); }
 
 private:
-    boost::asio::ip::tcp::socket socket_;
+    stream_socket socket_;
     bool use_sendfile_ = true;
-    std::vector<char> file_chunk_; ///< the pread fallback's buffer, made on first use
 };
 
 } // namespace fxd::daemon

@@ -2,16 +2,10 @@
 
 #include "config.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <unistd.h>
-
-#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 
@@ -22,9 +16,6 @@ using asio::ip::tcp;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-/// A download read and encrypted in pieces this large: several full TLS records per call.
-constexpr std::size_t file_chunk_bytes = 256 * 1024;
 /// TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 has only such suites).
 constexpr const char* tls12_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL";
 
@@ -102,7 +93,6 @@ tls_stream::tls_stream(tcp::socket socket, std::shared_ptr<const tls_settings> s
 {
     if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)
         throw std::runtime_error("cannot make a TLS connection: " + openssl_reason("out of memory"));
-    socket_.non_blocking(true);
     SSL_set_accept_state(ssl_.get());
 }
 
@@ -120,7 +110,7 @@ asio::awaitable<boost::system::error_code> tls_stream::start()
                            : openssl_reason("handshake failed");
             co_return asio::error::make_error_code(asio::error::connection_aborted);
         }
-        const auto ec = co_await wait_for(error == SSL_ERROR_WANT_READ);
+        const auto ec = co_await socket_.wait(error == SSL_ERROR_WANT_READ);
         if (ec) {
             failure_ = ec == asio::error::operation_aborted ? "timed out (timeouts.header_s)" : ec.message();
             co_return ec;
@@ -191,35 +181,27 @@ io_attempt tls_stream::after_failure(int ret, bool reading)
 
 io_attempt tls_stream::send_file_now(int fd, std::uint64_t& offset, std::uint64_t count)
 {
-    file_chunk_.resize(file_chunk_bytes);
     // After a write that would block, TLS needs the same bytes again: the
     // same offset reads them back from the file.
-    const ssize_t got = ::pread(fd, file_chunk_.data(), std::min<std::uint64_t>(count, file_chunk_.size()),
-                                static_cast<off_t>(offset));
-    if (got <= 0)
+    const auto chunk = socket_.read_file(fd, offset, count);
+    if (chunk.empty())
         return {io_attempt::result::closed, 0, {}};
-    const auto sent = write_now({file_chunk_.data(), static_cast<std::size_t>(got)});
+    const auto sent = write_now(chunk);
     if (sent.state == io_attempt::result::done)
         offset += sent.bytes;
     return sent;
-}
-
-asio::awaitable<boost::system::error_code> tls_stream::wait_for(bool readable)
-{
-    auto [ec] = co_await socket_.async_wait(readable ? tcp::socket::wait_read : tcp::socket::wait_write, use_tuple);
-    co_return ec;
 }
 
 asio::awaitable<boost::system::error_code> tls_stream::wait_readable()
 {
     if (SSL_pending(ssl_.get()) > 0)
         co_return boost::system::error_code{}; // decrypted bytes are already waiting
-    co_return co_await wait_for(!read_wants_write_);
+    co_return co_await socket_.wait(!read_wants_write_);
 }
 
 asio::awaitable<boost::system::error_code> tls_stream::wait_writable()
 {
-    co_return co_await wait_for(write_wants_read_);
+    co_return co_await socket_.wait(write_wants_read_);
 }
 
 bool tls_stream::shutdown_send() noexcept
@@ -227,21 +209,7 @@ bool tls_stream::shutdown_send() noexcept
     ERR_clear_error();
     SSL_shutdown(ssl_.get()); // queues and tries to send our close_notify; the client may be gone
     ERR_clear_error();
-    boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
-    return !ec;
-}
-
-void tls_stream::cancel() noexcept
-{
-    boost::system::error_code ignored;
-    socket_.cancel(ignored);
-}
-
-void tls_stream::close() noexcept
-{
-    boost::system::error_code ignored;
-    socket_.close(ignored);
+    return socket_.shutdown_send();
 }
 
 } // namespace fxd::daemon

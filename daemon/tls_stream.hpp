@@ -19,7 +19,6 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <vector>
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -71,8 +70,8 @@ public:
 
     /// Sends the TLS close, then ends our sending side.
     bool shutdown_send() noexcept;
-    void cancel() noexcept;
-    void close() noexcept;
+    void cancel() noexcept { socket_.cancel(); }
+    void close() noexcept { socket_.close(); }
 
 private:
     struct ssl_free {
@@ -81,14 +80,12 @@ private:
     /// Maps a failed OpenSSL call to would_block (recording which readiness
     /// it waits for) or closed.
     io_attempt after_failure(int ret, bool reading);
-    boost::asio::awaitable<boost::system::error_code> wait_for(bool readable);
 
-    boost::asio::ip::tcp::socket socket_;
+    stream_socket socket_;
     std::shared_ptr<const tls_settings> settings_;
     std::unique_ptr<ssl_st, ssl_free> ssl_;
     bool read_wants_write_ = false; ///< the last read needs the socket writable first
     bool write_wants_read_ = false; ///< the last write needs the socket readable first
-    std::vector<char> file_chunk_;
     std::string failure_;
 };
 
