@@ -57,14 +57,7 @@ io_attempt plain_stream::send_file_now(int fd, std::uint64_t& offset, std::uint6
             return failed_with(errno);
         use_sendfile_ = false; // this file or socket cannot: read and write from now on
     }
-    const auto chunk = socket_.read_file(fd, offset, count);
-    if (chunk.empty())
-        return {io_attempt::result::closed, 0, {}};
-    // What the socket does not take now is read again on the next call.
-    const auto sent = write_now(chunk);
-    if (sent.state == io_attempt::result::done)
-        offset += sent.bytes;
-    return sent;
+    return write_file_piece(*this, socket_, fd, offset, count);
 }
 
 } // namespace fxd::daemon

@@ -25,6 +25,21 @@ struct io_attempt {
     boost::system::error_code error; ///< why it closed, when it was not a clean end of stream
 };
 
+/// Sends a piece of a file through a stream that cannot use sendfile(2): read
+/// at offset, write what the stream takes now, advance offset by it. What it
+/// does not take is read again on the next call (TLS needs the same bytes).
+template <class Stream>
+io_attempt write_file_piece(Stream& stream, stream_socket& socket, int fd, std::uint64_t& offset, std::uint64_t count)
+{
+    const auto chunk = socket.read_file(fd, offset, count);
+    if (chunk.empty())
+        return {io_attempt::result::closed, 0, {}};
+    const auto sent = stream.write_now(chunk);
+    if (sent.state == io_attempt::result::done)
+        offset += sent.bytes;
+    return sent;
+}
+
 class plain_stream {
 public:
     static constexpr bool encrypted = false;

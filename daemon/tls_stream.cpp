@@ -181,15 +181,7 @@ io_attempt tls_stream::after_failure(int ret, bool reading)
 
 io_attempt tls_stream::send_file_now(int fd, std::uint64_t& offset, std::uint64_t count)
 {
-    // After a write that would block, TLS needs the same bytes again: the
-    // same offset reads them back from the file.
-    const auto chunk = socket_.read_file(fd, offset, count);
-    if (chunk.empty())
-        return {io_attempt::result::closed, 0, {}};
-    const auto sent = write_now(chunk);
-    if (sent.state == io_attempt::result::done)
-        offset += sent.bytes;
-    return sent;
+    return write_file_piece(*this, socket_, fd, offset, count);
 }
 
 asio::awaitable<boost::system::error_code> tls_stream::wait_readable()
