@@ -313,7 +313,7 @@ int main(int argc, char** argv)
         if (text.find("certificate verify failed") != std::string::npos)
             hint = "fxd's certificate is not trusted here: --cacert FILE names the CA that signed it, and "
                    "--host must be a name or address the certificate carries";
-        else if (text.find("alert") != std::string::npos)
+        else if (text.find("alert") != std::string::npos || text.find("client certificate") != std::string::npos)
             hint = "fxd refused this connection; if it asks for a client certificate (tls.client_ca), "
                    "give one it trusts with --cert FILE --key FILE";
         else

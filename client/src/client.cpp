@@ -140,6 +140,17 @@ struct connection::tls_state {
     std::unique_ptr<SSL, openssl_deleter<SSL_free>> ssl;
     /// After a fatal error OpenSSL must not touch the stream again, not even to say goodbye.
     bool failed = false;
+    /// Whether any application data came back yet: a server refusing the
+    /// client's certificate (TLS 1.3) closes right after the handshake.
+    bool received = false;
+
+    /// Throws when the server closed before its first reply, saying what that likely means.
+    void check_early_close() const
+    {
+        if (!received)
+            tls_fail("TLS: the server closed the connection before its first reply "
+                     "(does it want a client certificate it trusts?)");
+    }
 
     /// Turns SSL_get_error's verdict on a failed call into a step, or throws.
     io_step step_after(int rc, const char* what)
@@ -368,6 +379,7 @@ std::size_t connection::read_some(std::span<char> into)
             std::size_t n = 0;
             const int rc = SSL_read_ex(tls_->ssl.get(), into.data(), into.size(), &n);
             step = rc == 1 ? io_step{.bytes = n} : tls_->step_after(rc, "recv");
+            tls_->received = tls_->received || step.bytes > 0;
         } else {
             step = plain_read(fd_.get(), into);
         }
@@ -427,6 +439,8 @@ void connection::send_raw(std::string_view bytes)
 {
     while (!bytes.empty()) {
         const std::size_t n = write_some(bytes);
+        if (n == 0 && tls_)
+            tls_->check_early_close();
         if (n == 0)
             fail("send: the server closed the connection");
         bytes.remove_prefix(n);
@@ -436,6 +450,8 @@ void connection::send_raw(std::string_view bytes)
 std::size_t connection::receive_some(std::span<char> into, const char* closed_message)
 {
     const std::size_t n = read_some(into);
+    if (n == 0 && tls_)
+        tls_->check_early_close();
     if (n == 0)
         fail(closed_message);
     return n;
