@@ -266,6 +266,8 @@ void connection::handshake(const std::string& host, const tls_options& options)
     if (options.cert_file.empty() != options.key_file.empty())
         tls_fail("TLS: a client certificate needs both a certificate file and a key file");
     if (!options.cert_file.empty()) {
+        // An encrypted key would make OpenSSL prompt on the terminal in the middle of a call: refuse it instead.
+        SSL_CTX_set_default_passwd_cb(ctx, [](char*, int, int, void*) { return 0; });
         if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1)
             tls_fail("TLS: cannot load client certificate " + options.cert_file + ": " + openssl_reason());
         if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
