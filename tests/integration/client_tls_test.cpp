@@ -19,6 +19,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -272,6 +275,38 @@ BOOST_AUTO_TEST_CASE(an_upload_refused_before_its_body_ends_is_reported_and_the_
     }
     s.ping(); // on a new TLS connection
     BOOST_TEST(s.conn().tls_version() == "TLSv1.3");
+}
+
+BOOST_AUTO_TEST_CASE(writing_to_a_reset_tls_connection_fails_without_sigpipe, *utf::timeout(60))
+{
+    // OpenSSL writes with write(), which raises SIGPIPE (killing the program)
+    // on a socket whose reset was already reported. A daemon that wants a
+    // client certificate resets the connection of a client without one; a
+    // raw read here takes the reset in, so the next write meets EPIPE.
+    const pki certs;
+    const tls_daemon d(certs, {"--set", "tls.client_ca=" + certs.path("ca.pem")});
+    connection c("127.0.0.1", d.tls_port, certs.trusting(), 10s);
+    // run_program ignores SIGPIPE in this process; a real program would not.
+    struct sigaction deflt {}, saved {};
+    deflt.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &deflt, &saved);
+    const std::unique_ptr<struct sigaction, void (*)(struct sigaction*)> restore(
+        &saved, [](struct sigaction* old) { ::sigaction(SIGPIPE, old, nullptr); });
+    bool reset = false;
+    for (int i = 0; i < 250 && !reset; ++i) {
+        char byte = 0;
+        const ssize_t n = ::recv(c.native_handle(), &byte, 1, MSG_DONTWAIT);
+        reset = n < 0 && errno == ECONNRESET;
+        if (n < 0 && errno == EAGAIN)
+            std::this_thread::sleep_for(20ms);
+    }
+    BOOST_REQUIRE(reset);
+    try {
+        c.send_raw(fxd::client::make_frame({{"op", "ping"}}));
+        BOOST_FAIL("a write on a reset connection succeeded");
+    } catch (const tls_error& e) {
+        BOOST_TEST(std::string(e.what()).starts_with("TLS: the server closed the connection before its first reply"));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(mutual_tls_serves_a_certificate_from_the_client_ca_and_refuses_others, *utf::timeout(120))
