@@ -28,15 +28,21 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// fxd's default ports: plain TCP, and TLS (the daemon's tls.port).
+constexpr std::uint16_t default_port = 7070;
+constexpr std::uint16_t default_tls_port = 7443;
+
 struct options {
     std::string host = "127.0.0.1";
-    std::uint16_t port = 7070;
+    std::uint16_t port = default_port; ///< default_tls_port with --tls and no --port
     std::uint16_t udp_port = 7071;
     std::chrono::milliseconds timeout{10000};
     std::optional<std::string> user; ///< --user, else FXC_USER
     bool quiet = false;
     bool json = false;
     bool udp = false;                ///< echo/ping --udp
+    /// --tls (or FXC_TLS), --cacert, --cert, --key. Only file names: fxc keeps no secret anywhere.
+    fxd::client::tls_options tls;
     std::optional<std::string> output; ///< download -o FILE
     std::string command;
     std::vector<std::string> args;

@@ -53,12 +53,18 @@ Commands:
 
 Options (anywhere on the line; '--' ends them):
   --host H          server address (default 127.0.0.1)
-  --port P          TCP port (default 7070)
+  --port P          TCP port (default 7070; 7443 with --tls)
   --udp-port U      UDP port for --udp (default 7071)
   --timeout S       seconds to wait for the connection or for any progress
                     (default 10)
   --user NAME       the account to use (default: $FXC_USER)
-  --udp             ping and echo: use UDP instead of TCP
+  --udp             ping and echo: use UDP instead of TCP (never encrypted)
+  --tls             speak TLS to fxd's TLS port (also FXC_TLS=1); the server's
+                    certificate must verify and name --host
+  --cacert FILE     with --tls: trust the CA certificates in FILE (PEM)
+                    instead of the system's store
+  --cert FILE       with --tls: client certificate (PEM) for mutual TLS;
+  --key FILE          its private key (PEM, not encrypted); both or neither
   -o, --output FILE download: where to write
   -q, --quiet       no progress bars or notes on stderr (errors still print)
   --json            one JSON object per command on stdout, for scripts:
@@ -68,7 +74,13 @@ Options (anywhere on the line; '--' ends them):
   -V, --version     fxc's version
 
 Password: taken from $FXC_PASSWORD, else asked on the terminal without echo
-(twice for register). ls, stat, rm, upload and download need a user.
+(twice for register). ls, stat, rm, upload and download need a user. fxc
+writes nothing to disk but the files you download: no password, session or
+certificate is remembered between runs.
+
+TLS: over plain TCP, fxd accepts passwords from loopback only by default
+(auth.plaintext); from elsewhere use --tls. FXC_TLS=1 in the environment
+stands for --tls (FXC_TLS=0 turns it off).
 
 Progress: uploads and downloads draw a bar on stderr (bytes, percent, rate,
 time left) when stderr is a terminal, and print one plain line at the end
@@ -80,7 +92,8 @@ Exit status:
   1  the server answered an error (its code and message are printed), or a
      downloaded file did not match its SHA-256
   2  usage error, or a local file that cannot be read or written
-  3  could not connect, or the connection broke or timed out
+  3  could not connect, the connection broke or timed out, or TLS failed
+     (for instance a certificate that does not verify: the reason is printed)
 
 Examples:
   fxc --port 7070 ping
@@ -88,6 +101,8 @@ Examples:
   fxc --user alice upload big.iso          # interrupted? run it again to resume
   fxc --user alice download big.iso -o copy.iso
   fxc --json --user alice ls
+  fxc --tls --host files.example.org --user alice ls          # CA from the system store
+  fxc --tls --cacert ca.pem --cert me.pem --key me.key ping   # mutual TLS
 )";
 
 struct command_spec {
@@ -166,6 +181,18 @@ void check_command(options& opts, std::vector<std::string> positional, bool outp
         throw usage_error("-o applies to download only");
     if (output_given && opts.output->empty())
         throw usage_error("-o needs a file name");
+    if (opts.udp && opts.tls.enabled)
+        throw usage_error("--udp is plain UDP: it cannot be used with --tls (or FXC_TLS=1)");
+}
+
+/// Checks the TLS options once read: file options only with TLS, a certificate only with its key.
+void check_tls(const options& opts)
+{
+    const auto& tls = opts.tls;
+    if (!tls.enabled && (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty()))
+        throw usage_error("--cacert, --cert and --key need --tls (or FXC_TLS=1)");
+    if (tls.cert_file.empty() != tls.key_file.empty())
+        throw usage_error("--cert and --key go together: a client certificate needs its key");
 }
 
 /// Fills opts from the command line; false when it asked for --help or
@@ -178,7 +205,7 @@ bool parse(int argc, char** argv, options& opts)
     app.set_help_flag("-h,--help");
     app.set_version_flag("-V,--version", std::string("fxc ") + FXC_VERSION);
     app.add_option("--host", opts.host)->check(CLI::Validator(not_empty, "HOST"));
-    app.add_option("--port", opts.port)->check(CLI::Validator(port_number, "PORT"));
+    auto* port = app.add_option("--port", opts.port)->check(CLI::Validator(port_number, "PORT"));
     app.add_option("--udp-port", opts.udp_port)->check(CLI::Validator(port_number, "PORT"));
     app.add_option_function<double>("--timeout", [&](double s) {
            opts.timeout = std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(s * 1000)));
@@ -189,6 +216,10 @@ bool parse(int argc, char** argv, options& opts)
     app.add_flag("-q,--quiet", opts.quiet);
     app.add_flag("--json", opts.json);
     app.add_flag("--udp", opts.udp);
+    app.add_flag("--tls", opts.tls.enabled)->envname("FXC_TLS");
+    app.add_option("--cacert", opts.tls.ca_file)->check(CLI::ExistingFile);
+    app.add_option("--cert", opts.tls.cert_file)->check(CLI::ExistingFile);
+    app.add_option("--key", opts.tls.key_file)->check(CLI::ExistingFile);
     auto* output = app.add_option_function<std::string>("-o,--output", [&](const std::string& file) { opts.output = file; });
     std::vector<std::string> positional;
     app.add_option("command", positional);
@@ -204,6 +235,9 @@ bool parse(int argc, char** argv, options& opts)
         throw usage_error(e.what());
     }
     check_command(opts, std::move(positional), output->count() > 0);
+    check_tls(opts);
+    if (opts.tls.enabled && port->count() == 0)
+        opts.port = default_tls_port;
     return true;
 }
 
@@ -247,7 +281,7 @@ int main(int argc, char** argv)
             required_user(opts, opts.command);
         if (opts.command == "stat" || opts.command == "rm" || opts.command == "download")
             check_file_name(opts.args.at(0));
-        fxd::client::session s(opts.host, opts.port, opts.timeout);
+        fxd::client::session s(opts.host, opts.port, opts.tls, opts.timeout);
         connected = true;
         if (is_transfer(opts.command)) {
             std::signal(SIGINT, on_interrupt);
@@ -271,6 +305,21 @@ int main(int argc, char** argv)
     } catch (const std::system_error& e) {
         out.failure(opts.command, "local_file", e.what(), "", exit_usage);
         return exit_usage;
+    } catch (const fxd::client::tls_error& e) {
+        // Before the connection_error handler: a TLS failure is not a missing
+        // server, and the reason (e.g. "certificate verify failed: ...") is the message.
+        const std::string text = e.what();
+        std::string hint;
+        if (text.find("certificate verify failed") != std::string::npos)
+            hint = "fxd's certificate is not trusted here: --cacert FILE names the CA that signed it, and "
+                   "--host must be a name or address the certificate carries";
+        else if (text.find("alert") != std::string::npos || text.find("client certificate") != std::string::npos)
+            hint = "fxd refused this connection; if it asks for a client certificate (tls.client_ca), "
+                   "give one it trusts with --cert FILE --key FILE";
+        else
+            hint = "is " + where + " fxd's TLS port (tls.port, default 7443)?";
+        out.failure(opts.command, "tls_failed", where + ": " + text, hint, exit_connection);
+        return exit_connection;
     } catch (const fxd::client::connection_error& e) {
         const std::string text = e.what();
         if (opts.udp) {

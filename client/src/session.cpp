@@ -86,9 +86,14 @@ fs::path part_path(const fs::path& file)
 }
 
 session::session(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
-    : host_(std::move(host)), port_(port), timeout_(timeout)
+    : session(std::move(host), port, tls_options{}, timeout)
 {
-    conn_.emplace(host_, port_, timeout_);
+}
+
+session::session(std::string host, std::uint16_t port, tls_options tls, std::chrono::milliseconds timeout)
+    : host_(std::move(host)), port_(port), timeout_(timeout), tls_(std::move(tls))
+{
+    conn_.emplace(host_, port_, tls_, timeout_);
 }
 
 session::~session()
@@ -104,7 +109,7 @@ void session::reconnect()
 {
     conn_.reset();
     broken_ = false;
-    conn_.emplace(host_, port_, timeout_);
+    conn_.emplace(host_, port_, tls_, timeout_);
     if (credentials_) {
         const auto [user, password] = *credentials_;
         const auto r = conn_->call({{"op", "login"}, {"user", user}, {"password", password}});

@@ -285,7 +285,8 @@ BOOST_AUTO_TEST_CASE(help_documents_every_command_and_exit_status, *utf::timeout
     BOOST_TEST(r.status == 0);
     for (const char* word : {"ping", "hello", "echo", "stats", "register", "whoami", "upload", "download", "ls",
                              "stat", "rm", "shell", "--host", "--port", "--udp-port", "--timeout", "--user",
-                             "--quiet", "--json", "FXC_USER", "FXC_PASSWORD", "Exit status"})
+                             "--quiet", "--json", "FXC_USER", "FXC_PASSWORD", "Exit status", "--tls", "--cacert",
+                             "--cert FILE", "--key FILE", "FXC_TLS", "7443"})
         BOOST_TEST(r.out.find(word) != std::string::npos, word);
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -25,6 +26,23 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A TLS handshake, certificate check or TLS record failed; what() names the
+/// reason, e.g. "TLS: certificate verify failed: self-signed certificate".
+class tls_error : public connection_error {
+public:
+    using connection_error::connection_error;
+};
+
+/// How to speak TLS on a connection. The server's certificate is always
+/// verified: against ca_file, or the system's store when it is empty.
+struct tls_options {
+    bool enabled = false;
+    std::string ca_file;     ///< PEM bundle of trusted CAs; empty: the system store
+    std::string cert_file;   ///< client certificate (PEM, chain allowed) for mutual TLS; needs key_file
+    std::string key_file;    ///< its private key (PEM)
+    std::string server_name; ///< name (or IP) the certificate must carry, sent as SNI; empty: the host connected to
+};
+
 struct reply {
     boost::json::object header;
     std::string body;
@@ -34,13 +52,24 @@ struct reply {
     std::string code() const;
 };
 
-/// A TCP connection speaking frames.
+namespace detail {
+struct io_step;
+}
+
+/// A TCP connection speaking frames, in the clear or inside TLS.
 class connection {
 public:
     /// Connects to host:port (numeric address or name) within the timeout.
     /// source_address, when given, is the local address to connect from (e.g. 127.0.0.2).
     connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = 5s,
                const std::string& source_address = {});
+    /// Connects, then (when tls.enabled) completes a TLS handshake, each wait
+    /// within the timeout; a failed one throws tls_error saying why.
+    connection(const std::string& host, std::uint16_t port, const tls_options& tls,
+               std::chrono::milliseconds timeout = 5s, const std::string& source_address = {});
+    ~connection();
+    connection(connection&&) noexcept;
+    connection& operator=(connection&&) noexcept;
 
     void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
 
@@ -76,19 +105,36 @@ public:
     std::string receive_exact(std::size_t n);
     /// True when the server closed the connection (reads EOF) within the timeout.
     bool closed_by_peer();
-    /// Half-closes the sending side.
+    /// Half-closes the sending side (after a TLS close_notify over TLS).
     void shutdown_send();
 
+    /// The socket; over TLS, bytes written to it directly break the TLS stream.
     int native_handle() const noexcept { return fd_.get(); }
     std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+    /// The TLS version negotiated ("TLSv1.3"), or "" on a plain connection.
+    std::string tls_version() const;
 
 private:
+    struct tls_state; // OpenSSL's objects, kept out of this header
+
+    void handshake(const std::string& host, const tls_options& tls);
     /// Waits for events within the timeout; returns the events that fired.
     short wait(short events);
+    /// Reads what is there (at least one byte, waiting within the timeout);
+    /// 0 when the server closed the connection.
+    std::size_t read_some(std::span<char> into);
+    /// One non-blocking write attempt.
+    detail::io_step write_step(std::span<const char> bytes);
+    /// Writes at least one byte, waiting within the timeout; 0 when the
+    /// server closed or reset the connection (reading may still show why).
+    std::size_t write_some(std::span<const char> bytes);
+    /// True when a reply has begun to arrive (or the server closed), without waiting or consuming it.
+    bool reply_started();
     /// Reads at least one byte into `into` (waiting within the timeout); the
     /// server closing first fails with closed_message.
     std::size_t receive_some(std::span<char> into, const char* closed_message);
     util::unique_fd fd_;
+    std::unique_ptr<tls_state> tls_; // after fd_: destroyed before the socket closes
     std::chrono::milliseconds timeout_;
 };
 

@@ -108,6 +108,9 @@ class session {
 public:
     /// Connects at once (throws connection_error when it cannot).
     session(std::string host, std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    /// Connects at once over TLS when tls.enabled; reconnections use TLS too.
+    session(std::string host, std::uint16_t port, tls_options tls,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
     ~session();
     session(session&&) noexcept;
     session& operator=(session&&) noexcept;
@@ -162,6 +165,7 @@ private:
     std::string host_;
     std::uint16_t port_ = 0;
     std::chrono::milliseconds timeout_;
+    tls_options tls_;
     std::optional<connection> conn_;
     bool broken_ = false;
     std::optional<std::pair<std::string, std::string>> credentials_;
