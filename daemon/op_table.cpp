@@ -80,13 +80,13 @@ constexpr bool table_is_consistent()
             return false; // rows follow protocol::op, so spec_of() is an index
         if (row.offered_over(transport::udp) != protocol::offered_on_udp(row.op))
             return false; // the contract decides what UDP offers
-        if ((row.shape == shape::loop) != (row.serve != nullptr) || (row.shape == shape::worker) != (row.work != nullptr))
-            return false; // every row names the handler its shape calls
         if (row.offered_over(transport::udp) && row.shape != shape::loop)
             return false; // nothing on UDP may wait for the pool or stream
     }
     return true;
 }
+// Whether every row names the handler its shape calls is checked by the
+// op-table test: UBSan makes comparisons of member pointers non-constant.
 static_assert(table_is_consistent());
 
 } // namespace

@@ -56,6 +56,17 @@ BOOST_AUTO_TEST_CASE(has_one_row_per_op_in_protocol_order)
     }
 }
 
+BOOST_AUTO_TEST_CASE(every_row_names_the_handler_its_shape_calls)
+{
+    for (const auto& row : daemon::all_ops()) {
+        BOOST_TEST_CONTEXT(protocol::to_string(row.op))
+        {
+            BOOST_TEST((row.shape == daemon::op_shape::loop) == (row.serve != nullptr));
+            BOOST_TEST((row.shape == daemon::op_shape::worker) == (row.work != nullptr));
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(udp_offers_exactly_what_the_contract_says)
 {
     for (const auto& row : daemon::all_ops()) {
