@@ -1,7 +1,10 @@
 // handshake: new connections per second. C slots, each in a loop of connect,
 // TLS handshake (with --tls; a full one, as no session is reused), one ping
 // and its reply, close. Without --tls the same loop measures what TCP set-up
-// alone costs, for comparison.
+// alone costs, for comparison. When the server's pid is known (--pid, or
+// the listener on --port), its CPU time per connection is reported too: on a
+// machine where client and server share the cores, that is the server's own
+// cost, which the rate (a figure of the pair) hides.
 
 #include "common.hpp"
 #include "frames.hpp"
@@ -45,6 +48,8 @@ public:
         const auto start = now_ns();
         const auto measure_start = start + static_cast<std::int64_t>(o_.warmup * 1e9);
         const auto end = measure_start + static_cast<std::int64_t>(o_.seconds * 1e9);
+        const pid_t pid = o_.pid > 0 ? o_.pid : find_listener_pid(o_.port);
+        double cpu0 = 0;
         for (std::size_t i = 0; i < slots_.size(); ++i)
             begin(i);
         std::vector<epoll_event> events(1024);
@@ -54,6 +59,8 @@ public:
                 measuring_ = true;
                 hist_.reset();
                 done_ = 0;
+                if (pid > 0)
+                    cpu0 = process_cpu_seconds(pid);
             }
             const auto next = measuring_ ? end : measure_start;
             const int wait_ms = static_cast<int>(std::clamp<std::int64_t>((next - now) / 1'000'000, 0, 100));
@@ -65,6 +72,7 @@ public:
             now = now_ns();
         }
         const double elapsed = seconds_between(measure_start, now);
+        const double cpu = pid > 0 ? process_cpu_seconds(pid) - cpu0 : 0.0;
         slots_.clear();
         r.set("tls", o_.tls);
         r.count("connections", static_cast<std::uint64_t>(o_.connections), "connections at a time");
@@ -74,6 +82,11 @@ public:
         r.figure("connections_per_s", elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0,
                  "new connections/s", "", 0);
         r.latency(hist_);
+        if (pid > 0 && done_ > 0) {
+            r.set("pid", pid);
+            r.figure("server_cpu_us_per_conn", cpu / static_cast<double>(done_) * 1e6, "server CPU per connection",
+                     "us", 1);
+        }
         return 0;
     }
 
