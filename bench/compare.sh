@@ -310,10 +310,11 @@ s_time_rate() { # port pid out
     'BEGIN { print n, t1 - t0, (c1 - c0) / hz }' > "$3"
 }
 
-# The protocol and cipher a server negotiates with OpenSSL's defaults.
+# The protocol, cipher and key exchange a server negotiates with OpenSSL's defaults.
 tls_params() { # port out
   echo | timeout 10 openssl s_client -brief -connect "127.0.0.1:$1" 2>&1 |
-    sed -n 's/^Protocol version: *//p; s/^Ciphersuite: *//p' | paste -sd' ' > "$2"
+    sed -n 's/^Protocol version: *//p; s/^Ciphersuite: *//p; s/^Server Temp Key: *\([^,]*\).*/\1/p' |
+    paste -sd' ' > "$2"
 }
 
 # The TLS rows: fxd's TLS port, redis's tls-port and nginx over HTTPS, all
