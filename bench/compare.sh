@@ -18,8 +18,8 @@ over TLS with a throw-away P-256 certificate: fxd, redis (tls-port) and nginx
 (HTTPS). Prints two Markdown tables, plain and TLS (also written to FILE with
 --out).
 
-  --quick     short runs and a 128 MiB file instead of 1 GiB (about 1 minute
-              instead of 3, plus the build)
+  --quick     short runs and a 128 MiB file instead of 1 GiB (about 1.5
+              minutes instead of 5, plus the build)
   --tls-only  only the TLS rows (about 40 s with --quick)
   --no-tls    only the plain rows
   --out FILE  also write the tables to FILE

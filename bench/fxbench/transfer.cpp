@@ -287,6 +287,8 @@ bool read_reply_bytes(transfer_state& s, std::vector<char>& scratch)
         if (s.tls) {
             std::size_t got = 0;
             // Reading on until OpenSSL wants the socket also empties what SSL_pending would report.
+            // A read that wants the socket writable (a TLS 1.3 key update, which fxd does not
+            // start) would wait on EPOLLIN here; --max-seconds bounds that.
             const auto r = s.tls->read(scratch.data(), scratch.size(), got);
             if (r == io::closed)
                 return false;
