@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Turns the raw outputs bench/compare.sh collected into one Markdown table.
+"""Turns the raw outputs bench/compare.sh collected into Markdown tables.
 
 Usage: table.py RAW_DIR   (fxbench --json files, redis-benchmark --csv files,
-iperf3 -J output, curl -w lines, machine.txt)
+iperf3 -J output, curl -w lines, openssl s_time figures, machine.txt)
+
+Prints the plain table when its files are there, and the TLS table (the
+files named tls-*) when those are.
 """
 import csv
 import json
@@ -69,85 +72,164 @@ def add(workload, fxd, peer, peer_fig, ratio, target="", met=None):
                  target or "(info)", "" if met is None else ("yes" if met else "**no**")))
 
 
-# Small messages.
-for cp in ("1,1", "50,1", "50,16"):
-    c, p = cp.split(",")
-    e = fxb(f"fxd-echo-{cp}.json")
-    rps = e["requests_per_s"]
-    ping_rps, ping_p50 = redis(f"redis-ping-{cp}.csv")
-    set_rps, set_p50 = redis(f"redis-set-{cp}.csv")
-    w = f"64 B echo, {c} conn x {p} pipelined: req/s"
-    target = "fxd >= PING_MBULK" if cp == "50,16" else ""
-    add(w, num(rps), "redis PING_MBULK", num(ping_rps), rps / ping_rps, target,
-        rps >= ping_rps if cp == "50,16" else None)
-    add(w, num(rps), "redis SET -d 64", num(set_rps), rps / set_rps)
-    if cp == "1,1":
-        p50 = e["latency_us"]["p50"]
-        add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis PING_MBULK p50", num(ping_p50, "us"),
-            p50 / ping_p50, "fxd <= redis", p50 <= ping_p50)
-        add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis SET -d 64 p50", num(set_p50, "us"),
-            p50 / set_p50)
-        lat = e["latency_us"]
-        add("64 B echo, 1 x 1: p99 / p99.9", f"{num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
-    if cp == "50,16":
-        lat = e["latency_us"]
-        add("64 B echo, 50 x 16: p50 / p99 / p99.9",
-            f"{num(lat['p50'])} / {num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
+def plain_rows():
+    # Small messages.
+    for cp in ("1,1", "50,1", "50,16"):
+        c, p = cp.split(",")
+        e = fxb(f"fxd-echo-{cp}.json")
+        rps = e["requests_per_s"]
+        ping_rps, ping_p50 = redis(f"redis-ping-{cp}.csv")
+        set_rps, set_p50 = redis(f"redis-set-{cp}.csv")
+        w = f"64 B echo, {c} conn x {p} pipelined: req/s"
+        target = "fxd >= PING_MBULK" if cp == "50,16" else ""
+        add(w, num(rps), "redis PING_MBULK", num(ping_rps), rps / ping_rps, target,
+            rps >= ping_rps if cp == "50,16" else None)
+        add(w, num(rps), "redis SET -d 64", num(set_rps), rps / set_rps)
+        if cp == "1,1":
+            p50 = e["latency_us"]["p50"]
+            add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis PING_MBULK p50", num(ping_p50, "us"),
+                p50 / ping_p50, "fxd <= redis", p50 <= ping_p50)
+            add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis SET -d 64 p50", num(set_p50, "us"),
+                p50 / set_p50)
+            lat = e["latency_us"]
+            add("64 B echo, 1 x 1: p99 / p99.9", f"{num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
+        if cp == "50,16":
+            lat = e["latency_us"]
+            add("64 B echo, 50 x 16: p50 / p99 / p99.9",
+                f"{num(lat['p50'])} / {num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
 
-# Transfers.
-with open(path("iperf3.json")) as f:
-    iperf = json.load(f)["end"]["sum_received"]["bits_per_second"] / 8 / 1e6
-dl, n_dl = median_of("fxd-download-", lambda n: fxb(n)["mb_per_s"])
-ul, n_ul = median_of("fxd-upload-", lambda n: fxb(n)["mb_per_s"])
-dl_cpu, _ = median_of("fxd-download-", lambda n: fxb(n)["server_cpu_s_per_gb"])
-ul_cpu, _ = median_of("fxd-upload-", lambda n: fxb(n)["server_cpu_s_per_gb"])
-ng_dl, _ = median_of("nginx-download-", curl_mbps)
-ng_ul, _ = median_of("nginx-upload-", curl_mbps)
-size = machine.get("file_size", "?")
-runs = f", median of {n_dl}" if n_dl > 1 else ""
-add(f"download {size}B, 1 conn: MB/s{runs}", num(dl, "MB/s"), "iperf3 1 stream", num(iperf, "MB/s"), dl / iperf,
-    ">= 0.90 x iperf3", dl >= 0.9 * iperf)
-add(f"download {size}B, 1 conn: MB/s{runs}", num(dl, "MB/s"), "nginx sendfile + curl", num(ng_dl, "MB/s"), dl / ng_dl,
-    ">= nginx", dl >= ng_dl)
-add(f"upload {size}B, 1 conn: MB/s{runs}", num(ul, "MB/s"), "iperf3 1 stream", num(iperf, "MB/s"), ul / iperf,
-    ">= 0.60 x iperf3", ul >= 0.6 * iperf)
-add(f"upload {size}B, 1 conn: MB/s{runs}", num(ul, "MB/s"), "nginx WebDAV PUT + curl -T", num(ng_ul, "MB/s"),
-    ul / ng_ul, ">= nginx", ul >= ng_ul)
-add("download: daemon CPU per GB", num(dl_cpu, "s/GB"), "", "", None)
-add("upload: daemon CPU per GB (SHA-256 + fsync)", num(ul_cpu, "s/GB"), "", "", None)
+    # Transfers.
+    with open(path("iperf3.json")) as f:
+        iperf = json.load(f)["end"]["sum_received"]["bits_per_second"] / 8 / 1e6
+    dl, n_dl = median_of("fxd-download-", lambda n: fxb(n)["mb_per_s"])
+    ul, n_ul = median_of("fxd-upload-", lambda n: fxb(n)["mb_per_s"])
+    dl_cpu, _ = median_of("fxd-download-", lambda n: fxb(n)["server_cpu_s_per_gb"])
+    ul_cpu, _ = median_of("fxd-upload-", lambda n: fxb(n)["server_cpu_s_per_gb"])
+    ng_dl, _ = median_of("nginx-download-", curl_mbps)
+    ng_ul, _ = median_of("nginx-upload-", curl_mbps)
+    size = machine.get("file_size", "?")
+    runs = f", median of {n_dl}" if n_dl > 1 else ""
+    add(f"download {size}B, 1 conn: MB/s{runs}", num(dl, "MB/s"), "iperf3 1 stream", num(iperf, "MB/s"), dl / iperf,
+        ">= 0.90 x iperf3", dl >= 0.9 * iperf)
+    add(f"download {size}B, 1 conn: MB/s{runs}", num(dl, "MB/s"), "nginx sendfile + curl", num(ng_dl, "MB/s"), dl / ng_dl,
+        ">= nginx", dl >= ng_dl)
+    add(f"upload {size}B, 1 conn: MB/s{runs}", num(ul, "MB/s"), "iperf3 1 stream", num(iperf, "MB/s"), ul / iperf,
+        ">= 0.60 x iperf3", ul >= 0.6 * iperf)
+    add(f"upload {size}B, 1 conn: MB/s{runs}", num(ul, "MB/s"), "nginx WebDAV PUT + curl -T", num(ng_ul, "MB/s"),
+        ul / ng_ul, ">= nginx", ul >= ng_ul)
+    add("download: daemon CPU per GB", num(dl_cpu, "s/GB"), "", "", None)
+    add("upload: daemon CPU per GB (SHA-256 + fsync)", num(ul_cpu, "s/GB"), "", "", None)
 
-# UDP.
-u = fxb("fxd-udp.json")
-r = fxb("ref-udp.json")
-add("UDP 64 B echo, 64 in flight: datagrams/s", num(u["datagrams_per_s"]), "C recvmmsg/sendmmsg echo",
-    num(r["datagrams_per_s"]), u["datagrams_per_s"] / r["datagrams_per_s"], ">= 0.80 x reference",
-    u["datagrams_per_s"] >= 0.8 * r["datagrams_per_s"])
-add("UDP: loss / p50 latency", f"{u['loss_percent']:.3f} % / {num(u['latency_us']['p50'], 'us')}",
-    "C reference", f"{r['loss_percent']:.3f} % / {num(r['latency_us']['p50'], 'us')}", None)
+    # UDP.
+    u = fxb("fxd-udp.json")
+    r = fxb("ref-udp.json")
+    add("UDP 64 B echo, 64 in flight: datagrams/s", num(u["datagrams_per_s"]), "C recvmmsg/sendmmsg echo",
+        num(r["datagrams_per_s"]), u["datagrams_per_s"] / r["datagrams_per_s"], ">= 0.80 x reference",
+        u["datagrams_per_s"] >= 0.8 * r["datagrams_per_s"])
+    add("UDP: loss / p50 latency", f"{u['loss_percent']:.3f} % / {num(u['latency_us']['p50'], 'us')}",
+        "C reference", f"{r['loss_percent']:.3f} % / {num(r['latency_us']['p50'], 'us')}", None)
 
-# Idle connections.
-fi = fxb("fxd-idle.json")
-ri = fxb("redis-idle.json")
-n = fi["connections"]
-fb, rb = fi["rss_per_conn_bytes"], ri["rss_per_conn_bytes"]
-add(f"{n:,} idle connections: RSS per connection", num(fb, "B"), "redis-server", num(rb, "B"),
-    fb / rb if rb > 0 else None, "<= 10 KiB and < redis", fb <= 10240 and fb < rb)
-add(f"{n:,} idle connections: CPU at rest", f"{fi['cpu_percent']:.2f} % of a core", "redis-server",
-    f"{ri['cpu_percent']:.2f} % of a core", None)
+    # Idle connections.
+    fi = fxb("fxd-idle.json")
+    ri = fxb("redis-idle.json")
+    n = fi["connections"]
+    fb, rb = fi["rss_per_conn_bytes"], ri["rss_per_conn_bytes"]
+    add(f"{n:,} idle connections: RSS per connection", num(fb, "B"), "redis-server", num(rb, "B"),
+        fb / rb if rb > 0 else None, "<= 10 KiB and < redis", fb <= 10240 and fb < rb)
+    add(f"{n:,} idle connections: CPU at rest", f"{fi['cpu_percent']:.2f} % of a core", "redis-server",
+        f"{ri['cpu_percent']:.2f} % of a core", None)
 
-# Echo over many connections.
-flat = {k: fxb(f"fxd-flat-{k}.json")["requests_per_s"] for k in (10, 100, 1000, 10000)}
-best = max(flat.values())
-for k, v in flat.items():
-    add(f"64 B echo, {k:,} conn x 1: req/s", num(v), "fxd, best of 10..10,000", num(best), v / best,
-        ">= 0.80 x best (flat)", v >= 0.8 * best)
+    # Echo over many connections.
+    flat = {k: fxb(f"fxd-flat-{k}.json")["requests_per_s"] for k in (10, 100, 1000, 10000)}
+    best = max(flat.values())
+    for k, v in flat.items():
+        add(f"64 B echo, {k:,} conn x 1: req/s", num(v), "fxd, best of 10..10,000", num(best), v / best,
+            ">= 0.80 x best (flat)", v >= 0.8 * best)
+
+
+tls_table = []
+
+
+def tls_add(workload, fxd, peer="", peer_fig="", ratio=None):
+    tls_table.append((workload, fxd, peer, peer_fig, f"{ratio:.2f}" if ratio is not None else ""))
+
+
+def s_time(name):
+    """openssl s_time -new through compare.sh: new connections per wall second, server CPU ms per connection."""
+    with open(path(name)) as f:
+        n, wall, cpu = (float(x) for x in f.read().split())
+    return n / wall, cpu / n * 1e3
+
+
+def tls_rows():
+    plain = os.path.exists(path("fxd-echo-1,1.json"))
+    for cp in ("1,1", "50,1", "50,16"):
+        c, p = cp.split(",")
+        e = fxb(f"tls-fxd-echo-{cp}.json")
+        rps = e["requests_per_s"]
+        ping_rps, ping_p50 = redis(f"tls-redis-ping-{cp}.csv")
+        w = f"64 B echo over TLS, {c} conn x {p} pipelined: req/s"
+        tls_add(w, num(rps), "redis --tls PING_MBULK", num(ping_rps), rps / ping_rps)
+        if plain:
+            plain_rps = fxb(f"fxd-echo-{cp}.json")["requests_per_s"]
+            tls_add(w, num(rps), "fxd, plain TCP (same run)", num(plain_rps), rps / plain_rps)
+        if cp == "1,1":
+            p50 = e["latency_us"]["p50"]
+            tls_add("64 B echo over TLS, 1 x 1: p50 latency", num(p50, "us"), "redis --tls PING_MBULK p50",
+                    num(ping_p50, "us"), p50 / ping_p50)
+    size = machine.get("file_size", "?")
+    for kind, peer in (("download", "nginx HTTPS GET + curl -k"), ("upload", "nginx HTTPS WebDAV PUT + curl -k -T")):
+        mbps, n = median_of(f"tls-fxd-{kind}-", lambda name: fxb(name)["mb_per_s"])
+        cpu, _ = median_of(f"tls-fxd-{kind}-", lambda name: fxb(name)["server_cpu_s_per_gb"])
+        ng, _ = median_of(f"tls-nginx-{kind}-", curl_mbps)
+        runs = f", median of {n}" if n > 1 else ""
+        tls_add(f"{kind} {size}B over TLS, 1 conn: MB/s{runs}", num(mbps, "MB/s"), peer, num(ng, "MB/s"), mbps / ng)
+        if plain:
+            pl, _ = median_of(f"fxd-{kind}-", lambda name: fxb(name)["mb_per_s"])
+            tls_add(f"{kind} {size}B over TLS, 1 conn: MB/s{runs}", num(mbps, "MB/s"), "fxd, plain TCP (same run)",
+                    num(pl, "MB/s"), mbps / pl)
+        tls_add(f"{kind} over TLS: daemon CPU per GB", num(cpu, "s/GB"))
+    fx_rate, fx_cpu = s_time("tls-fxd-stime.txt")
+    for peer in ("nginx", "redis"):
+        rate, cpu = s_time(f"tls-{peer}-stime.txt")
+        tls_add("new TLS connections/s, `openssl s_time -new` (one at a time)", num(fx_rate), f"{peer} (s_time)",
+                num(rate), fx_rate / rate)
+        tls_add("server CPU per new TLS connection (s_time)", num(fx_cpu, "ms"), f"{peer} (s_time)",
+                num(cpu, "ms"), fx_cpu / cpu)
+    for c in (1, 16):
+        t = fxb(f"tls-fxd-hs-{c}.json")
+        p = fxb(f"tls-fxd-tcp-{c}.json")
+        w = f"new connections/s, fxbench handshake -c {c} (connect, handshake, ping, close)"
+        tls_add(w, f"{num(t['connections_per_s'])} TLS", "fxd, plain TCP", num(p["connections_per_s"]),
+                t["connections_per_s"] / p["connections_per_s"])
+        if "server_cpu_us_per_conn" in t and "server_cpu_us_per_conn" in p:
+            tls_add(f"fxd CPU per new connection (-c {c})", num(t["server_cpu_us_per_conn"], "us"), "fxd, plain TCP",
+                    num(p["server_cpu_us_per_conn"], "us"), t["server_cpu_us_per_conn"] / p["server_cpu_us_per_conn"])
+
 
 mode = "quick run (--quick)" if machine.get("quick") == "1" else "full run"
-print(f"fxd against its peers on loopback, {machine.get('date')}: {machine.get('cpus')} cores "
-      f"({machine.get('cpu')}), kernel {machine.get('kernel')}, load average at start {machine.get('load')}; "
-      f"{mode}; redis {machine.get('redis')}, nginx {machine.get('nginx')}, iperf3 {machine.get('iperf3')}.")
-print()
-print("| workload | fxd | peer | peer figure | ratio | target | met? |")
-print("| --- | ---: | --- | ---: | ---: | --- | --- |")
-for row in rows:
-    print("| " + " | ".join(row) + " |")
+if os.path.exists(path("fxd-idle.json")):
+    plain_rows()
+    print(f"fxd against its peers on loopback, {machine.get('date')}: {machine.get('cpus')} cores "
+          f"({machine.get('cpu')}), kernel {machine.get('kernel')}, load average at start {machine.get('load')}; "
+          f"{mode}; redis {machine.get('redis')}, nginx {machine.get('nginx')}, iperf3 {machine.get('iperf3')}.")
+    print()
+    print("| workload | fxd | peer | peer figure | ratio | target | met? |")
+    print("| --- | ---: | --- | ---: | ---: | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+if os.path.exists(path("tls-fxd-echo-1,1.json")):
+    tls_rows()
+    if rows:
+        print()
+    params = {k: open(path(f"tls-params-{k}.txt")).read().strip() or "?" for k in ("fxd", "redis", "nginx")}
+    print(f"TLS: fxd against its peers on loopback, {machine.get('date')}: {machine.get('cpus')} cores "
+          f"({machine.get('cpu')}), load average at start {machine.get('load')}; {mode}; OpenSSL "
+          f"{machine.get('openssl')}, one self-signed P-256 ECDSA certificate; negotiated with OpenSSL's "
+          f"defaults: fxd {params['fxd']}, redis {params['redis']}, nginx {params['nginx']}.")
+    print()
+    print("| workload (TLS) | fxd | peer | peer figure | ratio |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    for row in tls_table:
+        print("| " + " | ".join(row) + " |")

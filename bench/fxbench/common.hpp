@@ -43,6 +43,8 @@ struct options {
     std::string file;                ///< upload, download: the local file (generated when missing)
     std::string name = "fxbench";    ///< upload, download: the name on the server (a suffix per connection)
     pid_t pid = 0;                   ///< the server's pid; 0: found from the port with ss
+    bool tls = false;                ///< echo, upload, download, handshake: speak TLS on --port
+    std::string cacert;              ///< with tls: verify the server against this CA file (else no check)
 };
 
 /// A run failed in a way the user should hear about (exit status 1).
@@ -114,5 +116,6 @@ int run_udp(const options& o, report& r);
 int run_upload(const options& o, report& r);
 int run_download(const options& o, report& r);
 int run_idle(const options& o, report& r);
+int run_handshake(const options& o, report& r);
 
 } // namespace fxd::bench

@@ -1,9 +1,11 @@
 // echo: C connections, P requests outstanding on each at all times, one
 // epoll loop on one thread. Every request is the same frame, so a
 // connection's unsent bytes are just a count into a buffer of P + 1 copies.
+// With --tls the same loop runs through OpenSSL on each socket (stream.hpp).
 
 #include "common.hpp"
 #include "frames.hpp"
+#include "stream.hpp"
 
 #include <fxd/client/client.hpp>
 
@@ -14,13 +16,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace fxd::bench {
 
 namespace {
 
 struct tcp_conn {
-    util::unique_fd fd;
+    stream s;
     std::vector<char> in;
     std::size_t have = 0;
     std::uint64_t unsent = 0;    // bytes of queued requests not yet written
@@ -29,6 +32,7 @@ struct tcp_conn {
     std::size_t head = 0;
     std::size_t outstanding = 0;
     bool want_out = false;
+    bool read_wants_out = false; // TLS: a read stopped until the socket is writable
     bool answered = false;       // has had a reply (the warm-up waits for every connection's first)
 };
 
@@ -51,21 +55,24 @@ public:
     int run(report& r)
     {
         const auto ep = resolve(o_.host, o_.port, SOCK_STREAM);
-        auto fds = connect_many(ep, o_.connections, 30);
+        std::optional<tls_client> tls;
+        if (o_.tls)
+            tls.emplace(o_.cacert, o_.host);
+        auto streams = open_streams(ep, o_.connections, 30, tls ? &*tls : nullptr);
         epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
-        conns_.resize(fds.size());
+        conns_.resize(streams.size());
         // A read can hold at most P replies; leave room for twice that.
         const std::size_t reply_len = 4 + 64 + o_.size;
         const std::size_t cap = std::max<std::size_t>(4096, 2 * static_cast<std::size_t>(o_.pipeline) * reply_len);
-        for (std::size_t i = 0; i < fds.size(); ++i) {
+        for (std::size_t i = 0; i < streams.size(); ++i) {
             auto& c = conns_[i];
-            c.fd = std::move(fds[i]);
+            c.s = std::move(streams[i]);
             c.in.resize(cap);
             c.stamps.resize(static_cast<std::size_t>(o_.pipeline));
             epoll_event ev{};
             ev.events = EPOLLIN;
             ev.data.u64 = i;
-            ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+            ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, c.s.fd(), &ev);
         }
         const auto start = now_ns();
         for (auto& c : conns_) {
@@ -101,8 +108,11 @@ public:
                 const auto what = events[static_cast<std::size_t>(i)].events;
                 if (what & (EPOLLIN | EPOLLERR | EPOLLHUP))
                     on_readable(c);
-                if (what & EPOLLOUT)
+                if (what & EPOLLOUT) {
+                    if (c.read_wants_out)
+                        on_readable(c);
                     flush(c);
+                }
             }
             now = now_ns();
         }
@@ -137,38 +147,53 @@ private:
         while (c.unsent > 0) {
             const auto off = c.written % frame_len_;
             const auto len = std::min<std::uint64_t>(c.unsent, pattern_.size() - off);
-            const ssize_t n = ::send(c.fd.get(), pattern_.data() + off, len, MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    break;
-                if (errno == EINTR)
-                    continue;
-                throw bench_error(std::string("send: ") + std::strerror(errno));
-            }
-            c.written += static_cast<std::uint64_t>(n);
-            c.unsent -= static_cast<std::uint64_t>(n);
+            std::size_t n = 0;
+            // A TLS write that wants the socket readable is retried from on_readable,
+            // which runs on EPOLLIN anyway.
+            if (c.s.write(pattern_.data() + off, static_cast<std::size_t>(len), n) != io::ok)
+                break;
+            c.written += n;
+            c.unsent -= n;
         }
-        const bool want = c.unsent > 0;
+        update_interest(c);
+    }
+
+    void update_interest(tcp_conn& c)
+    {
+        const bool want = c.unsent > 0 || c.read_wants_out;
         if (want != c.want_out) {
             epoll_event ev{};
             ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
             ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
-            ::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+            ::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c.s.fd(), &ev);
             c.want_out = want;
         }
     }
 
     void on_readable(tcp_conn& c)
     {
-        const ssize_t n = ::recv(c.fd.get(), c.in.data() + c.have, c.in.size() - c.have, 0);
-        if (n == 0)
+        // Plain TCP reads once per readiness, as epoll reports what is left.
+        // TLS reads on while OpenSSL holds decrypted bytes epoll cannot see.
+        do
+            read_once(c);
+        while (c.s.pending());
+        if (c.s.is_tls() && c.unsent > 0)
+            flush(c); // the write may have been waiting for this readiness
+    }
+
+    void read_once(tcp_conn& c)
+    {
+        std::size_t n = 0;
+        const auto r = c.s.read(c.in.data() + c.have, c.in.size() - c.have, n);
+        if (r == io::closed)
             throw bench_error("the server closed a connection");
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            throw bench_error(std::string("recv: ") + std::strerror(errno));
+        if (c.read_wants_out != (r == io::want_write)) {
+            c.read_wants_out = r == io::want_write;
+            update_interest(c);
         }
-        c.have += static_cast<std::size_t>(n);
+        if (r != io::ok)
+            return;
+        c.have += n;
         const auto t = now_ns();
         std::size_t pos = 0;
         std::size_t done = 0;

@@ -33,6 +33,10 @@ Load for fxd on one thread (non-blocking sockets and epoll). Modes:
              the server does not hold it): MB/s, the daemon's CPU per GB
   idle       N connections, one ping each, held still: the daemon's RSS per
              connection and its CPU while they are held
+  handshake  C connections at a time, each connecting, (with --tls) doing a
+             full TLS handshake, sending one ping and closing once answered,
+             again and again for T seconds after a warm-up: new connections/s
+             and the time each took
 
 Options:
   --host HOST            server address (default 127.0.0.1)
@@ -43,8 +47,8 @@ Options:
   -w, --window W         udp: datagrams in flight (default 64)
   -s, --size BYTES       echo/udp body (default 64); upload/download file size
                          (default 1G); suffixes K, M, G (powers of 1024)
-  -t, --seconds T        echo/udp: measured seconds (default 5)
-  --warmup T             echo/udp: seconds before measuring (default 1; echo also
+  -t, --seconds T        echo/udp/handshake: measured seconds (default 5)
+  --warmup T             echo/udp/handshake: seconds before measuring (default 1; echo also
                          waits for a first reply on every connection)
   --udp-timeout MS       udp: resend a datagram unanswered this long (default 100)
   --raw                  udp: the server echoes the bytes unchanged (udp_reference)
@@ -59,6 +63,11 @@ Options:
                          /tmp/fxbench-SIZE.bin, generated when missing)
   --name NAME            upload/download: name prefix on the server (default fxbench)
   --max-seconds T        upload/download: give up after T seconds (default 600)
+  --tls                  echo, upload, download, handshake: speak TLS to --port
+                         (fxd's tls port); the server's certificate is NOT
+                         verified unless --cacert is given
+  --cacert FILE          with --tls: verify the server's certificate against
+                         this CA file and --host
   --pid PID              the server's pid for CPU and RSS figures (default: the
                          process listening on --port, found with ss)
   --json                 print one JSON object instead of lines for people
@@ -128,8 +137,10 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
     app.add_option("--password", o.password);
     app.add_option("--file", o.file);
     app.add_option("--name", o.name);
+    app.add_flag("--tls", o.tls);
+    app.add_option("--cacert", o.cacert)->check(CLI::ExistingFile);
     app.add_option("--pid", o.pid)->check(CLI::Range(1, 1 << 30));
-    app.add_option("mode", o.mode)->check(CLI::IsMember({"echo", "udp", "upload", "download", "idle"}));
+    app.add_option("mode", o.mode)->check(CLI::IsMember({"echo", "udp", "upload", "download", "idle", "handshake"}));
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -139,11 +150,15 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
         throw usage_error(e.what());
     }
     if (o.mode.empty())
-        throw usage_error("name a mode: echo, udp, upload, download or idle");
+        throw usage_error("name a mode: echo, udp, upload, download, idle or handshake");
     if (size->count() == 0)
         o.size = (o.mode == "upload" || o.mode == "download") ? (1ull << 30) : 64;
     if (o.mode == "udp" && o.size < 16)
         throw usage_error("udp needs --size of at least 16 bytes (the sequence number travels in the body)");
+    if (o.tls && (o.mode == "udp" || o.mode == "idle"))
+        throw usage_error("--tls works with echo, upload, download and handshake");
+    if (!o.cacert.empty() && !o.tls)
+        throw usage_error("--cacert needs --tls");
     if (o.mode == "echo" && o.size > (64u << 20))
         throw usage_error("echo bodies are limited to 64 MiB here");
     return o;
@@ -168,6 +183,7 @@ int main(int argc, char** argv)
     raise_nofile_limit();
     report r(o.mode);
     r.set("host", boost::json::string(o.host));
+    r.set("tls", o.tls);
     try {
         if (o.mode == "echo")
             run_echo(o, r);
@@ -177,6 +193,8 @@ int main(int argc, char** argv)
             run_upload(o, r);
         else if (o.mode == "download")
             run_download(o, r);
+        else if (o.mode == "handshake")
+            run_handshake(o, r);
         else
             run_idle(o, r);
     } catch (const connect_error& e) {

@@ -20,7 +20,7 @@ class Usage(unittest.TestCase):
     def test_help_exits_0_and_lists_the_options(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0, r.stderr)
-        for word in ("echo", "udp", "upload", "download", "idle", "--connections", "--pipeline", "--window",
+        for word in ("echo", "udp", "upload", "download", "idle", "handshake", "--tls", "--cacert", "--connections", "--pipeline", "--window",
                      "--size", "--seconds", "--warmup", "--udp-timeout", "--raw-ping", "--pid", "--json",
                      "Exit status"):
             self.assertIn(word, r.stdout)
@@ -46,6 +46,10 @@ class Usage(unittest.TestCase):
             (("echo", "--port"), "--port"),          # a value is missing
             (("udp", "-s", "8"), "--size"),          # too small for the sequence number
             (("echo", "-s", "1G"), "64 MiB"),
+            (("udp", "--tls"), "--tls"),             # TLS is for the TCP modes
+            (("idle", "--tls"), "--tls"),
+            (("echo", "--cacert", __file__), "--cacert needs --tls"),
+            (("echo", "--tls", "--cacert", "/nonexistent/ca.pem"), "--cacert"),
         ]
         for args, named in cases:
             with self.subTest(args=args):
@@ -59,6 +63,12 @@ class Usage(unittest.TestCase):
         for size in ("64", "1K", "1k", "2M"):
             with self.subTest(size=size):
                 r = run("echo", "-s", size, "-t", "0.1", "--warmup", "0", "--port", "1")
+                self.assertEqual(r.returncode, 3, r.stderr)
+
+    def test_tls_and_handshake_lines_get_as_far_as_connecting(self):
+        for args in (("echo", "--tls"), ("handshake",), ("handshake", "--tls")):
+            with self.subTest(args=args):
+                r = run(*args, "-t", "0.1", "--warmup", "0", "--port", "1")
                 self.assertEqual(r.returncode, 3, r.stderr)
 
 
