@@ -57,8 +57,8 @@ public:
     /// sendfile(2) from the page cache, or pread and write where it cannot.
     io_attempt send_file_now(int fd, std::uint64_t& offset, std::uint64_t count);
 
-    boost::asio::awaitable<boost::system::error_code> wait_readable() { return socket_.wait(true); }
-    boost::asio::awaitable<boost::system::error_code> wait_writable() { return socket_.wait(false); }
+    boost::asio::awaitable<wait_result> wait_readable() { return socket_.wait(true); }
+    boost::asio::awaitable<wait_result> wait_writable() { return socket_.wait(false); }
 
     /// Ends our sending side: the client reads our last reply, then end of stream.
     bool shutdown_send() noexcept { return socket_.shutdown_send(); }

@@ -85,8 +85,16 @@ asio::awaitable<void> session<Stream>::run()
 {
     try {
         bool more = co_await start();
-        while (more)
-            more = co_await turn();
+        while (more) {
+            const auto next = co_await turn();
+            if (next == next_step::wait_for_input) {
+                prepare_input_wait();
+                const auto [ec] = co_await stream_.wait_readable();
+                more = input_wait_ended(ec);
+            } else {
+                more = next == next_step::turn_again;
+            }
+        }
     } catch (const std::exception& e) {
         // A broken invariant or an allocation failure ends this connection only.
         env_.log.error("connection from {} ended by an internal error: {}", context_.peer_address, e.what());
@@ -112,9 +120,9 @@ asio::awaitable<void> session<Stream>::refuse_busy()
     stream_.close();
 }
 
-/// One turn: serve what is buffered, write, then read more or wait. False: the connection ends.
+/// One turn: serve what is buffered, write, then read more, or say that input is awaited.
 template <class Stream>
-asio::awaitable<bool> session<Stream>::turn()
+auto session<Stream>::turn() -> asio::awaitable<next_step>
 {
     // A client that keeps the stream full never makes this session wait: give
     // every other connection its turn before taking more of its input.
@@ -124,23 +132,25 @@ asio::awaitable<bool> session<Stream>::turn()
 
     const bool need_more = co_await serve_buffered();
     if (phase_ == phase::broken || !flush_now())
-        co_return false;
-    if (pending() > 0)
-        co_return co_await while_replies_wait(need_more);
+        co_return next_step::stop;
+    if (pending() > 0) {
+        const bool more = co_await while_replies_wait(need_more);
+        co_return more ? next_step::turn_again : next_step::stop;
+    }
     if (phase_ == phase::closing) {
         co_await linger_close();
-        co_return false;
+        co_return next_step::stop;
     }
     if (stopping())
-        co_return false;
+        co_return next_step::stop;
     if (!need_more)
-        co_return true; // replies were flushed mid-batch: decode the rest
+        co_return next_step::turn_again; // replies were flushed mid-batch: decode the rest
     if (!drained_) {
         // More may have arrived already (pipelining): read again before waiting.
         if (const auto got = read_now(); got != read_result::would_block)
-            co_return got == read_result::got;
+            co_return got == read_result::got ? next_step::turn_again : next_step::stop;
     }
-    co_return co_await wait_for_input();
+    co_return next_step::wait_for_input;
 }
 
 /// Decodes and serves every whole frame buffered; true when it needs more bytes.
@@ -322,7 +332,7 @@ asio::awaitable<bool> session<Stream>::send_file(int fd, std::uint64_t offset, s
                 env_.log.debug("sending a file failed: {}", sent.error.message());
             co_return false;
         }
-        const auto ec = co_await stream_.wait_writable();
+        const auto [ec] = co_await stream_.wait_writable();
         if (ec)
             co_return false;
     }
@@ -359,7 +369,7 @@ asio::awaitable<bool> session<Stream>::flush_all()
             co_return false;
         if (pending() == 0)
             co_return true;
-        const auto ec = co_await stream_.wait_writable();
+        const auto [ec] = co_await stream_.wait_writable();
         if (ec)
             co_return false;
     }
@@ -421,16 +431,16 @@ asio::awaitable<bool> session<Stream>::while_replies_wait(bool need_more)
     if (got == read_result::got)
         co_return true;
     set_deadline(seconds(env_.cfg.timeouts.body_s));
-    const auto ec = co_await stream_.wait_writable();
+    const auto [ec] = co_await stream_.wait_writable();
     waited_ = true;
     if (ec && expired() && !stopping())
         ++env_.stats.timeouts;
     co_return !ec;
 }
 
-/// Waits for more bytes under the deadline that fits where the frame is.
+/// Before waiting for more bytes: the deadline that fits where the frame is.
 template <class Stream>
-asio::awaitable<bool> session<Stream>::wait_for_input()
+void session<Stream>::prepare_input_wait()
 {
     if (decoder_.at_frame_boundary()) {
         set_deadline(seconds(env_.cfg.timeouts.idle_s));
@@ -445,21 +455,26 @@ asio::awaitable<bool> session<Stream>::wait_for_input()
     } else {
         set_deadline(seconds(env_.cfg.timeouts.body_s));
     }
-    const auto ec = co_await stream_.wait_readable();
+}
+
+/// The wait for input is over: read what came, or handle its timeout. False: the connection ends.
+template <class Stream>
+bool session<Stream>::input_wait_ended(const boost::system::error_code& ec)
+{
     waited_ = true;
     unpark();
     if (!ec)
-        co_return read_now() != read_result::closed;
+        return read_now() != read_result::closed;
     if (!expired() || stopping())
-        co_return false;
+        return false;
     ++env_.stats.timeouts;
     if (!decoder_.at_frame_boundary()) {
         env_.log.debug("connection from {} timed out mid-frame", context_.peer_address);
-        co_return false;
+        return false;
     }
     env_.dispatch.reply_error(out_, nullptr, errc::timeout, "idle for longer than timeouts.idle_s");
     phase_ = phase::closing; // flush the timeout reply, then linger and close
-    co_return true;
+    return true;
 }
 
 /// Half-closes and reads what the client still sends, so it reads our last
@@ -477,7 +492,7 @@ asio::awaitable<void> session<Stream>::linger_close()
         if (got.state == io_result::closed)
             break;
         if (got.state == io_result::would_block) {
-            const auto ec = co_await stream_.wait_readable();
+            const auto [ec] = co_await stream_.wait_readable();
             if (ec)
                 break;
             continue;

@@ -52,6 +52,9 @@ private:
         broken,  ///< the stream can no longer be followed: close now
     };
     enum class read_result { got, would_block, closed };
+    /// What run() does after a turn. The wait for input is run()'s own, so an
+    /// idle connection holds only run()'s coroutine frame and the wait.
+    enum class next_step { turn_again, wait_for_input, stop };
     struct streaming_upload {
         std::unique_ptr<held_request> request;
         std::unique_ptr<services::upload> up;
@@ -59,7 +62,7 @@ private:
     };
 
     boost::asio::awaitable<bool> start();
-    boost::asio::awaitable<bool> turn();
+    boost::asio::awaitable<next_step> turn();
     boost::asio::awaitable<bool> serve_buffered();
     boost::asio::awaitable<void> on_header();
     void on_frame_error();
@@ -80,7 +83,8 @@ private:
     boost::asio::awaitable<bool> flush_all();
     read_result read_now();
     boost::asio::awaitable<bool> while_replies_wait(bool need_more);
-    boost::asio::awaitable<bool> wait_for_input();
+    void prepare_input_wait();
+    bool input_wait_ended(const boost::system::error_code& ec);
     boost::asio::awaitable<void> linger_close();
     boost::asio::awaitable<void> leave();
 

@@ -22,11 +22,10 @@ stream_socket::stream_socket(tcp::socket socket) : socket_(std::move(socket))
     socket_.non_blocking(true);
 }
 
-asio::awaitable<boost::system::error_code> stream_socket::wait(bool readable)
+asio::awaitable<wait_result> stream_socket::wait(bool readable)
 {
-    auto [ec] = co_await socket_.async_wait(readable ? tcp::socket::wait_read : tcp::socket::wait_write,
-                                            asio::as_tuple(asio::use_awaitable));
-    co_return ec;
+    return socket_.async_wait(readable ? tcp::socket::wait_read : tcp::socket::wait_write,
+                              asio::as_tuple(asio::use_awaitable));
 }
 
 bool stream_socket::shutdown_send() noexcept

@@ -9,9 +9,13 @@
 
 #include <cstdint>
 #include <span>
+#include <tuple>
 #include <vector>
 
 namespace fxd::daemon {
+
+/// What a wait for readiness ends with: empty, or why it failed (cancelled by the reaper or the drain).
+using wait_result = std::tuple<boost::system::error_code>;
 
 class stream_socket {
 public:
@@ -20,7 +24,9 @@ public:
 
     int native_handle() noexcept { return socket_.native_handle(); }
 
-    boost::asio::awaitable<boost::system::error_code> wait(bool readable);
+    /// Readiness, as Asio's own operation (not a coroutine of ours: an idle
+    /// connection's wait costs no frame beyond the session's).
+    boost::asio::awaitable<wait_result> wait(bool readable);
     /// Ends our sending side; false when the socket is already gone.
     bool shutdown_send() noexcept;
     void cancel() noexcept;

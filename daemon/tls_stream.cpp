@@ -110,7 +110,7 @@ asio::awaitable<boost::system::error_code> tls_stream::start()
                            : openssl_reason("handshake failed");
             co_return asio::error::make_error_code(asio::error::connection_aborted);
         }
-        const auto ec = co_await socket_.wait(error == SSL_ERROR_WANT_READ);
+        const auto [ec] = co_await socket_.wait(error == SSL_ERROR_WANT_READ);
         if (ec) {
             failure_ = ec == asio::error::operation_aborted ? "timed out (timeouts.header_s)" : ec.message();
             co_return ec;
@@ -184,17 +184,13 @@ io_attempt tls_stream::send_file_now(int fd, std::uint64_t& offset, std::uint64_
     return write_file_piece(*this, socket_, fd, offset, count);
 }
 
-asio::awaitable<boost::system::error_code> tls_stream::wait_readable()
+asio::awaitable<wait_result> tls_stream::wait_readable()
 {
     if (SSL_pending(ssl_.get()) > 0)
-        co_return boost::system::error_code{}; // decrypted bytes are already waiting
+        co_return wait_result{}; // decrypted bytes are already waiting
     co_return co_await socket_.wait(!read_wants_write_);
 }
 
-asio::awaitable<boost::system::error_code> tls_stream::wait_writable()
-{
-    co_return co_await socket_.wait(write_wants_read_);
-}
 
 bool tls_stream::shutdown_send() noexcept
 {

@@ -65,8 +65,8 @@ public:
     /// Reads a piece of the file and encrypts it: sendfile cannot go through TLS.
     io_attempt send_file_now(int fd, std::uint64_t& offset, std::uint64_t count);
 
-    boost::asio::awaitable<boost::system::error_code> wait_readable();
-    boost::asio::awaitable<boost::system::error_code> wait_writable();
+    boost::asio::awaitable<wait_result> wait_readable();
+    boost::asio::awaitable<wait_result> wait_writable() { return socket_.wait(write_wants_read_); }
 
     /// Sends the TLS close, then ends our sending side.
     bool shutdown_send() noexcept;
