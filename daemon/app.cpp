@@ -108,7 +108,8 @@ CLI::App* add_user_commands(CLI::App& app, options& opts)
         },
         "NAME");
     using enum user_command::action;
-    for (const auto& [word, action] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
+    for (const auto& [word, what] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
+        const auto action = what; // a named copy: Clang 14 cannot capture a structured binding
         auto* command = user->add_subcommand(word)->fallthrough();
         if (action != list)
             command->add_option("NAME")->required()->check(valid_name);
