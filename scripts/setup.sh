@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
-# --test adds what only the tests need (Clang with libFuzzer for the fuzzers).
+# --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
+# the openssl command that makes the TLS tests' certificates).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ packages=(
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev openssl)
 fi
 
 missing=()
