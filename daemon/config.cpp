@@ -76,6 +76,7 @@ const key_spec keys[] = {
     {"auth.hash_memory_bytes", [](config& c) -> field_ref { return &c.auth.hash_memory_bytes; }, 8192, 4294967296.0},
     {"workers.threads", [](config& c) -> field_ref { return &c.workers.threads; }, 1, 64},
     {"workers.queue_limit", [](config& c) -> field_ref { return &c.workers.queue_limit; }, 1, 1000000},
+    {"process.user", [](config& c) -> field_ref { return &c.process.user; }},
 };
 
 const key_spec* find_key(std::string_view name)

@@ -81,6 +81,12 @@ struct config {
         std::uint32_t queue_limit = 64;
         bool operator==(const workers_section&) const = default;
     } workers;
+    struct process_section {
+        /// Started as root: the account to switch to once the sockets are bound
+        /// and storage is open. Empty: keep running as started.
+        std::string user;
+        bool operator==(const process_section&) const = default;
+    } process;
 
     bool operator==(const config&) const = default;
 };

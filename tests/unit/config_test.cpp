@@ -208,7 +208,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
-  "workers": {"threads": 3, "queue_limit": 1009}
+  "workers": {"threads": 3, "queue_limit": 1009},
+  "process": {"user": "fxd"}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
@@ -249,6 +250,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.auth.hash_memory_bytes = 1013000;
     want.workers.threads = 3;
     want.workers.queue_limit = 1009;
+    want.process.user = "fxd";
 
     BOOST_TEST((load_text(file) == want));
 
@@ -264,6 +266,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.plaintext=deny", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
+        "process.user=fxd",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
