@@ -45,6 +45,26 @@ std::optional<struct stat> stat_at(int dir, const std::string& name)
     return st;
 }
 
+/// Like stat_at, but only a regular file counts: a link or anything else
+/// planted where a blob should be is treated as no bytes at all.
+std::optional<struct stat> regular_at(int dir, const std::string& name)
+{
+    auto st = stat_at(dir, name);
+    if (st && !S_ISREG(st->st_mode))
+        return std::nullopt;
+    return st;
+}
+
+/// Cuts a file in the folder to `bytes` through a descriptor opened without
+/// following links (truncate(2) on a path would follow a planted link).
+void truncate_at(int dir, const std::string& name, std::uint64_t bytes)
+{
+    const unique_fd fd(::openat(dir, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
+        static_cast<void>(::ftruncate(fd.get(), static_cast<off_t>(bytes)));
+}
+
 std::string whole_file_sha(int dir, const std::string& name)
 {
     const unique_fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -396,7 +416,7 @@ std::vector<std::string> local_files::repair()
     // 1. Uploads that were in progress when the daemon stopped.
     for (const auto& u : catalog_.uploads()) {
         unique_fd dir = user_dir(u.user, false);
-        const auto st = dir ? stat_at(dir.get(), u.blob) : std::nullopt;
+        const auto st = dir ? regular_at(dir.get(), u.blob) : std::nullopt;
         if (!u.sha256.empty()) {
             // Verified and synced; the rename may or may not have happened: finish it.
             if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
@@ -417,7 +437,7 @@ std::vector<std::string> local_files::repair()
             continue;
         }
         if (static_cast<std::uint64_t>(st->st_size) > bytes)
-            static_cast<void>(::truncate((users_root_ / u.user / u.blob).c_str(), static_cast<off_t>(bytes)));
+            truncate_at(dir.get(), u.blob, bytes);
         catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, util::unix_now()});
         if (existing)
             ::unlinkat(dir.get(), existing->blob.c_str(), 0);
@@ -429,7 +449,7 @@ std::vector<std::string> local_files::repair()
     std::set<std::pair<std::string, std::string>> referenced; // (user, blob)
     for (auto [user, p] : catalog_.all_partials()) {
         unique_fd dir = user_dir(user, false);
-        const auto st = dir ? stat_at(dir.get(), p.blob) : std::nullopt;
+        const auto st = dir ? regular_at(dir.get(), p.blob) : std::nullopt;
         if (!st) {
             catalog_.remove_partial(user, p.name);
             done.push_back("forgot a partial of " + printable(p.name) + " of user " + user + " whose bytes are gone");

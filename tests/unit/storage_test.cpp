@@ -429,6 +429,29 @@ BOOST_AUTO_TEST_CASE(an_unverified_upload_that_holds_nothing_is_dropped, *utf::t
     BOOST_TEST(!s.exists("alice", ".blob-empty"));
 }
 
+BOOST_AUTO_TEST_CASE(a_link_planted_as_an_uploads_blob_is_not_followed, *utf::timeout(30))
+{
+    // Issue 14, finding 7: a path-based truncate would cut the file the link
+    // points to (outside the user's folder) down to the upload's size.
+    storage s;
+    s.write("outside", "victim", "0123456789");
+    fs::create_directories(s.folder("alice"));
+    fs::create_symlink(s.folder("outside") / "victim", s.folder("alice") / ".blob-up");
+    s.catalog.begin_upload({".blob-up", "alice", "up.bin", 3, ""});
+    s.write("bob", ".blob-p", "");
+    fs::remove(s.folder("bob") / ".blob-p");
+    fs::create_symlink(s.folder("outside") / "victim", s.folder("bob") / ".blob-p");
+    s.catalog.put_partial("bob", {"p.bin", 100, 4, ".blob-p", 1});
+
+    local_files files(s.dir.path(), s.catalog);
+    const auto lines = files.repair();
+    BOOST_TEST(s.read("outside", "victim") == "0123456789");
+    BOOST_TEST(s.catalog.uploads().empty());
+    BOOST_TEST(!s.catalog.find_partial("alice", "up.bin").has_value());
+    BOOST_TEST(!s.catalog.find_partial("bob", "p.bin").has_value(), joined(lines));
+    BOOST_TEST(!fs::is_symlink(fs::symlink_status(s.folder("alice") / ".blob-up")));
+}
+
 BOOST_AUTO_TEST_CASE(a_second_repair_finds_nothing_left_to_do, *utf::timeout(30))
 {
     storage s;
