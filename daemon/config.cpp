@@ -53,6 +53,7 @@ const key_spec keys[] = {
     {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
     {"storage.partial_ttl_s", [](config& c) -> field_ref { return &c.storage.partial_ttl_s; }, 1, 1e9},
     {"storage.quota_bytes", [](config& c) -> field_ref { return &c.storage.quota_bytes; }, 0, 9.2e18},
+    {"storage.max_files_per_user", [](config& c) -> field_ref { return &c.storage.max_files_per_user; }, 0, 1e9},
     {"log.level", [](config& c) -> field_ref { return &c.log.level; }, 0, 0, check::log_level},
     {"log.format", [](config& c) -> field_ref { return &c.log.format; }, 0, 0, check::log_format},
     {"limits.max_header_bytes", [](config& c) -> field_ref { return &c.limits.max_header_bytes; }, 64, 16777216},

@@ -40,6 +40,7 @@ struct config {
         std::filesystem::path dir = "var";
         double partial_ttl_s = 86400;
         std::uint64_t quota_bytes = 0; ///< per user; 0 = none
+        std::uint64_t max_files_per_user = 100000; ///< finished files plus partials; 0 = none
         bool operator==(const storage_section&) const = default;
     } storage;
     struct log_section {

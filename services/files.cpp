@@ -176,16 +176,40 @@ std::string local_files::fresh_blob_name()
     return ".blob-" + util::to_hex(noise);
 }
 
-local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
-                                             std::uint64_t offset, std::uint64_t quota_bytes)
+std::optional<file_status> local_files::over_limits(const std::string& user, const std::string& name,
+                                                    std::uint64_t size, const std::optional<partial_record>& resumed,
+                                                    const limits& allowed)
 {
-    if (quota_bytes != 0) {
-        const std::uint64_t used = catalog_.bytes_used(user);
-        if (used > quota_bytes || size > quota_bytes - used)
-            return {file_status::quota_exceeded, nullptr, 0};
+    const auto u = catalog_.usage(user);
+    if (allowed.quota_bytes != 0) {
+        // Everything the user holds or has in flight: finished files, the
+        // bytes of partials, and the whole declared size of every upload in
+        // progress. A resume takes its partial over, so those bytes move into
+        // this upload instead of counting twice.
+        std::uint64_t used = u.file_bytes + u.partial_bytes + u.upload_bytes;
+        if (resumed)
+            used -= std::min(used, resumed->bytes);
+        if (used > allowed.quota_bytes || size > allowed.quota_bytes - used)
+            return file_status::quota_exceeded;
     }
+    if (allowed.max_files != 0) {
+        // Replacing a file or a partial of the same name adds no entry.
+        const bool adds_entry = !resumed && !catalog_.find_partial(user, name) && !catalog_.find_file(user, name);
+        if (adds_entry && u.files + u.partials + u.uploads >= allowed.max_files)
+            return file_status::too_many_files;
+    }
+    return std::nullopt;
+}
+
+local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
+                                             std::uint64_t offset, const limits& allowed)
+{
+    std::unique_lock admitting(admit_mutex_); // until the upload is recorded below
     const auto partial = catalog_.find_partial(user, name);
-    if (offset != 0 && (!partial || partial->bytes != offset || partial->size != size))
+    const bool resuming = offset != 0 && partial && partial->bytes == offset && partial->size == size;
+    if (const auto refused = over_limits(user, name, size, resuming ? partial : std::nullopt, allowed))
+        return {*refused, nullptr, 0};
+    if (offset != 0 && !resuming)
         return {file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
 
     unique_fd dir = user_dir(user, true);
@@ -206,6 +230,7 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     } catch (const catalog_full&) {
         return {file_status::storage_full, nullptr, 0};
     }
+    admitting.unlock(); // recorded: the next check counts this upload
     if (offset == 0) {
         unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!file) {
