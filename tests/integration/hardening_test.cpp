@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -35,9 +35,10 @@ boost::test_tools::assertion_result running_as_root(utf::test_unit_id)
 
 boost::test_tools::assertion_result have_ipv6_loopback(utf::test_unit_id)
 {
-    const bool bindable = run_fxd({"--check-config", "--set", "tcp.bind=::1"}).status == 0 &&
-                          fs::exists("/proc/net/if_inet6");
-    boost::test_tools::assertion_result result(bindable);
+    // The loopback interface lists ::1 here when IPv6 is on.
+    std::ifstream interfaces("/proc/net/if_inet6");
+    const std::string text((std::istreambuf_iterator<char>(interfaces)), std::istreambuf_iterator<char>());
+    boost::test_tools::assertion_result result(text.find("00000000000000000000000000000001") != std::string::npos);
     result.message() << "needs ::1";
     return result;
 }
