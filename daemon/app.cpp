@@ -2,6 +2,7 @@
 
 #include "config.hpp"
 #include "logging.hpp"
+#include "privileges.hpp"
 #include "server.hpp"
 #include "user_cli.hpp"
 #include "systemd_notify.hpp"
@@ -233,6 +234,7 @@ int run(int argc, char** argv)
         boost::asio::io_context io(1);
         server srv(io, cfg, *log);
         srv.start();
+        settle_privileges(cfg, *log);
         log->info("fxd {} listening: tcp={}:{} udp={}:{}{} storage={}", version, cfg.tcp.bind, srv.tcp_port(),
                   cfg.udp.bind, srv.udp_port(),
                   srv.tls_port() ? " tls=" + (cfg.tls.bind.empty() ? cfg.tcp.bind : cfg.tls.bind) + ":" +

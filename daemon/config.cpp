@@ -53,6 +53,7 @@ const key_spec keys[] = {
     {"storage.dir", [](config& c) -> field_ref { return &c.storage.dir; }, 0, 0, check::non_empty},
     {"storage.partial_ttl_s", [](config& c) -> field_ref { return &c.storage.partial_ttl_s; }, 1, 1e9},
     {"storage.quota_bytes", [](config& c) -> field_ref { return &c.storage.quota_bytes; }, 0, 9.2e18},
+    {"storage.max_files_per_user", [](config& c) -> field_ref { return &c.storage.max_files_per_user; }, 0, 1e9},
     {"log.level", [](config& c) -> field_ref { return &c.log.level; }, 0, 0, check::log_level},
     {"log.format", [](config& c) -> field_ref { return &c.log.format; }, 0, 0, check::log_format},
     {"limits.max_header_bytes", [](config& c) -> field_ref { return &c.limits.max_header_bytes; }, 64, 16777216},
@@ -76,6 +77,7 @@ const key_spec keys[] = {
     {"auth.hash_memory_bytes", [](config& c) -> field_ref { return &c.auth.hash_memory_bytes; }, 8192, 4294967296.0},
     {"workers.threads", [](config& c) -> field_ref { return &c.workers.threads; }, 1, 64},
     {"workers.queue_limit", [](config& c) -> field_ref { return &c.workers.queue_limit; }, 1, 1000000},
+    {"process.user", [](config& c) -> field_ref { return &c.process.user; }},
 };
 
 const key_spec* find_key(std::string_view name)

@@ -40,6 +40,7 @@ struct config {
         std::filesystem::path dir = "var";
         double partial_ttl_s = 86400;
         std::uint64_t quota_bytes = 0; ///< per user; 0 = none
+        std::uint64_t max_files_per_user = 100000; ///< finished files plus partials; 0 = none
         bool operator==(const storage_section&) const = default;
     } storage;
     struct log_section {
@@ -81,6 +82,12 @@ struct config {
         std::uint32_t queue_limit = 64;
         bool operator==(const workers_section&) const = default;
     } workers;
+    struct process_section {
+        /// Started as root: the account to switch to once the sockets are bound
+        /// and storage is open. Empty: keep running as started.
+        std::string user;
+        bool operator==(const process_section&) const = default;
+    } process;
 
     bool operator==(const config&) const = default;
 };

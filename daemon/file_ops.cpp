@@ -47,9 +47,9 @@ dispatcher::begin_upload(const protocol::request_header& request, const session_
             co_return nullptr;
         auto* files = files_;
         const std::string user = session.user;
-        const std::uint64_t quota = cfg_.storage.quota_bytes;
-        auto begun = co_await workers_.run([files, &user, &name, size, offset, quota] {
-            return std::make_shared<services::local_files::begun>(files->begin_upload(user, name, size, offset, quota));
+        const services::local_files::limits limits{cfg_.storage.quota_bytes, cfg_.storage.max_files_per_user};
+        auto begun = co_await workers_.run([files, &user, &name, size, offset, limits] {
+            return std::make_shared<services::local_files::begun>(files->begin_upload(user, name, size, offset, limits));
         });
         switch (begun->status) {
         case file_status::ok:
@@ -66,6 +66,9 @@ dispatcher::begin_upload(const protocol::request_header& request, const session_
         }
         case file_status::quota_exceeded:
             reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.quota_bytes");
+            break;
+        case file_status::too_many_files:
+            reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.max_files_per_user");
             break;
         case file_status::storage_full:
             reply_error(out, &request, errc::storage_full, "the server's disk is full");

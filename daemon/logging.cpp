@@ -8,6 +8,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <array>
+#include <cstdint>
 #include <ctime>
 #include <string>
 
@@ -60,6 +62,92 @@ spdlog::level::level_enum parse_level(std::string_view level)
     throw config_error("config key 'log.level': '" + std::string(level) + "' is not a level");
 }
 
+/// Unicode's format characters (general category Cf, Unicode 15) plus the
+/// line and paragraph separators: invisible, yet they reorder (U+202E),
+/// hide (U+200B) or break what a terminal or log viewer shows around them.
+bool hidden_in_logs(char32_t c) noexcept
+{
+    struct range {
+        char32_t first, last;
+    };
+    static constexpr std::array<range, 21> ranges{{
+        {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C}, {0x06DD, 0x06DD}, {0x070F, 0x070F},
+        {0x0890, 0x0891}, {0x08E2, 0x08E2}, {0x180E, 0x180E}, {0x200B, 0x200F}, {0x2028, 0x202E},
+        {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF}, {0xFFF9, 0xFFFB}, {0x110BD, 0x110BD},
+        {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+        {0xE0020, 0xE007F},
+    }};
+    for (const auto& r : ranges)
+        if (c >= r.first && c <= r.last)
+            return true;
+    return false;
+}
+
+/// The code point of a well-formed UTF-8 sequence of two to four bytes at
+/// text[i], and its length; {0, 0} for anything else (ASCII, a stray or
+/// malformed byte), which is then copied as it is.
+std::pair<char32_t, std::size_t> decode_utf8(std::string_view text, std::size_t i) noexcept
+{
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    char32_t c = 0;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        c = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        c = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        c = lead & 0x07;
+    } else {
+        return {0, 0};
+    }
+    if (text.size() - i < length)
+        return {0, 0};
+    for (std::size_t k = 1; k < length; ++k) {
+        const auto next = static_cast<unsigned char>(text[i + k]);
+        if ((next & 0xC0) != 0x80)
+            return {0, 0};
+        c = (c << 6) | (next & 0x3F);
+    }
+    return {c, length};
+}
+
+void append_u_escape(std::string& out, std::uint32_t unit)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4)
+        out += digits[(unit >> shift) & 0xF];
+}
+
+/// Rewrites every hidden character of an already JSON-escaped string as
+/// \uXXXX (a surrogate pair past U+FFFF), so the line stays valid JSON.
+std::string escape_hidden(const std::string& escaped)
+{
+    std::string out;
+    out.reserve(escaped.size());
+    for (std::size_t i = 0; i < escaped.size();) {
+        const auto [c, length] = decode_utf8(escaped, i);
+        if (length == 0 || !hidden_in_logs(c)) {
+            const std::size_t take = length == 0 ? 1 : length;
+            out.append(escaped, i, take);
+            i += take;
+            continue;
+        }
+        if (c > 0xFFFF) {
+            const auto v = static_cast<std::uint32_t>(c) - 0x10000;
+            append_u_escape(out, 0xD800 + (v >> 10));
+            append_u_escape(out, 0xDC00 + (v & 0x3FF));
+        } else {
+            append_u_escape(out, static_cast<std::uint32_t>(c));
+        }
+        i += length;
+    }
+    return out;
+}
+
 } // namespace
 
 void configure_logger(spdlog::logger& log, std::string_view level, std::string_view format)
@@ -84,8 +172,9 @@ std::shared_ptr<spdlog::logger> make_logger(std::string_view level, std::string_
 std::string escape_for_log(std::string_view text, std::size_t max_bytes)
 {
     const bool cut = text.size() > max_bytes;
-    std::string out;
-    protocol::append_json_string(out, text.substr(0, max_bytes));
+    std::string quoted;
+    protocol::append_json_string(quoted, text.substr(0, max_bytes));
+    auto out = escape_hidden(quoted);
     if (cut)
         out += "...";
     return out;

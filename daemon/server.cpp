@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include "peer_key.hpp"
 #include "plain_stream.hpp"
 #include "session.hpp"
 #include "tls_stream.hpp"
@@ -220,7 +221,8 @@ void server::admit_connection(tcp::socket socket, bool tls)
     if (ec)
         return; // reset before we got to it
     const auto address = peer.address();
-    auto& from_address = per_address_[address];
+    const auto key = per_address_key(address);
+    auto& from_address = per_address_[key];
     const bool address_full = from_address >= cfg_.limits.max_connections_per_address;
     const bool refuse = sessions_ >= cfg_.limits.max_connections || address_full;
     if (refuse) {
@@ -228,7 +230,7 @@ void server::admit_connection(tcp::socket socket, bool tls)
         if (address_full)
             ++stats_.connections_refused_per_address;
         if (from_address == 0)
-            per_address_.erase(address);
+            per_address_.erase(key);
         if (rejecting_ >= max_rejecting)
             return; // past that, the socket closes as it goes out of scope
     } else {
@@ -242,8 +244,8 @@ void server::admit_connection(tcp::socket socket, bool tls)
             serve_connection(plain_stream(std::move(socket)), address, refuse);
     } catch (const std::exception& e) {
         log_.error("cannot serve a connection from {}: {}", address.to_string(), e.what());
-        if (!refuse && --per_address_[address] == 0)
-            per_address_.erase(address);
+        if (!refuse && --per_address_[key] == 0)
+            per_address_.erase(key);
     }
 }
 
@@ -277,7 +279,7 @@ void server::connection_ended(connection_list::iterator which, bool refused)
     if (refused) {
         --rejecting_;
     } else {
-        if (const auto counted = per_address_.find((*which)->peer());
+        if (const auto counted = per_address_.find(per_address_key((*which)->peer()));
             counted != per_address_.end() && --counted->second == 0)
             per_address_.erase(counted);
         --sessions_;

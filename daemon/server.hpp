@@ -137,7 +137,7 @@ private:
     boost::asio::steady_timer watchdog_timer_; ///< systemd keep-alives, when WatchdogSec= is set
     std::function<void()> reload_handler_;
     connection_list connections_;
-    /// Connections being served per client address (limits.max_connections_per_address).
+    /// Connections being served per client address, an IPv6 one by its /64 (per_address_key).
     std::unordered_map<boost::asio::ip::address, std::uint32_t> per_address_;
     std::size_t sessions_ = 0;  ///< connections being served (max_connections applies)
     std::size_t rejecting_ = 0; ///< connections being told busy

@@ -45,6 +45,26 @@ std::optional<struct stat> stat_at(int dir, const std::string& name)
     return st;
 }
 
+/// Like stat_at, but only a regular file counts: a link or anything else
+/// planted where a blob should be is treated as no bytes at all.
+std::optional<struct stat> regular_at(int dir, const std::string& name)
+{
+    auto st = stat_at(dir, name);
+    if (st && !S_ISREG(st->st_mode))
+        return std::nullopt;
+    return st;
+}
+
+/// Cuts a file in the folder to `bytes` through a descriptor opened without
+/// following links (truncate(2) on a path would follow a planted link).
+void truncate_at(int dir, const std::string& name, std::uint64_t bytes)
+{
+    const unique_fd fd(::openat(dir, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
+        static_cast<void>(::ftruncate(fd.get(), static_cast<off_t>(bytes)));
+}
+
 std::string whole_file_sha(int dir, const std::string& name)
 {
     const unique_fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -156,16 +176,40 @@ std::string local_files::fresh_blob_name()
     return ".blob-" + util::to_hex(noise);
 }
 
-local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
-                                             std::uint64_t offset, std::uint64_t quota_bytes)
+std::optional<file_status> local_files::over_limits(const std::string& user, const std::string& name,
+                                                    std::uint64_t size, const std::optional<partial_record>& resumed,
+                                                    const limits& allowed)
 {
-    if (quota_bytes != 0) {
-        const std::uint64_t used = catalog_.bytes_used(user);
-        if (used > quota_bytes || size > quota_bytes - used)
-            return {file_status::quota_exceeded, nullptr, 0};
+    const auto u = catalog_.usage(user);
+    if (allowed.quota_bytes != 0) {
+        // Everything the user holds or has in flight: finished files, the
+        // bytes of partials, and the whole declared size of every upload in
+        // progress. A resume takes its partial over, so those bytes move into
+        // this upload instead of counting twice.
+        std::uint64_t used = u.file_bytes + u.partial_bytes + u.upload_bytes;
+        if (resumed)
+            used -= std::min(used, resumed->bytes);
+        if (used > allowed.quota_bytes || size > allowed.quota_bytes - used)
+            return file_status::quota_exceeded;
     }
+    if (allowed.max_files != 0) {
+        // Replacing a file or a partial of the same name adds no entry.
+        const bool adds_entry = !resumed && !catalog_.find_partial(user, name) && !catalog_.find_file(user, name);
+        if (adds_entry && u.files + u.partials + u.uploads >= allowed.max_files)
+            return file_status::too_many_files;
+    }
+    return std::nullopt;
+}
+
+local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
+                                             std::uint64_t offset, const limits& allowed)
+{
+    std::unique_lock admitting(admit_mutex_); // until the upload is recorded below
     const auto partial = catalog_.find_partial(user, name);
-    if (offset != 0 && (!partial || partial->bytes != offset || partial->size != size))
+    const bool resuming = offset != 0 && partial && partial->bytes == offset && partial->size == size;
+    if (const auto refused = over_limits(user, name, size, resuming ? partial : std::nullopt, allowed))
+        return {*refused, nullptr, 0};
+    if (offset != 0 && !resuming)
         return {file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
 
     unique_fd dir = user_dir(user, true);
@@ -186,6 +230,7 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     } catch (const catalog_full&) {
         return {file_status::storage_full, nullptr, 0};
     }
+    admitting.unlock(); // recorded: the next check counts this upload
     if (offset == 0) {
         unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!file) {
@@ -396,7 +441,7 @@ std::vector<std::string> local_files::repair()
     // 1. Uploads that were in progress when the daemon stopped.
     for (const auto& u : catalog_.uploads()) {
         unique_fd dir = user_dir(u.user, false);
-        const auto st = dir ? stat_at(dir.get(), u.blob) : std::nullopt;
+        const auto st = dir ? regular_at(dir.get(), u.blob) : std::nullopt;
         if (!u.sha256.empty()) {
             // Verified and synced; the rename may or may not have happened: finish it.
             if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
@@ -417,7 +462,7 @@ std::vector<std::string> local_files::repair()
             continue;
         }
         if (static_cast<std::uint64_t>(st->st_size) > bytes)
-            static_cast<void>(::truncate((users_root_ / u.user / u.blob).c_str(), static_cast<off_t>(bytes)));
+            truncate_at(dir.get(), u.blob, bytes);
         catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, util::unix_now()});
         if (existing)
             ::unlinkat(dir.get(), existing->blob.c_str(), 0);
@@ -429,7 +474,7 @@ std::vector<std::string> local_files::repair()
     std::set<std::pair<std::string, std::string>> referenced; // (user, blob)
     for (auto [user, p] : catalog_.all_partials()) {
         unique_fd dir = user_dir(user, false);
-        const auto st = dir ? stat_at(dir.get(), p.blob) : std::nullopt;
+        const auto st = dir ? regular_at(dir.get(), p.blob) : std::nullopt;
         if (!st) {
             catalog_.remove_partial(user, p.name);
             done.push_back("forgot a partial of " + printable(p.name) + " of user " + user + " whose bytes are gone");

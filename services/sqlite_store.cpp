@@ -278,6 +278,21 @@ std::uint64_t sqlite_store::bytes_used_total()
     return static_cast<std::uint64_t>(s.integer(0));
 }
 
+user_usage sqlite_store::usage(std::string_view user)
+{
+    std::lock_guard lock(mutex_);
+    // One statement, so the six figures belong to one state of the catalog.
+    statement s(db_, "SELECT (SELECT COUNT(*) FROM files WHERE user = ?1),"
+                     " (SELECT COALESCE(SUM(size), 0) FROM files WHERE user = ?1),"
+                     " (SELECT COUNT(*) FROM partials WHERE user = ?1),"
+                     " (SELECT COALESCE(SUM(bytes), 0) FROM partials WHERE user = ?1),"
+                     " (SELECT COUNT(*) FROM uploads WHERE user = ?1),"
+                     " (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE user = ?1)");
+    s.bind(1, user).step();
+    const auto column = [&](int i) { return static_cast<std::uint64_t>(s.integer(i)); };
+    return {column(0), column(1), column(2), column(3), column(4), column(5)};
+}
+
 template <class Fn>
 void sqlite_store::transaction(Fn&& fn)
 {

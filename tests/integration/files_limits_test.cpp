@@ -69,6 +69,85 @@ BOOST_AUTO_TEST_CASE(quota_exceeded_is_decided_before_any_byte_is_stored, *utf::
     BOOST_TEST(counter(stats_snapshot(fxd.tcp_port()), "files.bytes_stored") == rest.size() + two.size() + full.size());
 }
 
+// Issue 14, finding 3: the quota held only against uploads one at a time.
+BOOST_AUTO_TEST_CASE(concurrent_uploads_cannot_pass_the_quota_together, *utf::timeout(120))
+{
+    const std::uint64_t quota = MiB;
+    const std::uint64_t each = 600 * 1024;
+    daemon_process fxd(fast({"--set", "storage.quota_bytes=" + std::to_string(quota)}));
+    register_user(fxd.tcp_port(), "alice");
+    std::vector<connection> conns;
+    for (int i = 0; i < 4; ++i)
+        conns.push_back(login_session(fxd.tcp_port(), "alice"));
+    // Every header before any body: no upload can finish before all four are
+    // asked for, so only a reservation made at admission can stop them.
+    for (std::size_t i = 0; i < conns.size(); ++i)
+        conns[i].send_raw(upload_prefix("c" + std::to_string(i) + ".bin", each, std::nullopt, std::nullopt));
+    for (std::size_t i = 0; i < conns.size(); ++i)
+        send_pattern(conns[i], pattern{600 + i}, 0, each);
+    int ok = 0;
+    int refused = 0;
+    for (auto& conn : conns) {
+        const reply r = conn.receive();
+        if (r.header.at("status") == "ok")
+            ++ok;
+        else if (r.header.contains("code") && r.header.at("code") == "quota_exceeded")
+            ++refused;
+    }
+    const auto stored = counter(stats_snapshot(fxd.tcp_port()), "files.bytes_stored");
+    BOOST_TEST_MESSAGE("4 concurrent uploads of 600 KiB under a 1 MiB quota: " << ok << " stored, " << stored
+                                                                               << " bytes held");
+    BOOST_TEST(ok == 1);
+    BOOST_TEST(refused == 3);
+    BOOST_TEST(stored <= quota);
+    BOOST_TEST(blobs_in(user_folder(fxd, "alice")).empty());
+    for (auto& conn : conns)
+        check_usable(conn); // each body was read and dropped
+}
+
+BOOST_AUTO_TEST_CASE(bytes_held_by_partial_uploads_count_against_the_quota, *utf::timeout(120))
+{
+    const std::uint64_t quota = MiB;
+    daemon_process fxd(fast({"--set", "storage.quota_bytes=" + std::to_string(quota)}));
+    register_user(fxd.tcp_port(), "alice");
+    const std::string whole = pattern{610}.bytes(0, 900 * 1024);
+    interrupt_upload(fxd, "alice", "part.bin", whole, 600 * 1024, std::nullopt);
+    BOOST_TEST(eventually([&] { return counter(stats_snapshot(fxd.tcp_port()), "files.partials_held") == 1; }));
+
+    auto conn = login_session(fxd.tcp_port(), "alice");
+    const std::string other = pattern{611}.bytes(0, 600 * 1024);
+    check_error(upload(conn, "other.bin", other), "upload", "quota_exceeded");
+    check_error(stat_file(conn, "other.bin"), "stat", "not_found");
+
+    // The partial's own resume is not counted twice, and then the file holds the room.
+    check_upload_ok(upload_resume(conn, "part.bin", whole, 600 * 1024), "part.bin", whole.size(), sha256_of(whole));
+    check_error(upload(conn, "more.bin", pattern{612}.bytes(0, 200 * 1024)), "upload", "quota_exceeded");
+    BOOST_TEST(counter(stats_snapshot(fxd.tcp_port()), "files.bytes_stored") == whole.size());
+}
+
+BOOST_AUTO_TEST_CASE(max_files_per_user_caps_files_plus_partials, *utf::timeout(120))
+{
+    daemon_process fxd(fast({"--set", "storage.max_files_per_user=3"}));
+    auto conn = user_session(fxd.tcp_port(), "alice");
+    check_upload_ok(upload(conn, "a.bin", "aaa"), "a.bin", 3, sha256_of("aaa"));
+    check_upload_ok(upload(conn, "b.bin", "bbb"), "b.bin", 3, sha256_of("bbb"));
+    const std::string c = pattern{620}.bytes(0, 1000);
+    interrupt_upload(fxd, "alice", "c.bin", c, 500, std::nullopt);
+    BOOST_TEST(eventually([&] { return counter(stats_snapshot(fxd.tcp_port()), "files.partials_held") == 1; }));
+
+    const reply refused = upload(conn, "d.bin", "ddd");
+    check_error(refused, "upload", "quota_exceeded");
+    BOOST_TEST(refused.header.at("message").as_string().find("max_files_per_user") != std::string::npos);
+    check_error(stat_file(conn, "d.bin"), "stat", "not_found");
+
+    // Replacing a name or finishing its partial adds no entry.
+    check_upload_ok(upload(conn, "a.bin", "AAAA"), "a.bin", 4, sha256_of("AAAA"));
+    check_upload_ok(upload_resume(conn, "c.bin", c, 500), "c.bin", c.size(), sha256_of(c));
+    check_ok(delete_file(conn, "b.bin"), "delete");
+    check_upload_ok(upload(conn, "d.bin", "ddd"), "d.bin", 3, sha256_of("ddd"));
+    check_error(upload(conn, "e.bin", "eee"), "upload", "quota_exceeded");
+}
+
 BOOST_AUTO_TEST_CASE(a_size_above_max_upload_bytes_is_body_too_large, *utf::timeout(60))
 {
     daemon_process fxd(fast({"--set", "limits.max_upload_bytes=1000"}));

@@ -200,7 +200,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "udp": {"bind": "::", "port": 1002, "rate_per_source": 1015.5, "burst": 1016},
   "tls": {"cert": "/etc/fxd/cert.pem", "key": "/etc/fxd/key.pem", "client_ca": "/etc/fxd/ca.pem",
           "bind": "::1", "port": 1019, "min_version": "1.3"},
-  "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014},
+  "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014, "max_files_per_user": 1020},
   "log": {"level": "warn", "format": "json"},
   "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
              "max_discard_bytes": 1006, "max_connections": 1007, "max_connections_per_address": 1017,
@@ -208,7 +208,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
-  "workers": {"threads": 3, "queue_limit": 1009}
+  "workers": {"threads": 3, "queue_limit": 1009},
+  "process": {"user": "fxd"}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
@@ -226,6 +227,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.storage.dir = "/srv/fxd";
     want.storage.partial_ttl_s = 3600.5;
     want.storage.quota_bytes = 1014;
+    want.storage.max_files_per_user = 1020;
     want.log.level = "warn";
     want.log.format = "json";
     want.limits.max_header_bytes = 1003;
@@ -249,6 +251,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.auth.hash_memory_bytes = 1013000;
     want.workers.threads = 3;
     want.workers.queue_limit = 1009;
+    want.process.user = "fxd";
 
     BOOST_TEST((load_text(file) == want));
 
@@ -256,7 +259,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "tcp.bind=0.0.0.0", "tcp.port=1001", "udp.bind=::", "udp.port=1002", "udp.rate_per_source=1015.5", "udp.burst=1016",
         "tls.cert=/etc/fxd/cert.pem", "tls.key=/etc/fxd/key.pem", "tls.client_ca=/etc/fxd/ca.pem", "tls.bind=::1",
         "tls.port=1019", "tls.min_version=1.3", "storage.dir=/srv/fxd",
-        "storage.partial_ttl_s=3600.5", "storage.quota_bytes=1014",
+        "storage.partial_ttl_s=3600.5", "storage.quota_bytes=1014", "storage.max_files_per_user=1020",
         "log.level=warn", "log.format=json", "limits.max_header_bytes=1003", "limits.max_echo_bytes=1004",
         "limits.max_upload_bytes=1005", "limits.max_discard_bytes=1006", "limits.max_connections=1007",
         "limits.max_connections_per_address=1017", "limits.max_pending_reply_bytes=1018000",
@@ -264,6 +267,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.plaintext=deny", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
+        "process.user=fxd",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 

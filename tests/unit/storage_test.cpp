@@ -133,6 +133,40 @@ BOOST_AUTO_TEST_CASE(files_are_put_found_listed_by_name_in_byte_order_counted_an
     BOOST_TEST(users == (std::vector<std::string>{"alice", "bob"}), boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(usage_counts_files_partials_and_uploads_in_progress_of_one_user, *utf::timeout(30))
+{
+    storage s;
+    s.catalog.put_file("alice", {"a.txt", 3, sha_abc, 1});
+    s.catalog.put_file("alice", {"b.txt", 5, sha_hello, 1});
+    s.catalog.put_partial("alice", {"p.bin", 100, 40, ".blob-p", 1});
+    s.catalog.begin_upload({".blob-u", "alice", "u.bin", 70, ""});
+    s.catalog.put_file("bob", {"x.txt", 1000, sha_abc, 1});
+    const auto u = s.catalog.usage("alice");
+    BOOST_TEST(u.files == 2u);
+    BOOST_TEST(u.file_bytes == 8u);
+    BOOST_TEST(u.partials == 1u);
+    BOOST_TEST(u.partial_bytes == 40u);
+    BOOST_TEST(u.uploads == 1u);
+    BOOST_TEST(u.upload_bytes == 70u);
+    const auto none = s.catalog.usage("carol");
+    BOOST_TEST(none.files + none.file_bytes + none.partials + none.partial_bytes + none.uploads + none.upload_bytes == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_upload_in_progress_holds_its_size_against_the_quota_until_it_ends, *utf::timeout(30))
+{
+    storage s;
+    local_files files(s.dir.path(), s.catalog);
+    const local_files::limits limits{100, 0};
+    auto first = files.begin_upload("alice", "one.bin", 60, 0, limits);
+    BOOST_TEST_REQUIRE((first.status == fxd::services::file_status::ok));
+    // Nothing of the first is written yet; its reservation alone refuses the second.
+    BOOST_TEST((files.begin_upload("alice", "two.bin", 60, 0, limits).status == fxd::services::file_status::quota_exceeded));
+    BOOST_TEST((files.begin_upload("bob", "two.bin", 60, 0, limits).status == fxd::services::file_status::ok));
+    files.discard(*first.up); // ended: the room is free again
+    auto again = files.begin_upload("alice", "two.bin", 60, 0, limits);
+    BOOST_TEST((again.status == fxd::services::file_status::ok));
+}
+
 BOOST_AUTO_TEST_CASE(the_catalog_survives_closing_and_reopening_the_database, *utf::timeout(30))
 {
     temp_dir dir;
@@ -427,6 +461,29 @@ BOOST_AUTO_TEST_CASE(an_unverified_upload_that_holds_nothing_is_dropped, *utf::t
     BOOST_TEST(s.catalog.uploads().empty());
     BOOST_TEST(s.catalog.partial_count() == 0u);
     BOOST_TEST(!s.exists("alice", ".blob-empty"));
+}
+
+BOOST_AUTO_TEST_CASE(a_link_planted_as_an_uploads_blob_is_not_followed, *utf::timeout(30))
+{
+    // Issue 14, finding 7: a path-based truncate would cut the file the link
+    // points to (outside the user's folder) down to the upload's size.
+    storage s;
+    s.write("outside", "victim", "0123456789");
+    fs::create_directories(s.folder("alice"));
+    fs::create_symlink(s.folder("outside") / "victim", s.folder("alice") / ".blob-up");
+    s.catalog.begin_upload({".blob-up", "alice", "up.bin", 3, ""});
+    s.write("bob", ".blob-p", "");
+    fs::remove(s.folder("bob") / ".blob-p");
+    fs::create_symlink(s.folder("outside") / "victim", s.folder("bob") / ".blob-p");
+    s.catalog.put_partial("bob", {"p.bin", 100, 4, ".blob-p", 1});
+
+    local_files files(s.dir.path(), s.catalog);
+    const auto lines = files.repair();
+    BOOST_TEST(s.read("outside", "victim") == "0123456789");
+    BOOST_TEST(s.catalog.uploads().empty());
+    BOOST_TEST(!s.catalog.find_partial("alice", "up.bin").has_value());
+    BOOST_TEST(!s.catalog.find_partial("bob", "p.bin").has_value(), joined(lines));
+    BOOST_TEST(!fs::is_symlink(fs::symlink_status(s.folder("alice") / ".blob-up")));
 }
 
 BOOST_AUTO_TEST_CASE(a_second_repair_finds_nothing_left_to_do, *utf::timeout(30))

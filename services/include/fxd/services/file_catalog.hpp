@@ -44,6 +44,16 @@ struct upload_record {
     std::string sha256; ///< empty until the upload is being published
 };
 
+/// What one user holds and has in flight, as the quota checks count it.
+struct user_usage {
+    std::uint64_t files = 0;
+    std::uint64_t file_bytes = 0;
+    std::uint64_t partials = 0;
+    std::uint64_t partial_bytes = 0; ///< bytes held by partial uploads
+    std::uint64_t uploads = 0;       ///< uploads in progress (their records)
+    std::uint64_t upload_bytes = 0;  ///< the sizes they declared
+};
+
 class file_catalog {
 public:
     virtual ~file_catalog() = default;
@@ -52,6 +62,8 @@ public:
     virtual std::vector<file_record> list_files(std::string_view user) = 0;
     virtual std::uint64_t bytes_used(std::string_view user) = 0;
     virtual std::uint64_t bytes_used_total() = 0;
+    /// Files, partials and uploads in progress of one user, read together.
+    virtual user_usage usage(std::string_view user) = 0;
     /// Inserts or replaces a finished file (repairs use it directly).
     virtual void put_file(std::string_view user, const file_record& file) = 0;
     virtual bool remove_file(std::string_view user, std::string_view name) = 0;

@@ -29,7 +29,8 @@ enum class file_status {
     ok,
     not_found,
     bad_offset,        ///< offset does not match the partial held
-    quota_exceeded,
+    quota_exceeded,    ///< the upload would pass the user's byte quota
+    too_many_files,    ///< the upload would pass the user's file count (files plus partials)
     storage_full,      ///< ENOSPC or EDQUOT
     checksum_mismatch,
 };
@@ -65,8 +66,11 @@ private:
 
 class local_files {
 public:
+    /// What one user may hold; 0 means no limit. Uploads in progress count
+    /// with their whole declared size, partials with the bytes they hold.
     struct limits {
-        std::uint64_t quota_bytes = 0; ///< per user; 0 = none
+        std::uint64_t quota_bytes = 0;
+        std::uint64_t max_files = 0; ///< finished files plus partials (and uploads in progress)
     };
 
     /// Creates storage.dir/users if needed. Throws std::system_error.
@@ -83,10 +87,12 @@ public:
         std::unique_ptr<upload> up;
         std::uint64_t partial = 0; ///< bytes held, reported with bad_offset
     };
-    /// Checks quota and offset, then opens a fresh blob or takes over the partial
-    /// (hashing the bytes it holds, so the final SHA-256 covers the whole file).
+    /// Checks the user's limits and the offset, records the upload (from then
+    /// on its size counts against the quota until it ends, whichever way),
+    /// then opens a fresh blob or takes over the partial (hashing the bytes it
+    /// holds, so the final SHA-256 covers the whole file).
     begun begin_upload(const std::string& user, const std::string& name, std::uint64_t size, std::uint64_t offset,
-                       std::uint64_t quota_bytes);
+                       const limits& allowed);
     /// fsync, rename into place, fsync the folder, record. checksum_mismatch
     /// (nothing stored) when expected_sha256 is given and differs.
     file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published);
@@ -118,6 +124,8 @@ private:
     friend class upload;
     util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
+    std::optional<file_status> over_limits(const std::string& user, const std::string& name, std::uint64_t size,
+                                           const std::optional<partial_record>& resumed, const limits& allowed);
 
     std::filesystem::path users_root_;
     util::unique_fd root_;
@@ -125,6 +133,9 @@ private:
     /// Publishing (rename + record) and opening for download (open + record)
     /// each happen as one step, so a download never pairs old bytes with a new hash.
     std::mutex publish_mutex_;
+    /// Checking a user's limits and recording the upload are one step, so
+    /// concurrent uploads (on other worker threads) see each other.
+    std::mutex admit_mutex_;
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
 };

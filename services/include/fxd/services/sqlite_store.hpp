@@ -42,6 +42,7 @@ public:
     std::vector<file_record> list_files(std::string_view user) override;
     std::uint64_t bytes_used(std::string_view user) override;
     std::uint64_t bytes_used_total() override;
+    user_usage usage(std::string_view user) override;
     void put_file(std::string_view user, const file_record& file) override;
     bool remove_file(std::string_view user, std::string_view name) override;
     std::optional<partial_record> find_partial(std::string_view user, std::string_view name) override;
