@@ -6,8 +6,15 @@
 #include <fxd/protocol/encoder.hpp>
 #include <fxd/protocol/names.hpp>
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
 #include <spdlog/logger.h>
+
+#include <array>
+#include <cstdio>
 
 namespace fxd::daemon {
 
@@ -29,6 +36,25 @@ void reply_user(std::string& out, const protocol::request_header& request, std::
     reply.begin(protocol::to_string(*request.operation), request.id, true);
     reply.field("user", user);
     reply.end(0);
+}
+
+/// The source a registration counts against: an IPv4 address (also when it
+/// arrives v4-mapped), or an IPv6 /64, the block one host usually owns, so a
+/// host cannot take a fresh quota with every address of its prefix.
+std::string registration_source(const std::string& peer_address)
+{
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(peer_address, ec);
+    if (ec || !address.is_v6())
+        return peer_address;
+    const auto v6 = address.to_v6();
+    if (v6.is_v4_mapped())
+        return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+    const auto bytes = v6.to_bytes();
+    std::array<char, 32> prefix{};
+    std::snprintf(prefix.data(), prefix.size(), "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", bytes[0], bytes[1],
+                  bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]);
+    return prefix.data();
 }
 
 } // namespace
@@ -79,16 +105,28 @@ boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_h
         reply_error(out, &request, errc::registration_closed, "registration is closed on this server");
         co_return;
     }
-    if (!has_worker_room(request, out))
+    const auto source = registration_source(session.peer_address);
+    const auto now = services::register_limiter::clock::now();
+    if (registrations_.blocked(source, now)) {
+        ++stats_.registrations_rate_limited;
+        log_.warn("registration refused: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
+        reply_error(out, &request, errc::rate_limited, "too many registrations from this address; wait and retry");
         co_return;
+    }
+    if (!has_hash_room(request, out))
+        co_return;
+    // Counted on admission, taken or not: each attempt costs a hash, and
+    // concurrent ones must meet the limit like sequential ones.
+    registrations_.record(source, now);
     auto* accounts = accounts_;
-    const auto result = co_await workers_.run([accounts, &user, &password] {
+    const auto result = co_await hashes_.run([accounts, &user, &password] {
         return accounts->register_user(user, password.text);
     });
     if (result == outcome::user_exists) {
         reply_error(out, &request, errc::user_exists, "that user name is taken");
         co_return;
     }
+    ++stats_.registrations_ok;
     log_.info("registered user \"{}\"", user);
     reply_user(out, request, user);
 }
@@ -100,27 +138,41 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     secret password;
     if (!may_send_password(request, session, out) || !read_credentials(request, user, password.text, out))
         co_return;
-    if (limiter_.blocked(user, session.peer_address, services::login_limiter::clock::now())) {
-        ++stats_.logins_rate_limited;
-        log_.warn("auth failure: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
-        reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
+    using limiter = services::login_limiter;
+    for (;;) {
+        const auto verdict = limiter_.begin_attempt(user, session.peer_address, limiter::clock::now());
+        if (verdict == limiter::verdict::check)
+            break;
+        if (verdict == limiter::verdict::refuse) {
+            ++stats_.logins_rate_limited;
+            log_.warn("auth failure: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
+            reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
+            co_return;
+        }
+        // Attempts in flight could still use up the limit: their results decide.
+        co_await login_attempt_ended();
+    }
+    if (!has_hash_room(request, out)) {
+        end_login_attempt(user, session.peer_address, limiter::result::abandoned);
         co_return;
     }
-    if (!has_worker_room(request, out))
-        co_return;
     auto* accounts = accounts_;
-    const auto result = co_await workers_.run([accounts, &user, &password] {
-        return accounts->verify(user, password.text);
-    });
+    outcome result{};
+    try {
+        result = co_await hashes_.run([accounts, &user, &password] { return accounts->verify(user, password.text); });
+    } catch (...) {
+        end_login_attempt(user, session.peer_address, limiter::result::abandoned);
+        throw;
+    }
     if (result != outcome::ok) {
+        end_login_attempt(user, session.peer_address, limiter::result::failed);
         ++stats_.logins_failed;
-        limiter_.record_failure(user, session.peer_address, services::login_limiter::clock::now());
         log_.warn("auth failure: user=\"{}\" addr={}", user, session.peer_address);
         reply_error(out, &request, errc::bad_credentials, "unknown user or wrong password");
         co_return;
     }
+    end_login_attempt(user, session.peer_address, limiter::result::succeeded);
     ++stats_.logins_ok;
-    limiter_.record_success(user, session.peer_address);
     session.user = user;
     if (session.certificate_subject.empty())
         log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
@@ -128,6 +180,24 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         log_.info("login: user=\"{}\" addr={} cert={}", user, session.peer_address,
                   escape_for_log(session.certificate_subject));
     reply_user(out, request, user);
+}
+
+boost::asio::awaitable<void> dispatcher::login_attempt_ended()
+{
+    if (!login_attempts_ended_) {
+        login_attempts_ended_.emplace(co_await boost::asio::this_coro::executor);
+        login_attempts_ended_->expires_at(boost::asio::steady_timer::time_point::max());
+    }
+    boost::system::error_code cancelled; // the wake-up; never an error here
+    co_await login_attempts_ended_->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, cancelled));
+}
+
+void dispatcher::end_login_attempt(const std::string& user, const std::string& address,
+                                   services::login_limiter::result how)
+{
+    limiter_.end_attempt(user, address, how, services::login_limiter::clock::now());
+    if (login_attempts_ended_)
+        login_attempts_ended_->cancel();
 }
 
 } // namespace fxd::daemon

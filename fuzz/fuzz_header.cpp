@@ -44,7 +44,8 @@ struct harness {
     fxd::services::counters stats;
     spdlog::logger log{"fuzz", std::make_shared<spdlog::sinks::null_sink_mt>()};
     daemon::worker_pool workers{1, 4};
-    daemon::dispatcher dispatcher{cfg, stats, log, workers};
+    daemon::worker_pool hashes{1, 4};
+    daemon::dispatcher dispatcher{cfg, stats, log, workers, hashes};
 };
 
 harness& the_harness()

@@ -27,7 +27,8 @@ struct admitting {
     services::counters stats;
     std::shared_ptr<spdlog::logger> log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     daemon::worker_pool workers{1, 4};
-    daemon::dispatcher dispatcher{cfg, stats, *log, workers};
+    daemon::worker_pool hashes{1, 4};
+    daemon::dispatcher dispatcher{cfg, stats, *log, workers, hashes};
     protocol::header_parser parser;
     protocol::request_header request;
 
