@@ -6,8 +6,12 @@
 #include <fxd/protocol/encoder.hpp>
 #include <fxd/protocol/names.hpp>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
 #include <spdlog/logger.h>
+
 
 namespace fxd::daemon {
 
@@ -79,16 +83,28 @@ boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_h
         reply_error(out, &request, errc::registration_closed, "registration is closed on this server");
         co_return;
     }
-    if (!has_worker_room(request, out))
+    const auto& source = session.address_key;
+    const auto now = services::register_limiter::clock::now();
+    if (registrations_.blocked(source, now)) {
+        ++stats_.registrations_rate_limited;
+        log_.warn("registration refused: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
+        reply_error(out, &request, errc::rate_limited, "too many registrations from this address; wait and retry");
         co_return;
+    }
+    if (!has_hash_room(request, out))
+        co_return;
+    // Counted on admission, taken or not: each attempt costs a hash, and
+    // concurrent ones must meet the limit like sequential ones.
+    registrations_.record(source, now);
     auto* accounts = accounts_;
-    const auto result = co_await workers_.run([accounts, &user, &password] {
+    const auto result = co_await hashes_.run([accounts, &user, &password] {
         return accounts->register_user(user, password.text);
     });
     if (result == outcome::user_exists) {
         reply_error(out, &request, errc::user_exists, "that user name is taken");
         co_return;
     }
+    ++stats_.registrations_ok;
     log_.info("registered user \"{}\"", user);
     reply_user(out, request, user);
 }
@@ -100,27 +116,41 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     secret password;
     if (!may_send_password(request, session, out) || !read_credentials(request, user, password.text, out))
         co_return;
-    if (limiter_.blocked(user, session.peer_address, services::login_limiter::clock::now())) {
-        ++stats_.logins_rate_limited;
-        log_.warn("auth failure: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
-        reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
+    using limiter = services::login_limiter;
+    for (;;) {
+        const auto verdict = limiter_.begin_attempt(user, session.address_key, limiter::clock::now());
+        if (verdict == limiter::verdict::check)
+            break;
+        if (verdict == limiter::verdict::refuse) {
+            ++stats_.logins_rate_limited;
+            log_.warn("auth failure: user=\"{}\" addr={} (rate limited)", user, session.peer_address);
+            reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
+            co_return;
+        }
+        // Attempts in flight could still use up the limit: their results decide.
+        co_await login_attempt_ended();
+    }
+    if (!has_hash_room(request, out)) {
+        end_login_attempt(user, session.address_key, limiter::result::abandoned);
         co_return;
     }
-    if (!has_worker_room(request, out))
-        co_return;
     auto* accounts = accounts_;
-    const auto result = co_await workers_.run([accounts, &user, &password] {
-        return accounts->verify(user, password.text);
-    });
+    outcome result{};
+    try {
+        result = co_await hashes_.run([accounts, &user, &password] { return accounts->verify(user, password.text); });
+    } catch (...) {
+        end_login_attempt(user, session.address_key, limiter::result::abandoned);
+        throw;
+    }
     if (result != outcome::ok) {
+        end_login_attempt(user, session.address_key, limiter::result::failed);
         ++stats_.logins_failed;
-        limiter_.record_failure(user, session.peer_address, services::login_limiter::clock::now());
         log_.warn("auth failure: user=\"{}\" addr={}", user, session.peer_address);
         reply_error(out, &request, errc::bad_credentials, "unknown user or wrong password");
         co_return;
     }
+    end_login_attempt(user, session.address_key, limiter::result::succeeded);
     ++stats_.logins_ok;
-    limiter_.record_success(user, session.peer_address);
     session.user = user;
     if (session.certificate_subject.empty())
         log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
@@ -128,6 +158,24 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         log_.info("login: user=\"{}\" addr={} cert={}", user, session.peer_address,
                   escape_for_log(session.certificate_subject));
     reply_user(out, request, user);
+}
+
+boost::asio::awaitable<void> dispatcher::login_attempt_ended()
+{
+    if (!login_attempts_ended_) {
+        login_attempts_ended_.emplace(co_await boost::asio::this_coro::executor);
+        login_attempts_ended_->expires_at(boost::asio::steady_timer::time_point::max());
+    }
+    boost::system::error_code cancelled; // the wake-up; never an error here
+    co_await login_attempts_ended_->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, cancelled));
+}
+
+void dispatcher::end_login_attempt(const std::string& user, const std::string& address,
+                                   services::login_limiter::result how)
+{
+    limiter_.end_attempt(user, address, how, services::login_limiter::clock::now());
+    if (login_attempts_ended_)
+        login_attempts_ended_->cancel();
 }
 
 } // namespace fxd::daemon

@@ -75,11 +75,17 @@ struct config {
         double lockout_s = 60;
         std::uint32_t hash_passes = 2;
         std::uint64_t hash_memory_bytes = 19922944; // 19 MiB
+        std::uint32_t max_registrations_per_address = 20; ///< per IPv4 address or IPv6 /64
+        double register_window_s = 3600;
         bool operator==(const auth_section&) const = default;
     } auth;
     struct workers_section {
         std::uint32_t threads = 2;
         std::uint32_t queue_limit = 64;
+        /// Password hashing (register, login) has its own pool, so a flood of
+        /// them never delays file ops or stat on the general one.
+        std::uint32_t hash_threads = 1;
+        std::uint32_t hash_queue_limit = 16;
         bool operator==(const workers_section&) const = default;
     } workers;
     struct process_section {

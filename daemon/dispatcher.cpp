@@ -27,6 +27,14 @@ services::login_limiter::limits limiter_limits(const config& cfg)
     return l;
 }
 
+services::register_limiter::limits register_limits(const config& cfg)
+{
+    services::register_limiter::limits l;
+    l.max_per_address = cfg.auth.max_registrations_per_address;
+    l.window = seconds(cfg.auth.register_window_s);
+    return l;
+}
+
 admission::kind admission_for(const op_spec& spec)
 {
     switch (spec.shape) {
@@ -40,8 +48,10 @@ admission::kind admission_for(const op_spec& spec)
 
 } // namespace
 
-dispatcher::dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers)
-    : cfg_(cfg), stats_(stats), log_(log), workers_(workers), limiter_(limiter_limits(cfg))
+dispatcher::dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers,
+                       worker_pool& hashes)
+    : cfg_(cfg), stats_(stats), log_(log), workers_(workers), hashes_(hashes), limiter_(limiter_limits(cfg)),
+      registrations_(register_limits(cfg))
 {
     for (const auto& spec : all_ops()) {
         if (spec.offered_over(transport::tcp))
@@ -55,6 +65,7 @@ dispatcher::dispatcher(const config& cfg, services::counters& stats, spdlog::log
 void dispatcher::apply_config()
 {
     limiter_.set_limits(limiter_limits(cfg_));
+    registrations_.set_limits(register_limits(cfg_));
     tcp_info_.max_header_bytes = cfg_.limits.max_header_bytes;
     tcp_info_.max_echo_bytes = cfg_.limits.max_echo_bytes;
     tcp_info_.max_upload_bytes = cfg_.limits.max_upload_bytes;
@@ -145,6 +156,7 @@ void dispatcher::serve_stats(const protocol::request_header& request, std::span<
                              std::string& out)
 {
     stats_.worker_queue_depth = workers_.depth();
+    stats_.hash_queue_depth = hashes_.depth();
     if (files_) {
         stats_.bytes_stored = files_->cached_bytes_stored();
         stats_.partials_held = files_->cached_partials();
@@ -199,6 +211,14 @@ bool dispatcher::has_worker_room(const protocol::request_header& request, std::s
     if (workers_.has_room())
         return true;
     reply_error(out, &request, errc::busy, "the server is busy; retry shortly");
+    return false;
+}
+
+bool dispatcher::has_hash_room(const protocol::request_header& request, std::string& out)
+{
+    if (hashes_.has_room())
+        return true;
+    reply_error(out, &request, errc::busy, "too many logins and registrations at once; retry shortly");
     return false;
 }
 

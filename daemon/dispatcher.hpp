@@ -13,9 +13,11 @@
 #include <fxd/services/files.hpp>
 #include <fxd/services/info.hpp>
 #include <fxd/services/login_limiter.hpp>
+#include <fxd/services/register_limiter.hpp>
 #include <fxd/services/stats.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -34,6 +36,10 @@ namespace fxd::daemon {
 /// What a TCP connection knows about its client between requests.
 struct session_context {
     std::string peer_address;
+    /// What per-address limits count: the peer's address, or an IPv6 peer's
+    /// /64 (per_address_key), so a host cannot take fresh limits from every
+    /// address of its prefix. Logs name peer_address.
+    std::string address_key;
     std::string user;                ///< empty until a successful login
     bool encrypted = false;          ///< the connection came in on the TLS port
     bool loopback = false;           ///< the peer is this host (auth.plaintext "loopback")
@@ -57,7 +63,9 @@ struct admission {
 
 class dispatcher {
 public:
-    dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers);
+    /// hashes runs password hashing (register, login); workers everything else that blocks.
+    dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers,
+               worker_pool& hashes);
 
     /// Connects the services the server opens at start.
     void attach(services::accounts& accounts, services::local_files& files) noexcept
@@ -146,6 +154,12 @@ public:
 private:
     /// False after replying busy when the worker queue is full (workers.queue_limit).
     bool has_worker_room(const protocol::request_header& request, std::string& out);
+    /// False after replying busy when the hashing queue is full (workers.hash_queue_limit).
+    bool has_hash_room(const protocol::request_header& request, std::string& out);
+    /// Returns once some login attempt in flight has ended (the limiter said `wait`).
+    boost::asio::awaitable<void> login_attempt_ended();
+    /// Ends an attempt the limiter let through and wakes the logins waiting for one.
+    void end_login_attempt(const std::string& user, const std::string& address, services::login_limiter::result how);
     /// False after replying tls_required when auth.plaintext forbids a password on this connection.
     bool may_send_password(const protocol::request_header& request, const session_context& session, std::string& out);
     /// user and password fields checked by the contract's rules; false after replying bad_request.
@@ -156,9 +170,15 @@ private:
     services::counters& stats_;
     spdlog::logger& log_;
     worker_pool& workers_;
+    worker_pool& hashes_;
     services::accounts* accounts_ = nullptr;
     services::local_files* files_ = nullptr;
     services::login_limiter limiter_;
+    services::register_limiter registrations_;
+    /// Never expires: logins waiting for an attempt in flight to end wait on it,
+    /// and each end cancels it, waking them all to ask the limiter again. Made
+    /// on the loop's executor by the first login that waits.
+    std::optional<boost::asio::steady_timer> login_attempts_ended_;
     std::vector<protocol::op> tcp_ops_;
     services::server_info tcp_info_;
 };

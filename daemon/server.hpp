@@ -120,6 +120,7 @@ private:
     std::unique_ptr<services::accounts> accounts_;
     std::unique_ptr<services::local_files> files_;
     worker_pool workers_;
+    worker_pool hashes_; ///< password hashing only (workers.hash_threads)
     dispatcher dispatcher_;
     request_gate requests_;
     std::unique_ptr<session_env> session_env_;

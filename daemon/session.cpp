@@ -5,6 +5,7 @@
 
 #include "session.hpp"
 
+#include "peer_key.hpp"
 #include "plain_stream.hpp"
 #include "tls_stream.hpp"
 
@@ -54,6 +55,7 @@ session<Stream>::session(Stream stream, asio::ip::address peer, session_env& env
 {
     const auto& address = this->peer();
     context_.peer_address = address.to_string();
+    context_.address_key = per_address_key(address).to_string();
     context_.encrypted = Stream::encrypted;
     context_.loopback = address.is_loopback() ||
                         (address.is_v6() && address.to_v6().is_v4_mapped() &&

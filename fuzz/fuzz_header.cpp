@@ -44,7 +44,8 @@ struct harness {
     fxd::services::counters stats;
     spdlog::logger log{"fuzz", std::make_shared<spdlog::sinks::null_sink_mt>()};
     daemon::worker_pool workers{1, 4};
-    daemon::dispatcher dispatcher{cfg, stats, log, workers};
+    daemon::worker_pool hashes{1, 4};
+    daemon::dispatcher dispatcher{cfg, stats, log, workers, hashes};
 };
 
 harness& the_harness()
@@ -112,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     daemon::session_context session;
     session.peer_address = "127.0.0.1";
+    session.address_key = "127.0.0.1";
     session.user = logged_in ? "alice" : "";
     const auto via = udp ? daemon::transport::udp : daemon::transport::tcp;
     const daemon::admission plan = h.dispatcher.admit(request, via, draining, udp ? nullptr : &session);

@@ -26,7 +26,7 @@ volume=fxd-container-test-data
 tcp=${FXD_TCP_PORT:-27070}
 udp=${FXD_UDP_PORT:-27071}
 tls=${FXD_TLS_PORT:-27443}
-certs=$(mktemp -d /tmp/fxd-container-certs.XXXXXX)
+certs=""
 step() { printf '\n== %s\n' "$*"; }
 # podman wants systemd timers for health checks and complains when the host's
 # PID 1 is not systemd; that noise is dropped (the script runs the check itself).
@@ -36,7 +36,7 @@ cleanup() {
   [ "${KEEP:-0}" = 1 ] && return
   podman rm -f -t 0 "$name" "$name-again" >/dev/null 2>&1 || true
   podman volume rm -f "$volume" >/dev/null 2>&1 || true
-  rm -rf "$certs"
+  [ -z "$certs" ] || rm -rf "$certs"
 }
 trap cleanup EXIT
 cleanup
@@ -50,6 +50,8 @@ grep -E 'tests passed|tests failed' /tmp/fxd-container-build.log || true
 echo "built $image in $(( $(date +%s) - start )) s; image size: $(podman image inspect "$image" --format '{{.Size}}' | numfmt --to=iec) ($(podman images "$image" --format '{{.Size}}'))"
 
 step "a certificate for 127.0.0.1, signed by a throw-away CA"
+certs=$(mktemp -d /tmp/fxd-container-certs.XXXXXX)
+chmod 0755 "$certs" # mounted read-only for the container's user
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=fxd test CA" \
   -keyout "$certs/ca.key" -out "$certs/ca.pem" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \

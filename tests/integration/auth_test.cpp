@@ -412,8 +412,8 @@ BOOST_AUTO_TEST_CASE(stats_count_logins_ok_failed_and_rate_limited, *utf::timeou
 
 BOOST_AUTO_TEST_CASE(a_full_hash_queue_answers_busy, *utf::timeout(120))
 {
-    // One worker, one queued job, and a hash slow enough that the other logins arrive while it runs.
-    daemon_process fxd({"--set", "workers.threads=1", "--set", "workers.queue_limit=1", "--set",
+    // One hashing thread, one queued hash, and a hash slow enough that the other logins arrive while it runs.
+    daemon_process fxd({"--set", "workers.hash_threads=1", "--set", "workers.hash_queue_limit=1", "--set",
                         "auth.hash_memory_bytes=67108864", "--set", "auth.hash_passes=4"});
     register_ok(fxd.tcp_port(), "alice", "alice-password");
     std::vector<connection> conns;
@@ -433,7 +433,7 @@ BOOST_AUTO_TEST_CASE(a_full_hash_queue_answers_busy, *utf::timeout(120))
         busy += r.code() == "busy" ? 1 : 0;
         check_usable(c);
     }
-    BOOST_TEST_MESSAGE("with workers.queue_limit=1, of 4 logins at once: " << ok << " ok, " << busy << " busy");
+    BOOST_TEST_MESSAGE("with workers.hash_queue_limit=1, of 4 logins at once: " << ok << " ok, " << busy << " busy");
     BOOST_TEST(ok >= 1);
     BOOST_TEST(busy >= 1);
     // A busy login is no failed login.
@@ -744,8 +744,10 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_registration_survives_kill_9, *utf::time
     temp_dir dir;
     const auto storage = dir.path() / "storage";
     std::vector<std::string> acknowledged;
+    // 80 registrations from one address here: past the default limit of 20.
+    const auto many = fast({"--set", "auth.max_registrations_per_address=1000"});
     {
-        daemon_process fxd(fast(), storage);
+        daemon_process fxd(many, storage);
         // Four connections, each pipelining ten registrations.
         std::vector<connection> conns;
         for (int c = 0; c < 4; ++c)
@@ -768,7 +770,7 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_registration_survives_kill_9, *utf::time
         BOOST_TEST(fxd.wait_exit(10s).value_or(-1) == 128 + SIGKILL);
     }
     BOOST_TEST(acknowledged.size() == 40u);
-    daemon_process again(fast(), storage);
+    daemon_process again(many, storage);
     connection conn(localhost, again.tcp_port());
     for (const auto& name : acknowledged) {
         BOOST_TEST_CONTEXT("user " << name)
@@ -811,7 +813,7 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
     BOOST_TEST_REQUIRE(eventually(
         [&] {
             const auto r = probe.call({{"op", "stats"}});
-            depth_before = r.ok() ? counter(body_object(r), "workers.queue_depth") : 0;
+            depth_before = r.ok() ? counter(body_object(r), "workers.hash_queue_depth") : 0;
             return depth_before > 0;
         },
         60s, 1ms));
@@ -828,7 +830,7 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
     BOOST_TEST(pong.ok());
     BOOST_TEST(str(pong, "id") == "while-hashing");
     BOOST_TEST_REQUIRE(after.ok());
-    const auto depth_after = counter(body_object(after), "workers.queue_depth");
+    const auto depth_after = counter(body_object(after), "workers.hash_queue_depth");
     BOOST_TEST_MESSAGE("queue depth before the ping " << depth_before << ", after it " << depth_after << "; "
                        << answered << " of 8 logins answered when the ping reply arrived; ping round trip "
                        << millis(ping_took) << " ms");
@@ -844,7 +846,7 @@ BOOST_AUTO_TEST_CASE(a_ping_is_answered_while_eight_logins_hash, *utf::timeout(2
                        << " ms after the ping reply");
     for (auto& c : logins)
         BOOST_TEST(whoami(c) == "alice");
-    BOOST_TEST(counter(stats_snapshot(port), "workers.queue_depth") == 0u);
+    BOOST_TEST(counter(stats_snapshot(port), "workers.hash_queue_depth") == 0u);
     BOOST_TEST(counter(stats_snapshot(port), "logins.ok") == 9u);
 }
 

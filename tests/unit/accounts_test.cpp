@@ -7,6 +7,7 @@
 
 #include <fxd/services/accounts.hpp>
 #include <fxd/services/login_limiter.hpp>
+#include <fxd/services/register_limiter.hpp>
 #include <fxd/services/sqlite_store.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -27,6 +28,7 @@
 using fxd::services::accounts;
 using fxd::services::hash_cost;
 using fxd::services::login_limiter;
+using fxd::services::register_limiter;
 using fxd::services::sqlite_store;
 using fxd::services::store_error;
 using fxd::test::temp_dir;
@@ -536,6 +538,89 @@ BOOST_AUTO_TEST_CASE(expired_entries_are_pruned_when_full, *utf::timeout(10))
     lim.record_failure("alice", "10.0.1.1", at(1001));
     BOOST_TEST(lim.tracked() == 2u);
     BOOST_TEST(lim.blocked("alice", "10.0.1.1", at(1002))); // and the live pair kept counting
+}
+
+BOOST_AUTO_TEST_CASE(attempts_in_flight_count_against_the_limits, *utf::timeout(10))
+{
+    using verdict = login_limiter::verdict;
+    using result = login_limiter::result;
+    login_limiter lim(limits_of(3, 4));
+    // Three guesses at once use up the pair's three: a fourth waits for their results.
+    for (int i = 0; i < 3; ++i)
+        BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(0)) == verdict::check));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(0)) == verdict::wait));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.2", at(0)) == verdict::check)); // another address
+    BOOST_TEST((lim.begin_attempt("bob", "10.0.0.1", at(0)) == verdict::check));   // the address's 4th
+    // All three wrong: now it is refused, as after three sequential failures.
+    for (int i = 0; i < 3; ++i)
+        lim.end_attempt("alice", "10.0.0.1", result::failed, at(1));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(1)) == verdict::refuse));
+    BOOST_TEST(lim.blocked("alice", "10.0.0.1", at(1)));
+    // 3 failures and bob's attempt in flight fill the address's 4; his success frees a place.
+    BOOST_TEST((lim.begin_attempt("carol", "10.0.0.1", at(1)) == verdict::wait));
+    lim.end_attempt("bob", "10.0.0.1", result::succeeded, at(2));
+    BOOST_TEST((lim.begin_attempt("carol", "10.0.0.1", at(2)) == verdict::check));
+    lim.end_attempt("carol", "10.0.0.1", result::abandoned, at(2)); // busy: counts as nothing
+    BOOST_TEST(!lim.blocked("carol", "10.0.0.1", at(2)));
+    BOOST_TEST(!lim.blocked("dave", "10.0.0.1", at(2)));
+}
+
+BOOST_AUTO_TEST_CASE(a_success_in_flight_clears_the_pair_and_lets_the_waiters_through, *utf::timeout(10))
+{
+    using verdict = login_limiter::verdict;
+    using result = login_limiter::result;
+    login_limiter lim(limits_of(2, 50));
+    lim.record_failure("alice", "10.0.0.1", at(0));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(0)) == verdict::check));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(0)) == verdict::wait));
+    lim.end_attempt("alice", "10.0.0.1", result::succeeded, at(1));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(1)) == verdict::check));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(1)) == verdict::check));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(1)) == verdict::wait));
+    // A window that passes while attempts are in flight forgets the failures, not the attempts.
+    lim.end_attempt("alice", "10.0.0.1", result::failed, at(2));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(100)) == verdict::check));
+    BOOST_TEST((lim.begin_attempt("alice", "10.0.0.1", at(100)) == verdict::wait));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(registration_limit)
+
+register_limiter::limits reg_limits(std::uint32_t per_source, int window_s = 3600, std::size_t max_tracked = 100000)
+{
+    register_limiter::limits l;
+    l.max_per_address = per_source;
+    l.window = std::chrono::seconds(window_s);
+    l.max_tracked = max_tracked;
+    return l;
+}
+
+BOOST_AUTO_TEST_CASE(blocks_a_source_past_its_registrations_until_the_window_passes, *utf::timeout(10))
+{
+    register_limiter lim(reg_limits(3, 60));
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST(!lim.blocked("10.0.0.1", at(i)));
+        lim.record("10.0.0.1", at(i));
+    }
+    BOOST_TEST(lim.blocked("10.0.0.1", at(3)));
+    BOOST_TEST(lim.blocked("10.0.0.1", at(59)));
+    BOOST_TEST(!lim.blocked("10.0.0.2", at(3)));
+    BOOST_TEST(!lim.blocked("10.0.0.1", at(60))); // the window of the first one passed
+    lim.record("10.0.0.1", at(60));               // and a new one starts
+    BOOST_TEST(!lim.blocked("10.0.0.1", at(61)));
+}
+
+BOOST_AUTO_TEST_CASE(stays_bounded_under_a_flood_of_sources, *utf::timeout(10))
+{
+    const std::size_t bound = 64;
+    register_limiter lim(reg_limits(2, 3600, bound));
+    std::size_t most = 0;
+    for (int i = 0; i < 10000; ++i) {
+        lim.record("2001:db8:" + std::to_string(i) + "::/64", at(i % 50));
+        most = std::max(most, lim.tracked());
+    }
+    BOOST_TEST(most <= bound);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -108,6 +108,10 @@ BOOST_AUTO_TEST_CASE(defaults_apply_without_file_or_overrides, *boost::unit_test
     BOOST_TEST(c.auth.max_failures_per_address == 50u);
     BOOST_TEST(c.auth.lockout_s == 60.0);
     BOOST_TEST(c.auth.allow_register == true);
+    BOOST_TEST(c.auth.max_registrations_per_address == 20u);
+    BOOST_TEST(c.auth.register_window_s == 3600.0);
+    BOOST_TEST(c.workers.hash_threads == 1u);
+    BOOST_TEST(c.workers.hash_queue_limit == 16u);
     BOOST_TEST(c.storage.partial_ttl_s == 86400.0);
     BOOST_TEST(c.storage.quota_bytes == 0u);
 }
@@ -207,8 +211,9 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
              "max_pending_reply_bytes": 1018000},
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
-           "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000},
-  "workers": {"threads": 3, "queue_limit": 1009},
+           "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
+           "max_registrations_per_address": 1020, "register_window_s": 6.5},
+  "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
   "process": {"user": "fxd"}
 })";
     config want;
@@ -251,6 +256,10 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.auth.hash_memory_bytes = 1013000;
     want.workers.threads = 3;
     want.workers.queue_limit = 1009;
+    want.auth.max_registrations_per_address = 1020;
+    want.auth.register_window_s = 6.5;
+    want.workers.hash_threads = 4;
+    want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
 
     BOOST_TEST((load_text(file) == want));
@@ -267,6 +276,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.plaintext=deny", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
+        "auth.max_registrations_per_address=1020", "auth.register_window_s=6.5", "workers.hash_threads=4",
+        "workers.hash_queue_limit=1021",
         "process.user=fxd",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
@@ -385,6 +396,8 @@ BOOST_AUTO_TEST_CASE(refuses_bad_values_in_file_naming_the_key, *boost::unit_tes
         {R"({"storage": {"dir": 5}})", "storage.dir"},
         {R"({"workers": {"threads": 0}})", "workers.threads"},
         {R"({"workers": {"queue_limit": 0}})", "workers.queue_limit"},
+        {R"({"workers": {"hash_threads": 0}})", "workers.hash_threads"},
+        {R"({"auth": {"max_registrations_per_address": 0}})", "auth.max_registrations_per_address"},
         {R"({"udp": {"rate_per_source": -1}})", "udp.rate_per_source"},
         {R"({"udp": {"burst": 0}})", "udp.burst"},
         {R"({"limits": {"max_connections_per_address": 0}})", "limits.max_connections_per_address"},

@@ -27,7 +27,8 @@ struct admitting {
     services::counters stats;
     std::shared_ptr<spdlog::logger> log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     daemon::worker_pool workers{1, 4};
-    daemon::dispatcher dispatcher{cfg, stats, *log, workers};
+    daemon::worker_pool hashes{1, 4};
+    daemon::dispatcher dispatcher{cfg, stats, *log, workers, hashes};
     protocol::header_parser parser;
     protocol::request_header request;
 
@@ -37,6 +38,7 @@ struct admitting {
         BOOST_REQUIRE(parser.parse(header_json, request, error));
         daemon::session_context session;
         session.peer_address = "127.0.0.1";
+        session.address_key = "127.0.0.1";
         session.user = logged_in ? "alice" : "";
         return dispatcher.admit(request, via, false, via == transport::udp ? nullptr : &session);
     }
