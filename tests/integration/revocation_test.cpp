@@ -157,15 +157,15 @@ BOOST_AUTO_TEST_CASE(stats_from_another_host_need_an_admin_login, *utf::timeout(
     daemon_process fxd(fast({"--set", "tcp.bind=0.0.0.0", "--set", "auth.plaintext=allow"}));
     const auto port = fxd.tcp_port();
     register_user(port, "alice");
-    user_command_ok(fxd, {"add", "--admin", "root-ops"}, password_of("root-ops") + "\n");
-    const auto listed = fxd_user(fxd.storage(), {"list"});
-    BOOST_TEST(listed.out == "alice\nroot-ops (admin)\n");
-
     connection anonymous(outside, port, 30s);
     check_error(anonymous.call({{"op", "stats"}}), "stats", "unauthorized");
     check_usable(anonymous);
     auto alice = login_from(outside, port, "alice");
     check_error(alice.call({{"op", "stats"}}), "stats", "unauthorized");
+
+    user_command_ok(fxd, {"add", "--admin", "root-ops"}, password_of("root-ops") + "\n");
+    const auto listed = fxd_user(fxd.storage(), {"list"});
+    BOOST_TEST(listed.out == "alice\nroot-ops (admin)\n");
     auto admin = login_from(outside, port, "root-ops");
     BOOST_TEST(admin.call({{"op", "stats"}}).ok());
 
