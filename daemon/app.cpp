@@ -47,7 +47,9 @@ void raise_descriptor_limit(const config& cfg, spdlog::logger& log)
 }
 
 constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
-       fxd [--config FILE] [--set KEY=VALUE]... user add|passwd|del NAME
+       fxd [--config FILE] [--set KEY=VALUE]... user add [--admin] NAME
+       fxd [--config FILE] [--set KEY=VALUE]... user passwd|del NAME
+       fxd [--config FILE] [--set KEY=VALUE]... user admin NAME on|off
        fxd [--config FILE] [--set KEY=VALUE]... user list
 
 fxd serves framed requests over TCP and UDP: ping, hello, echo and stats;
@@ -68,6 +70,8 @@ Options:
 User management works on the database of the same config, with or without
 the daemon running: add and passwd read the password from the terminal
 without echo (asked twice), or one line from stdin when it is not a terminal.
+passwd and del end the logins of that user at their next file request. An
+admin may read stats from another host; list marks admins.
 
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
@@ -94,7 +98,8 @@ struct options {
     std::optional<user_command> user; ///< `fxd user ...` instead of serving
 };
 
-constexpr std::string_view user_usage = "usage: fxd user add|passwd|del NAME, or fxd user list";
+constexpr std::string_view user_usage =
+    "usage: fxd user add [--admin] NAME, fxd user passwd|del NAME, fxd user admin NAME on|off, or fxd user list";
 
 /// Adds `user` and its four commands to the command line; the chosen one lands in opts.user.
 CLI::App* add_user_commands(CLI::App& app, options& opts)
@@ -109,14 +114,24 @@ CLI::App* add_user_commands(CLI::App& app, options& opts)
         },
         "NAME");
     using enum user_command::action;
-    for (const auto& [word, what] : {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"list", list}}) {
+    for (const auto& [word, what] :
+         {std::pair{"add", add}, {"passwd", passwd}, {"del", del}, {"admin", admin}, {"list", list}}) {
         const auto action = what; // a named copy: Clang 14 cannot capture a structured binding
         auto* command = user->add_subcommand(word)->fallthrough();
         if (action != list)
             command->add_option("NAME")->required()->check(valid_name);
+        if (action == add)
+            command->add_flag("--admin")->description("may read stats from another host");
+        if (action == admin)
+            command->add_option("SWITCH")->required()->check(CLI::IsMember({"on", "off"}));
         command->callback([&opts, command, action] {
             const auto* name = command->get_option_no_throw("NAME");
-            opts.user = user_command{action, name ? name->as<std::string>() : std::string()};
+            user_command chosen{action, name ? name->as<std::string>() : std::string()};
+            if (action == add)
+                chosen.admin = command->get_option("--admin")->as<bool>();
+            if (action == admin)
+                chosen.admin = command->get_option("SWITCH")->as<std::string>() == "on";
+            opts.user = std::move(chosen);
         });
     }
     return user;
@@ -139,7 +154,7 @@ std::variant<options, int> parse_command_line(int argc, char** argv)
     try {
         app.parse(argc, argv);
         if (user->parsed() && !opts.user)
-            throw CLI::RequiredError("user: one of add, passwd, del or list");
+            throw CLI::RequiredError("user: one of add, passwd, del, admin or list");
     } catch (const CLI::CallForHelp&) {
         std::cout << usage;
         return 0;

@@ -136,8 +136,10 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     }
     auto* accounts = accounts_;
     outcome result{};
+    services::user_identity who;
     try {
-        result = co_await hashes_.run([accounts, &user, &password] { return accounts->verify(user, password.text); });
+        result = co_await hashes_.run(
+            [accounts, &user, &password, &who] { return accounts->verify(user, password.text, who); });
     } catch (...) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         throw;
@@ -152,6 +154,7 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     end_login_attempt(user, session.address_key, limiter::result::succeeded);
     ++stats_.logins_ok;
     session.user = user;
+    session.login = who;
     if (session.certificate_subject.empty())
         log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
     else

@@ -152,9 +152,15 @@ void dispatcher::serve_echo(const protocol::request_header& request, std::span<c
     services::serve_echo(request, body, out);
 }
 
-void dispatcher::serve_stats(const protocol::request_header& request, std::span<const char>, session_context*,
+void dispatcher::serve_stats(const protocol::request_header& request, std::span<const char>, session_context* session,
                              std::string& out)
 {
+    // The counters tell a remote stranger how busy the daemon is and what it
+    // refuses: this host and admins only (issue 14, finding 7).
+    if (!session || !(session->loopback || (!session->user.empty() && session->login.admin))) {
+        reply_error(out, &request, errc::unauthorized, "stats are shown to this host and to admin users only");
+        return;
+    }
     stats_.worker_queue_depth = workers_.depth();
     stats_.hash_queue_depth = hashes_.depth();
     if (files_) {
@@ -170,6 +176,7 @@ void dispatcher::serve_logout(const protocol::request_header& request, std::span
     if (!session)
         throw std::logic_error("logout without a session");
     session->user.clear();
+    session->login = {};
     protocol::reply_writer reply(out);
     reply.begin(protocol::to_string(op::logout), request.id, true);
     reply.end(0);
@@ -204,6 +211,30 @@ void dispatcher::reply_error(std::string& out, const protocol::request_header* r
     stats_.count_error(o, code);
     protocol::reply_writer reply(out);
     reply.error(op_name, id, code, message);
+}
+
+std::optional<services::user_identity> dispatcher::current_login(services::accounts& accounts,
+                                                                const services::user_identity& login)
+{
+    auto now = accounts.store().identity(login.id);
+    if (!now || now->generation != login.generation)
+        return std::nullopt;
+    return now;
+}
+
+bool dispatcher::keep_login(const std::optional<services::user_identity>& now, const protocol::request_header& request,
+                            session_context& session, std::string& out)
+{
+    if (now) {
+        session.login.admin = now->admin; // an admin flag changed by `fxd user admin` counts from here
+        return true;
+    }
+    log_.info("login revoked: user=\"{}\" addr={} (password changed or user deleted)", session.user,
+              session.peer_address);
+    session.user.clear();
+    session.login = {};
+    reply_error(out, &request, errc::unauthorized, "your login was revoked; log in again");
+    return false;
 }
 
 bool dispatcher::has_worker_room(const protocol::request_header& request, std::string& out)

@@ -41,6 +41,9 @@ struct session_context {
     /// address of its prefix. Logs name peer_address.
     std::string address_key;
     std::string user;                ///< empty until a successful login
+    /// The login's account and credential generation, read at login; every
+    /// request that needs a login compares them with the database first.
+    services::user_identity login;
     bool encrypted = false;          ///< the connection came in on the TLS port
     bool loopback = false;           ///< the peer is this host (auth.plaintext "loopback")
     std::string certificate_subject; ///< a verified client certificate's subject (mutual TLS)
@@ -92,7 +95,7 @@ public:
 
     /// Opens an admitted upload. On refusal the error reply is in out and the result is null.
     boost::asio::awaitable<std::unique_ptr<services::upload>> begin_upload(const protocol::request_header& request,
-                                                                           const session_context& session,
+                                                                           session_context& session,
                                                                            std::string& out);
     /// The body has fully arrived: verify, publish durably, reply. Never throws.
     boost::asio::awaitable<void> finish_upload(const protocol::request_header& request, const session_context& session,
@@ -111,7 +114,7 @@ public:
     };
     /// Opens the file and appends the ok reply header (or an error reply) to out.
     boost::asio::awaitable<std::optional<download>> begin_download(const protocol::request_header& request,
-                                                                   const session_context& session, std::string& out);
+                                                                   session_context& session, std::string& out);
     /// Counts a download's end and logs it.
     void end_download(const protocol::request_header& request, const session_context& session, const download& d,
                       bool complete, double seconds);
@@ -152,6 +155,14 @@ public:
                                              std::string& out);
 
 private:
+    /// On a worker: whether the session's login still matches its account (same
+    /// id, same generation), with the account's admin flag as it is now.
+    static std::optional<services::user_identity> current_login(services::accounts& accounts,
+                                                                const services::user_identity& login);
+    /// Back on the loop with current_login's answer: false after logging the
+    /// session out and replying unauthorized when the login was revoked.
+    bool keep_login(const std::optional<services::user_identity>& now, const protocol::request_header& request,
+                    session_context& session, std::string& out);
     /// False after replying busy when the worker queue is full (workers.queue_limit).
     bool has_worker_room(const protocol::request_header& request, std::string& out);
     /// False after replying busy when the hashing queue is full (workers.hash_queue_limit).

@@ -37,7 +37,7 @@ double rate_mb_s(std::uint64_t bytes, double seconds)
 } // namespace
 
 boost::asio::awaitable<std::unique_ptr<services::upload>>
-dispatcher::begin_upload(const protocol::request_header& request, const session_context& session, std::string& out)
+dispatcher::begin_upload(const protocol::request_header& request, session_context& session, std::string& out)
 {
     const std::string name = field_string(request, "name");
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
@@ -46,11 +46,26 @@ dispatcher::begin_upload(const protocol::request_header& request, const session_
         if (!has_worker_room(request, out))
             co_return nullptr;
         auto* files = files_;
+        auto* accounts = accounts_;
         const std::string user = session.user;
+        const services::user_identity login = session.login;
         const services::local_files::limits limits{cfg_.storage.quota_bytes, cfg_.storage.max_files_per_user};
-        auto begun = co_await workers_.run([files, &user, &name, size, offset, limits] {
-            return std::make_shared<services::local_files::begun>(files->begin_upload(user, name, size, offset, limits));
+        struct checked {
+            std::optional<services::user_identity> login;
+            std::optional<services::local_files::begun> begun; ///< none when the login was revoked
+        };
+        auto r = co_await workers_.run([files, accounts, &login, &user, &name, size, offset, limits] {
+            auto c = std::make_shared<checked>();
+            c->login = current_login(*accounts, login);
+            if (c->login) // a revoked login must not reserve quota or create a partial
+                c->begun.emplace(files->begin_upload(user, name, size, offset, limits));
+            return c;
         });
+        if (!keep_login(r->login, request, session, out)) {
+            ++stats_.uploads_failed;
+            co_return nullptr;
+        }
+        auto& begun = r->begun;
         switch (begun->status) {
         case file_status::ok:
             co_return std::move(begun->up);
@@ -193,23 +208,38 @@ boost::asio::awaitable<void> dispatcher::keep_partial(std::unique_ptr<services::
 }
 
 boost::asio::awaitable<std::optional<dispatcher::download>>
-dispatcher::begin_download(const protocol::request_header& request, const session_context& session,
+dispatcher::begin_download(const protocol::request_header& request, session_context& session,
                            std::string& out)
 {
     const std::string name = field_string(request, "name");
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     try {
         auto* files = files_;
+        auto* accounts = accounts_;
         const std::string user = session.user;
-        auto opened = co_await workers_.run([files, &user, &name] {
-            return std::make_shared<std::optional<services::local_files::opened>>(files->open_for_download(user, name));
+        const services::user_identity login = session.login;
+        struct checked {
+            std::optional<services::user_identity> login;
+            std::optional<services::local_files::opened> opened;
+        };
+        auto r = co_await workers_.run([files, accounts, &login, &user, &name] {
+            auto c = std::make_shared<checked>();
+            c->login = current_login(*accounts, login);
+            if (c->login)
+                c->opened = files->open_for_download(user, name);
+            return c;
         });
-        if (!*opened) {
+        if (!keep_login(r->login, request, session, out)) {
+            ++stats_.downloads_failed;
+            co_return std::nullopt;
+        }
+        auto& opened = r->opened;
+        if (!opened) {
             ++stats_.downloads_failed;
             reply_error(out, &request, errc::not_found, "no such file");
             co_return std::nullopt;
         }
-        auto& file = **opened;
+        auto& file = *opened;
         if (offset > file.info.size) {
             ++stats_.downloads_failed;
             reply_error(out, &request, errc::bad_offset, "offset is past the end of the file");
@@ -248,15 +278,25 @@ boost::asio::awaitable<void> dispatcher::stat_file(const protocol::request_heade
                                                    std::string& out)
 {
     auto* files = files_;
+    auto* accounts = accounts_;
     const std::string user = session.user;
+    const services::user_identity login = session.login;
     const std::string name = field_string(request, "name");
     struct found {
+        std::optional<services::user_identity> login;
         std::optional<services::file_record> file;
         std::optional<services::partial_record> partial;
     };
-    const auto f = co_await workers_.run([files, &user, &name] {
-        return found{files->catalog().find_file(user, name), files->catalog().find_partial(user, name)};
+    const auto f = co_await workers_.run([files, accounts, &login, &user, &name] {
+        found r{current_login(*accounts, login), {}, {}};
+        if (r.login) {
+            r.file = files->catalog().find_file(user, name);
+            r.partial = files->catalog().find_partial(user, name);
+        }
+        return r;
     });
+    if (!keep_login(f.login, request, session, out))
+        co_return;
     if (!f.file && !f.partial) {
         reply_error(out, &request, errc::not_found, "no such file");
         co_return;
@@ -278,8 +318,22 @@ boost::asio::awaitable<void> dispatcher::list_files(const protocol::request_head
                                                     std::string& out)
 {
     auto* files = files_;
+    auto* accounts = accounts_;
     const std::string user = session.user;
-    const auto listed = co_await workers_.run([files, &user] { return files->catalog().list_files(user); });
+    const services::user_identity login = session.login;
+    struct found {
+        std::optional<services::user_identity> login;
+        std::vector<services::file_record> files;
+    };
+    const auto listing = co_await workers_.run([files, accounts, &login, &user] {
+        found r{current_login(*accounts, login), {}};
+        if (r.login)
+            r.files = files->catalog().list_files(user);
+        return r;
+    });
+    if (!keep_login(listing.login, request, session, out))
+        co_return;
+    const auto& listed = listing.files;
     boost::json::array entries;
     entries.reserve(listed.size());
     for (const auto& f : listed)
@@ -295,10 +349,23 @@ boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_hea
                                                      std::string& out)
 {
     auto* files = files_;
+    auto* accounts = accounts_;
     const std::string user = session.user;
+    const services::user_identity login = session.login;
     const std::string name = field_string(request, "name");
-    const bool removed = co_await workers_.run([files, &user, &name] { return files->remove(user, name); });
-    if (!removed) {
+    struct done {
+        std::optional<services::user_identity> login;
+        bool removed = false;
+    };
+    const auto d = co_await workers_.run([files, accounts, &login, &user, &name] {
+        done r{current_login(*accounts, login)};
+        if (r.login)
+            r.removed = files->remove(user, name);
+        return r;
+    });
+    if (!keep_login(d.login, request, session, out))
+        co_return;
+    if (!d.removed) {
         reply_error(out, &request, errc::not_found, "no such file");
         co_return;
     }

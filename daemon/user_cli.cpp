@@ -82,8 +82,16 @@ int run_user_command(const config& cfg, const user_command& command)
         using outcome = services::accounts::outcome;
 
         if (command.what == list) {
-            for (const auto& user : store.names())
-                std::cout << user << '\n';
+            for (const auto& user : store.entries())
+                std::cout << user.name << (user.admin ? " (admin)" : "") << '\n';
+            return 0;
+        }
+        if (command.what == admin) {
+            if (!store.set_admin(name, command.admin)) {
+                std::cerr << "fxd: no user '" << name << "'\n";
+                return 1;
+            }
+            std::cout << name << (command.admin ? " is now an admin" : " is no longer an admin") << '\n';
             return 0;
         }
         if (command.what == del) {
@@ -115,7 +123,13 @@ int run_user_command(const config& cfg, const user_command& command)
                       << '\n';
             return 1;
         }
-        std::cout << (command.what == add ? "added user " : "changed the password of ") << name << '\n';
+        if (command.what == add && command.admin && !store.set_admin(name, true)) {
+            std::cerr << "fxd: user '" << name << "' was deleted before it could be made an admin\n";
+            return 1;
+        }
+        std::cout << (command.what == add ? (command.admin ? "added admin user " : "added user ")
+                                          : "changed the password of ")
+                  << name << '\n';
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "fxd: " << e.what() << '\n';

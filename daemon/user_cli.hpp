@@ -1,5 +1,5 @@
 #pragma once
-/// `fxd user add|passwd|del|list`: operators manage accounts without the network.
+/// `fxd user add|passwd|del|admin|list`: operators manage accounts without the network.
 
 #include "config.hpp"
 
@@ -9,9 +9,10 @@ namespace fxd::daemon {
 
 /// One `fxd user` command as the command line gave it (app.cpp checks the name's form).
 struct user_command {
-    enum class action { add, passwd, del, list };
+    enum class action { add, passwd, del, admin, list };
     action what;
-    std::string name; ///< empty for list
+    std::string name;   ///< empty for list
+    bool admin = false; ///< add --admin; admin NAME on
 };
 
 /// Returns the exit status: 0 done, 1 refused (user exists, unknown user,

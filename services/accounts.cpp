@@ -33,10 +33,19 @@ accounts::outcome accounts::register_user(std::string_view name, std::string_vie
 
 accounts::outcome accounts::verify(std::string_view name, std::string_view password)
 {
-    const auto stored = store_.password_hash(name);
-    const std::string& against = stored ? *stored : decoy_hash_;
+    user_identity ignored;
+    return verify(name, password, ignored);
+}
+
+accounts::outcome accounts::verify(std::string_view name, std::string_view password, user_identity& who)
+{
+    const auto stored = store_.credentials(name);
+    const std::string& against = stored ? stored->first : decoy_hash_;
     const bool match = crypto_pwhash_argon2id_str_verify(against.c_str(), password.data(), password.size()) == 0;
-    return stored && match ? outcome::ok : outcome::bad_credentials;
+    if (!stored || !match)
+        return outcome::bad_credentials;
+    who = stored->second;
+    return outcome::ok;
 }
 
 accounts::outcome accounts::change_password(std::string_view name, std::string_view password)

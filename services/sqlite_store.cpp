@@ -44,6 +44,23 @@ constexpr const char* migrations[] = {
     "  size INTEGER NOT NULL,"
     "  sha256 TEXT NOT NULL DEFAULT ''"
     ") WITHOUT ROWID;",
+    // 3 -> 4: a login is a user id and a credential generation, not a name
+    // (issue 14, finding 2). AUTOINCREMENT: a deleted user's id is never
+    // given again, so a login of the deleted account never matches a new
+    // account of the same name. The table is rebuilt: SQLite cannot add a key.
+    "CREATE TABLE users_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  password_changed INTEGER NOT NULL DEFAULT 0,"
+    "  generation INTEGER NOT NULL DEFAULT 1,"
+    "  admin INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO users_v4 (name, password_hash, created, password_changed)"
+    "  SELECT name, password_hash, created, password_changed FROM users ORDER BY name;"
+    "DROP TABLE users;"
+    "ALTER TABLE users_v4 RENAME TO users;",
 };
 
 /// A prepared statement, finalized on scope exit.
@@ -204,7 +221,7 @@ std::optional<std::string> sqlite_store::password_hash(std::string_view name)
 bool sqlite_store::set_password_hash(std::string_view name, std::string_view password_hash)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "UPDATE users SET password_hash = ?, password_changed = ? WHERE name = ?");
+    statement s(db_, "UPDATE users SET password_hash = ?, password_changed = ?, generation = generation + 1 WHERE name = ?");
     s.bind(1, password_hash).bind(2, util::unix_now()).bind(3, name).step();
     return sqlite3_changes(db_) == 1;
 }
@@ -224,6 +241,42 @@ std::vector<std::string> sqlite_store::names()
     std::vector<std::string> out;
     while (s.step() == SQLITE_ROW)
         out.push_back(s.text(0));
+    return out;
+}
+
+std::optional<std::pair<std::string, user_identity>> sqlite_store::credentials(std::string_view name)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT password_hash, id, generation, admin FROM users WHERE name = ?");
+    if (s.bind(1, name).step() != SQLITE_ROW)
+        return std::nullopt;
+    return std::pair{s.text(0), user_identity{s.integer(1), s.integer(2), s.integer(3) != 0}};
+}
+
+std::optional<user_identity> sqlite_store::identity(std::int64_t id)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT id, generation, admin FROM users WHERE id = ?"); // the primary key: one index probe
+    if (s.bind(1, id).step() != SQLITE_ROW)
+        return std::nullopt;
+    return user_identity{s.integer(0), s.integer(1), s.integer(2) != 0};
+}
+
+bool sqlite_store::set_admin(std::string_view name, bool admin)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "UPDATE users SET admin = ? WHERE name = ?");
+    s.bind(1, std::int64_t{admin ? 1 : 0}).bind(2, name).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+std::vector<user_entry> sqlite_store::entries()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT name, admin FROM users ORDER BY name");
+    std::vector<user_entry> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back({s.text(0), s.integer(1) != 0});
     return out;
 }
 

@@ -240,6 +240,85 @@ BOOST_AUTO_TEST_CASE(migration_leaves_password_changed_zero_for_untouched_rows, 
     BOOST_TEST(db.scalar("SELECT password_changed FROM users WHERE name = 'olduser'").value_or("<none>") == "0");
 }
 
+BOOST_AUTO_TEST_CASE(an_identity_changes_generation_with_the_password_and_ends_with_the_user, *utf::timeout(30))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    BOOST_TEST(store.create("alice", "hash-1"));
+    const auto first = store.credentials("alice");
+    BOOST_REQUIRE(first.has_value());
+    BOOST_TEST(first->first == "hash-1");
+    const auto id = first->second.id;
+    const auto generation = first->second.generation;
+    BOOST_TEST(!first->second.admin);
+    BOOST_TEST(store.identity(id).value_or(fxd::services::user_identity{}).generation == generation);
+
+    BOOST_TEST(store.set_password_hash("alice", "hash-2"));
+    const auto after = store.identity(id);
+    BOOST_REQUIRE(after.has_value());
+    BOOST_TEST(after->generation > generation); // every login of hash-1 is now stale
+    BOOST_TEST(store.credentials("alice")->second.generation == after->generation);
+
+    BOOST_TEST(store.remove("alice"));
+    BOOST_TEST(!store.identity(id).has_value());
+    BOOST_TEST(!store.credentials("alice").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_deleted_users_id_is_never_given_to_a_namesake, *utf::timeout(30))
+{
+    temp_dir dir;
+    const auto file = dir / "fxd.db";
+    std::int64_t old_id = 0;
+    {
+        sqlite_store store(file);
+        BOOST_TEST(store.create("alice", "h"));
+        BOOST_TEST(store.create("bob", "h"));
+        old_id = store.credentials("bob")->second.id;
+        BOOST_TEST(store.remove("bob")); // the highest id: plain rowids would hand it out again
+    }
+    sqlite_store again(file);
+    BOOST_TEST(again.create("bob", "h"));
+    const auto new_id = again.credentials("bob")->second.id;
+    BOOST_TEST(new_id != old_id);
+    BOOST_TEST(new_id > old_id);
+    BOOST_TEST(!again.identity(old_id).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(marks_admins_and_lists_them, *utf::timeout(30))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    BOOST_TEST(store.create("bob", "h"));
+    BOOST_TEST(store.create("alice", "h"));
+    BOOST_TEST(store.set_admin("bob", true));
+    BOOST_TEST(!store.set_admin("nobody", true));
+    const auto id = store.credentials("bob")->second.id;
+    BOOST_TEST(store.identity(id)->admin);
+    const auto listed = store.entries();
+    BOOST_REQUIRE(listed.size() == 2u);
+    BOOST_TEST(listed[0].name == "alice");
+    BOOST_TEST(!listed[0].admin);
+    BOOST_TEST(listed[1].name == "bob");
+    BOOST_TEST(listed[1].admin);
+    BOOST_TEST(store.set_admin("bob", false));
+    BOOST_TEST(!store.identity(id)->admin);
+}
+
+BOOST_AUTO_TEST_CASE(migration_to_ids_keeps_users_and_starts_them_as_non_admins, *utf::timeout(30))
+{
+    temp_dir dir;
+    const auto file = dir / "fxd.db";
+    build_version_1(file);
+    sqlite_store store(file);
+    const auto old = store.credentials("olduser");
+    BOOST_REQUIRE(old.has_value());
+    BOOST_TEST(old->first == "$argon2id$v=19$old-hash");
+    BOOST_TEST(old->second.id > 0);
+    BOOST_TEST(!old->second.admin);
+    BOOST_TEST(store.create("newuser", "h"));
+    BOOST_TEST(store.credentials("newuser")->second.id != old->second.id);
+}
+
 BOOST_AUTO_TEST_CASE(refuses_a_database_newer_than_it_knows, *utf::timeout(30))
 {
     temp_dir dir;
@@ -312,6 +391,27 @@ BOOST_AUTO_TEST_CASE(registers_then_refuses_the_same_name, *utf::timeout(60))
     BOOST_TEST((acc.register_user("alice", "another password") == accounts::outcome::user_exists));
     BOOST_TEST((acc.verify("alice", "correct horse") == accounts::outcome::ok)); // the first password stays
     BOOST_TEST((acc.verify("alice", "another password") == accounts::outcome::bad_credentials));
+}
+
+BOOST_AUTO_TEST_CASE(verify_reports_who_logged_in_as_stored, *utf::timeout(60))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    accounts acc(store, tiny);
+    BOOST_TEST((acc.register_user("alice", "correct horse") == accounts::outcome::ok));
+    fxd::services::user_identity who;
+    BOOST_TEST((acc.verify("alice", "correct horse", who) == accounts::outcome::ok));
+    const auto stored = store.credentials("alice")->second;
+    BOOST_TEST(who.id == stored.id);
+    BOOST_TEST(who.generation == stored.generation);
+    BOOST_TEST((acc.change_password("alice", "battery staple") == accounts::outcome::ok));
+    fxd::services::user_identity again;
+    BOOST_TEST((acc.verify("alice", "battery staple", again) == accounts::outcome::ok));
+    BOOST_TEST(again.id == who.id);
+    BOOST_TEST(again.generation != who.generation);
+    fxd::services::user_identity untouched;
+    BOOST_TEST((acc.verify("alice", "correct horse", untouched) == accounts::outcome::bad_credentials));
+    BOOST_TEST(untouched.id == 0); // a failed login learns nothing
 }
 
 BOOST_AUTO_TEST_CASE(stores_an_argon2id_string_without_the_password, *utf::timeout(60))

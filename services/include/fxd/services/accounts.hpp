@@ -28,6 +28,8 @@ public:
     /// ok or bad_credentials. An unknown user costs one verification too, so
     /// timing does not tell which names exist.
     outcome verify(std::string_view name, std::string_view password);
+    /// Like verify; on ok also who the user is, read with the hash checked.
+    outcome verify(std::string_view name, std::string_view password, user_identity& who);
     /// ok or unknown_user.
     outcome change_password(std::string_view name, std::string_view password);
     /// ok or unknown_user.

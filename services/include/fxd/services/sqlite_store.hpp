@@ -37,6 +37,10 @@ public:
     bool set_password_hash(std::string_view name, std::string_view password_hash) override;
     bool remove(std::string_view name) override;
     std::vector<std::string> names() override;
+    std::optional<std::pair<std::string, user_identity>> credentials(std::string_view name) override;
+    std::optional<user_identity> identity(std::int64_t id) override;
+    bool set_admin(std::string_view name, bool admin) override;
+    std::vector<user_entry> entries() override;
 
     std::optional<file_record> find_file(std::string_view user, std::string_view name) override;
     std::vector<file_record> list_files(std::string_view user) override;

@@ -3,12 +3,29 @@
 /// (PostgreSQL, say) implement the same interface. Every call may block:
 /// the daemon calls them from its worker pool, never from the event loop.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fxd::services {
+
+/// Who a login is: fixed when it succeeds, and compared with the database
+/// before every request that needs a login (a changed password or a deleted
+/// account ends the login).
+struct user_identity {
+    std::int64_t id = 0;         ///< never reused, even after the user is deleted
+    std::int64_t generation = 0; ///< raised by every password change
+    bool admin = false;          ///< may read `stats` from another host
+};
+
+/// One row of `fxd user list`.
+struct user_entry {
+    std::string name;
+    bool admin = false;
+};
 
 class user_store {
 public:
@@ -24,6 +41,15 @@ public:
     virtual bool remove(std::string_view name) = 0;
     /// All user names, sorted.
     virtual std::vector<std::string> names() = 0;
+    /// The stored hash and who the user is now, read together (a login must
+    /// not pair an old password with a new generation). nullopt: unknown user.
+    virtual std::optional<std::pair<std::string, user_identity>> credentials(std::string_view name) = 0;
+    /// The user with this id as it is now, or nullopt when deleted.
+    virtual std::optional<user_identity> identity(std::int64_t id) = 0;
+    /// Marks or unmarks the user as admin. False for an unknown user.
+    virtual bool set_admin(std::string_view name, bool admin) = 0;
+    /// All users with their admin flag, sorted by name.
+    virtual std::vector<user_entry> entries() = 0;
 };
 
 } // namespace fxd::services
