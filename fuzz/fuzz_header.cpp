@@ -114,6 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     daemon::session_context session;
     session.peer_address = "127.0.0.1";
     session.address_key = "127.0.0.1";
+    session.loopback = true; // stats are served to this host
     session.user = logged_in ? "alice" : "";
     const auto via = udp ? daemon::transport::udp : daemon::transport::tcp;
     const daemon::admission plan = h.dispatcher.admit(request, via, draining, udp ? nullptr : &session);
