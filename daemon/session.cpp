@@ -206,7 +206,8 @@ asio::awaitable<void> session<Stream>::on_header()
         break;
     case admission::kind::buffer:
         if (!memory_admits(decoder_.body_remaining())) {
-            refuse(request, errc::busy, "too many bytes are buffered for all connections (limits.max_buffered_bytes); try again later");
+            refuse(request, errc::busy,
+                   "too many bytes are buffered for all connections (limits.max_buffered_bytes); try again later");
             break;
         }
         decoder_.buffer_body();
@@ -241,8 +242,10 @@ void session<Stream>::account_memory()
 {
     if (cut_)
         return;
-    if (pending() == 0 && out_.capacity() > max_kept_buffer)
+    if (pending() == 0 && out_.capacity() > max_kept_buffer) {
         std::string().swap(out_);
+        out_sent_ = 0;
+    }
     if (decoder_.at_frame_boundary() && decoder_.capacity() > max_kept_buffer)
         decoder_.release_memory();
     // Capacities, not sizes: what the connection really holds.
@@ -261,7 +264,8 @@ bool session<Stream>::memory_admits(std::uint64_t body_length)
     // is what of the body (or past it) the read buffer holds.
     account_memory();
     const auto beyond = [](std::uint64_t need, std::uint64_t have) { return need > have ? need - have : 0; };
-    const std::uint64_t wanted = beyond(std::max<std::uint64_t>(decoder_.buffered(), body_length), decoder_.capacity()) +
+    const std::uint64_t body_in = std::max<std::uint64_t>(decoder_.buffered(), body_length);
+    const std::uint64_t wanted = beyond(body_in, decoder_.capacity()) +
                                  beyond(pending() + body_length + echo_reply_header, out_.capacity());
     const auto fits = [&] { return env_.memory.held() + wanted <= env_.cfg.limits.max_buffered_bytes; };
     if (fits() || stopping())
