@@ -63,6 +63,7 @@ const key_spec keys[] = {
     {"limits.max_connections", [](config& c) -> field_ref { return &c.limits.max_connections; }, 1, 1000000},
     {"limits.max_connections_per_address", [](config& c) -> field_ref { return &c.limits.max_connections_per_address; }, 1, 1000000},
     {"limits.max_pending_reply_bytes", [](config& c) -> field_ref { return &c.limits.max_pending_reply_bytes; }, 65536, 4294967296.0},
+    {"limits.max_buffered_bytes", [](config& c) -> field_ref { return &c.limits.max_buffered_bytes; }, 65536, 1099511627776.0},
     {"timeouts.idle_s", [](config& c) -> field_ref { return &c.timeouts.idle_s; }, 0.01, 1e7},
     {"timeouts.header_s", [](config& c) -> field_ref { return &c.timeouts.header_s; }, 0.01, 1e7},
     {"timeouts.body_s", [](config& c) -> field_ref { return &c.timeouts.body_s; }, 0.01, 1e7},
@@ -270,6 +271,13 @@ void check_consistency(const config& cfg)
     if (cfg.limits.max_pending_reply_bytes < largest_reply)
         refuse("limits.max_pending_reply_bytes",
                "must be at least limits.max_echo_bytes + 1024 (" + std::to_string(largest_reply) + ")");
+    // The largest echo holds its body and its reply at once (and the read
+    // buffer may hold a read's worth more); it must fit the global bound, or
+    // it could never be served.
+    const std::uint64_t largest_echo_held = 2 * cfg.limits.max_echo_bytes + 65536;
+    if (cfg.limits.max_buffered_bytes < largest_echo_held)
+        refuse("limits.max_buffered_bytes",
+               "must be at least 2 * limits.max_echo_bytes + 65536 (" + std::to_string(largest_echo_held) + ")");
     if (cfg.tls.cert.empty() != cfg.tls.key.empty())
         refuse(cfg.tls.cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key must be set together");
     if (!cfg.tls.client_ca.empty() && !cfg.tls.enabled())

@@ -54,8 +54,12 @@ struct config {
         std::uint64_t max_upload_bytes = 17179869184ULL;
         std::uint64_t max_discard_bytes = 1048576;
         std::uint64_t max_connections = 10000;
-        std::uint64_t max_connections_per_address = 1000;
+        /// Per IPv4 address or IPv6 /64: what one client host needs (a parallel
+        /// transfer tool, a few users behind one NAT), far below max_connections.
+        std::uint64_t max_connections_per_address = 64;
         std::uint64_t max_pending_reply_bytes = 4194304;
+        /// Gathered request bodies plus unread replies, over all connections together.
+        std::uint64_t max_buffered_bytes = 268435456; // 256 MiB
         bool operator==(const limits_section&) const = default;
     } limits;
     struct timeouts_section {

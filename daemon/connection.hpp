@@ -32,6 +32,12 @@ public:
     /// Frees the read buffer, parser and output of a connection parked between
     /// requests; returns the bytes freed.
     virtual std::size_t release_idle_memory() noexcept = 0;
+    /// Reply bytes queued that the client has not taken yet (the kernel's
+    /// buffer is full): what the memory bound cuts first.
+    virtual std::size_t unread_bytes() const noexcept = 0;
+    /// Ends the connection to free what it holds (limits.max_buffered_bytes):
+    /// its share leaves the memory budget at once, its I/O is cancelled.
+    virtual void cut_for_memory() noexcept = 0;
 
     /// The reaper: cancels I/O once the deadline has passed.
     void expire_if_due(clock::time_point now) noexcept
@@ -43,12 +49,13 @@ public:
     }
     bool parked_since_before(clock::time_point t) const noexcept { return parked_ && parked_since_ <= t; }
 
-    /// The drain is over: the session ends without further replies.
+    /// The drain is over (or the connection is cut): the session ends without further replies.
     void stop() noexcept
     {
         stopping_ = true;
         cancel_io();
     }
+    bool stopping() const noexcept { return stopping_; }
 
 protected:
     void set_deadline(clock::duration d) noexcept { set_deadline_at(clock::now() + d); }
@@ -66,7 +73,6 @@ protected:
     }
     void unpark() noexcept { parked_ = false; }
     bool expired() const noexcept { return expired_; }
-    bool stopping() const noexcept { return stopping_; }
 
 private:
     boost::asio::ip::address peer_;
@@ -105,6 +111,27 @@ private:
     std::function<void()> on_drained_;
     std::size_t in_flight_ = 0;
     bool draining_ = false;
+};
+
+/// The bytes held for all connections together (request bodies being gathered
+/// and replies not yet read), against limits.max_buffered_bytes. Each session
+/// reports its own share when it changes; relieving the budget (the server's
+/// job: it sees every connection) cuts the ones pinning the most unread bytes.
+class memory_budget {
+public:
+    /// relieve(wanted, asking): make room for `wanted` more bytes, never by cutting `asking`.
+    using relief = std::function<void(std::size_t wanted, const connection* asking)>;
+
+    explicit memory_budget(relief relieve) : relieve_(std::move(relieve)) {}
+
+    std::size_t held() const noexcept { return held_; }
+    /// One connection's share went from `was` to `now`.
+    void update(std::size_t was, std::size_t now) noexcept { held_ = held_ - was + now; }
+    void relieve(std::size_t wanted, const connection* asking) { relieve_(wanted, asking); }
+
+private:
+    relief relieve_;
+    std::size_t held_ = 0;
 };
 
 } // namespace fxd::daemon

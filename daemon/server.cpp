@@ -67,7 +67,8 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       hashes_(cfg.workers.hash_threads, cfg.workers.hash_queue_limit),
       dispatcher_(cfg_, stats_, log, workers_, hashes_),
       requests_([this] { finish(); }),
-      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_})),
+      memory_([this](std::size_t wanted, const connection* asking) { relieve_memory(wanted, asking); }),
+      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_})),
       acceptor_(io),
       tls_acceptor_(io),
       udp_(io),
@@ -287,6 +288,25 @@ void server::connection_ended(connection_list::iterator which, bool refused)
         --stats_.connections_open;
     }
     connections_.erase(which);
+}
+
+void server::relieve_memory(std::size_t wanted, const connection* asking)
+{
+    // Rare (only past the bound), so a scan of every connection is cheap enough.
+    while (memory_.held() + wanted > cfg_.limits.max_buffered_bytes) {
+        connection* worst = nullptr;
+        for (auto& c : connections_) {
+            if (c.get() != asking && !c->stopping() && c->unread_bytes() > (worst ? worst->unread_bytes() : 0))
+                worst = c.get();
+        }
+        if (!worst)
+            return; // nobody pins unread replies: the asking request gets busy
+        ++stats_.connections_cut_memory;
+        log_.info("connection from {} cut: {} reply bytes unread while {} bytes are held for all connections "
+                  "(limits.max_buffered_bytes)",
+                  worst->peer().to_string(), worst->unread_bytes(), memory_.held());
+        worst->cut_for_memory();
+    }
 }
 
 asio::awaitable<void> server::reaper()

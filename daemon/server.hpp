@@ -99,6 +99,9 @@ private:
     template <class Stream>
     void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse);
     void connection_ended(connection_list::iterator which, bool refused);
+    /// limits.max_buffered_bytes is passed (or `wanted` more would pass it):
+    /// cuts the connections leaving the most replies unread, never `asking`.
+    void relieve_memory(std::size_t wanted, const connection* asking);
     struct udp_batch;
     boost::asio::awaitable<void> udp_loop();
     /// Serves the datagrams of one batch, queueing their replies in b.
@@ -123,6 +126,7 @@ private:
     worker_pool hashes_; ///< password hashing only (workers.hash_threads)
     dispatcher dispatcher_;
     request_gate requests_;
+    memory_budget memory_;
     std::unique_ptr<session_env> session_env_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::ip::tcp::acceptor tls_acceptor_;

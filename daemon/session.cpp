@@ -31,6 +31,11 @@ constexpr std::size_t min_read_chunk = 2 * 1024;
 constexpr std::size_t max_read_chunk = 64 * 1024;
 /// Reads while an upload streams: large, so a fast client costs few syscalls per byte.
 constexpr std::size_t upload_read_chunk = 256 * 1024;
+/// A buffer grown past this (a large echo's body or reply) is freed as soon as
+/// it is empty, so the memory bound counts, and the daemon holds, only what is in use.
+constexpr std::size_t max_kept_buffer = 2 * upload_read_chunk;
+/// Room for an echo reply's header, beyond its body.
+constexpr std::size_t echo_reply_header = 1024;
 /// How long a closing connection may keep sending before it is cut.
 constexpr auto linger_time = std::chrono::seconds(2);
 
@@ -89,6 +94,9 @@ asio::awaitable<void> session<Stream>::run()
         bool more = co_await start();
         while (more) {
             const auto next = co_await turn();
+            account_memory(); // may cut this very connection
+            if (stopping())
+                break;
             if (next == next_step::wait_for_input) {
                 prepare_input_wait();
                 const auto [ec] = co_await stream_.wait_readable();
@@ -197,6 +205,11 @@ asio::awaitable<void> session<Stream>::on_header()
         decoder_.skip_body();
         break;
     case admission::kind::buffer:
+        if (!memory_admits(decoder_.body_remaining())) {
+            refuse(request, errc::busy,
+                   "too many bytes are buffered for all connections (limits.max_buffered_bytes); try again later");
+            break;
+        }
         decoder_.buffer_body();
         begin_request();
         break;
@@ -222,6 +235,53 @@ void session<Stream>::refuse(const protocol::request_header& request, errc code,
 {
     env_.dispatch.reply_error(out_, &request, code, message);
     discard_or_close(protocol::request_body_length(request));
+}
+
+template <class Stream>
+void session<Stream>::account_memory()
+{
+    if (cut_)
+        return;
+    if (pending() == 0 && out_.capacity() > max_kept_buffer) {
+        std::string().swap(out_);
+        out_sent_ = 0;
+    }
+    if (decoder_.at_frame_boundary() && decoder_.capacity() > max_kept_buffer)
+        decoder_.release_memory();
+    // Capacities, not sizes: what the connection really holds.
+    const std::size_t now = decoder_.capacity() + out_.capacity();
+    env_.memory.update(held_, now);
+    held_ = now;
+    if (env_.memory.held() > env_.cfg.limits.max_buffered_bytes)
+        env_.memory.relieve(0, nullptr);
+}
+
+template <class Stream>
+bool session<Stream>::memory_admits(std::uint64_t body_length)
+{
+    // The body is gathered whole, then its reply (as large) is queued: both are
+    // held at once. Room the buffers already have is counted already, and so
+    // is what of the body (or past it) the read buffer holds.
+    account_memory();
+    const auto beyond = [](std::uint64_t need, std::uint64_t have) { return need > have ? need - have : 0; };
+    const std::uint64_t body_in = std::max<std::uint64_t>(decoder_.buffered(), body_length);
+    const std::uint64_t wanted = beyond(body_in, decoder_.capacity()) +
+                                 beyond(pending() + body_length + echo_reply_header, out_.capacity());
+    const auto fits = [&] { return env_.memory.held() + wanted <= env_.cfg.limits.max_buffered_bytes; };
+    if (fits() || stopping())
+        return fits();
+    // A client pinning unread replies is cut before one that asks is refused.
+    env_.memory.relieve(static_cast<std::size_t>(wanted), this);
+    return fits();
+}
+
+template <class Stream>
+void session<Stream>::cut_for_memory() noexcept
+{
+    env_.memory.update(held_, 0);
+    held_ = 0;
+    cut_ = true;
+    stop();
 }
 
 template <class Stream>
@@ -432,6 +492,9 @@ asio::awaitable<bool> session<Stream>::while_replies_wait(bool need_more)
         phase_ = phase::closing; // the client stopped sending; it may still read
     if (got == read_result::got)
         co_return true;
+    account_memory(); // what it leaves unread counts while it waits
+    if (stopping())
+        co_return false; // cut: its share is released, it must not wait
     set_deadline(seconds(env_.cfg.timeouts.body_s));
     const auto [ec] = co_await stream_.wait_writable();
     waited_ = true;
@@ -508,6 +571,9 @@ asio::awaitable<void> session<Stream>::linger_close()
 template <class Stream>
 asio::awaitable<void> session<Stream>::leave()
 {
+    env_.memory.update(held_, 0); // the memory goes with the session
+    held_ = 0;
+    cut_ = true;
     if (upload_) {
         // The body stopped mid-way: what arrived stays as a resumable partial.
         auto cut = std::move(*upload_);
@@ -527,6 +593,11 @@ std::size_t session<Stream>::release_idle_memory() noexcept
     if (out_.capacity() > std::string().capacity()) {
         released += out_.capacity();
         std::string().swap(out_);
+    }
+    if (!cut_) {
+        const std::size_t now = decoder_.capacity() + out_.capacity();
+        env_.memory.update(held_, now);
+        held_ = now;
     }
     return released;
 }

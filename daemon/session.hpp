@@ -30,6 +30,7 @@ struct session_env {
     services::counters& stats;
     spdlog::logger& log;
     request_gate& requests;
+    memory_budget& memory; ///< limits.max_buffered_bytes, over every connection
 };
 
 template <class Stream>
@@ -44,6 +45,8 @@ public:
 
     void cancel_io() noexcept override { stream_.cancel(); }
     std::size_t release_idle_memory() noexcept override;
+    std::size_t unread_bytes() const noexcept override { return pending(); }
+    void cut_for_memory() noexcept override;
 
 private:
     enum class phase {
@@ -77,6 +80,11 @@ private:
     void discard_or_close(std::uint64_t body_left);
     void begin_request();
     void end_request();
+    /// Reports this connection's share of the memory budget; when the total
+    /// has passed limits.max_buffered_bytes, has the server relieve it.
+    void account_memory();
+    /// A body to gather whole (echo): admitted only if it and its reply fit the budget.
+    bool memory_admits(std::uint64_t body_length);
 
     std::size_t pending() const noexcept { return out_.size() - out_sent_; }
     bool flush_now();
@@ -104,6 +112,9 @@ private:
     bool drained_ = false;
     bool waited_ = true; ///< the last turn ended in a wait (or this one just began)
     std::size_t read_chunk_;
+    /// Bytes counted in env_.memory for this connection: gathered body and unread replies.
+    std::size_t held_ = 0;
+    bool cut_ = false; ///< cut by the memory bound: its share is already released
 };
 
 } // namespace fxd::daemon

@@ -42,6 +42,7 @@ std::string stats_json(const counters& c)
                                      {"refused_busy", c.connections_refused},
                                      {"refused_per_address", c.connections_refused_per_address},
                                      {"cut_unread", c.connections_cut_unread},
+                                     {"cut_memory", c.connections_cut_memory},
                                      {"timed_out", c.timeouts}}},
         {"requests", std::move(requests)},
         {"errors", json::object{{"by_op", std::move(errors_by_op)}, {"by_code", std::move(errors_by_code)}}},

@@ -1053,7 +1053,8 @@ BOOST_AUTO_TEST_CASE(stats_body_holds_every_counter_group, *utf::timeout(30))
                              "requests.ping", "requests.hello", "requests.echo", "requests.stats", "requests.unknown",
                              "errors.by_op.ping", "errors.by_op.echo", "errors.by_op.none", "errors.by_code.bad_frame",
                              "errors.by_code.unknown_op", "bytes.in", "bytes.out", "udp.in", "udp.out", "udp.dropped",
-                             "connections.refused_per_address", "connections.cut_unread", "udp.rate_limited"}) {
+                             "connections.refused_per_address", "connections.cut_unread", "connections.cut_memory",
+                             "udp.rate_limited"}) {
         BOOST_TEST_CONTEXT(path) { BOOST_CHECK_NO_THROW(counter(s, path)); }
     }
     BOOST_TEST(counter(s, "connections.open") == 1u);

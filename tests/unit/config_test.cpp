@@ -96,8 +96,9 @@ BOOST_AUTO_TEST_CASE(defaults_apply_without_file_or_overrides, *boost::unit_test
     BOOST_TEST(c.limits.max_upload_bytes == 17179869184ull);
     BOOST_TEST(c.limits.max_discard_bytes == 1048576u);
     BOOST_TEST(c.limits.max_connections == 10000u);
-    BOOST_TEST(c.limits.max_connections_per_address == 1000u);
+    BOOST_TEST(c.limits.max_connections_per_address == 64u);
     BOOST_TEST(c.limits.max_pending_reply_bytes == 4194304u);
+    BOOST_TEST(c.limits.max_buffered_bytes == 268435456u);
     BOOST_TEST(c.udp.rate_per_source == 2000.0);
     BOOST_TEST(c.udp.burst == 500u);
     BOOST_TEST(c.timeouts.idle_s == 300.0);
@@ -208,7 +209,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "log": {"level": "warn", "format": "json"},
   "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
              "max_discard_bytes": 1006, "max_connections": 1007, "max_connections_per_address": 1017,
-             "max_pending_reply_bytes": 1018000},
+             "max_pending_reply_bytes": 1018000, "max_buffered_bytes": 1022000},
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
@@ -242,6 +243,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.limits.max_connections = 1007;
     want.limits.max_connections_per_address = 1017;
     want.limits.max_pending_reply_bytes = 1018000;
+    want.limits.max_buffered_bytes = 1022000;
     want.timeouts.idle_s = 1.5;
     want.timeouts.header_s = 2.5;
     want.timeouts.body_s = 3.5;
@@ -272,6 +274,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "log.level=warn", "log.format=json", "limits.max_header_bytes=1003", "limits.max_echo_bytes=1004",
         "limits.max_upload_bytes=1005", "limits.max_discard_bytes=1006", "limits.max_connections=1007",
         "limits.max_connections_per_address=1017", "limits.max_pending_reply_bytes=1018000",
+        "limits.max_buffered_bytes=1022000",
         "timeouts.idle_s=1.5", "timeouts.header_s=2.5", "timeouts.body_s=3.5", "timeouts.drain_s=4.5",
         "auth.db_path=/srv/users.db", "auth.allow_register=false", "auth.plaintext=deny", "auth.max_failures=1010",
         "auth.max_failures_per_address=1011", "auth.lockout_s=5.5", "auth.hash_passes=12",
@@ -404,6 +407,9 @@ BOOST_AUTO_TEST_CASE(refuses_bad_values_in_file_naming_the_key, *boost::unit_tes
         {R"({"limits": {"max_pending_reply_bytes": 1000}})", "limits.max_pending_reply_bytes"},
         // A pending-reply bound smaller than one echo reply would cut every large echo.
         {R"({"limits": {"max_echo_bytes": 1048576, "max_pending_reply_bytes": 1048576}})", "limits.max_pending_reply_bytes"},
+        {R"({"limits": {"max_buffered_bytes": 1000}})", "limits.max_buffered_bytes"},
+        // A global bound smaller than one echo's body and reply would refuse every large echo.
+        {R"({"limits": {"max_buffered_bytes": 2097152}})", "limits.max_buffered_bytes"},
     };
     for (const auto& [text, key] : cases) {
         BOOST_TEST_CONTEXT(text) {

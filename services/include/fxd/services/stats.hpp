@@ -32,6 +32,7 @@ struct counters {
     std::uint64_t connections_refused = 0; ///< turned away with busy, for any reason
     std::uint64_t connections_refused_per_address = 0; ///< of those, for limits.max_connections_per_address
     std::uint64_t connections_cut_unread = 0; ///< cut for leaving limits.max_pending_reply_bytes unread
+    std::uint64_t connections_cut_memory = 0; ///< cut for pinning the most unread replies past limits.max_buffered_bytes
     std::uint64_t timeouts = 0;
 
     std::array<std::uint64_t, protocol::op_count> requests_by_op{};
