@@ -29,6 +29,14 @@ namespace utf = boost::unit_test;
 
 namespace {
 
+/// Under AddressSanitizer the daemon's resident size says nothing about what it
+/// holds (freed memory sits in ASan's quarantine, plus shadow memory).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool resident_size_is_meaningful = false;
+#else
+constexpr bool resident_size_is_meaningful = true;
+#endif
+
 constexpr std::uint64_t mib = 1024 * 1024;
 
 /// The daemon's resident memory now, from /proc (VmRSS, in bytes).
@@ -157,7 +165,10 @@ BOOST_AUTO_TEST_CASE(clients_pipelining_echoes_and_reading_nothing_stay_within_m
     const std::uint64_t allowed = 2 * bound + 16 * mib;
     BOOST_TEST_MESSAGE("resident: baseline " << baseline / mib << " MiB, peak " << peak / mib << " MiB, growth allowed "
                                              << allowed / mib << " MiB");
-    BOOST_TEST(peak - baseline < allowed);
+    if constexpr (resident_size_is_meaningful)
+        BOOST_TEST(peak - baseline < allowed);
+    else
+        BOOST_TEST_MESSAGE("AddressSanitizer build: its quarantine keeps freed memory resident, so the RSS bound is not checked");
 
     const auto stats = stats_snapshot(daemon.tcp_port());
     const auto cut = counter(stats, "connections.cut_memory");
