@@ -67,70 +67,78 @@ std::optional<std::string> new_password(const std::string& user)
     return first;
 }
 
+/// fxd user list, admin and del: no password involved.
+int change_user(const config& cfg, const user_command& command, services::sqlite_store& store,
+                services::accounts& accounts)
+{
+    using enum user_command::action;
+    const std::string& name = command.name;
+    if (command.what == list) {
+        for (const auto& user : store.entries())
+            std::cout << user.name << (user.admin ? " (admin)" : "") << '\n';
+        return 0;
+    }
+    if (command.what == admin) {
+        if (!store.set_admin(name, command.admin)) {
+            std::cerr << "fxd: no user '" << name << "'\n";
+            return 1;
+        }
+        std::cout << name << (command.admin ? " is now an admin" : " is no longer an admin") << '\n';
+        return 0;
+    }
+    // what remains is del
+    if (accounts.remove_user(name) != services::accounts::outcome::ok) {
+        std::cerr << "fxd: no user '" << name << "'\n";
+        return 1;
+    }
+    services::local_files files(cfg.storage.dir, store);
+    files.remove_user(name);
+    std::cout << "deleted user " << name << " and their files\n";
+    return 0;
+}
+
+/// fxd user add and passwd: a new password, read without echo.
+int set_password(const user_command& command, services::sqlite_store& store, services::accounts& accounts)
+{
+    using enum user_command::action;
+    const std::string& name = command.name;
+    const bool adding = command.what == add;
+    if (adding == store.password_hash(name).has_value()) {
+        std::cerr << "fxd: " << (adding ? "user '" + name + "' already exists" : "no user '" + name + "'") << '\n';
+        return 1;
+    }
+    auto password = new_password(name);
+    if (!password)
+        return 2;
+    const auto result = adding ? accounts.register_user(name, *password) : accounts.change_password(name, *password);
+    sodium_memzero(password->data(), password->size());
+    if (result != services::accounts::outcome::ok) {
+        std::cerr << "fxd: " << (adding ? "user '" + name + "' already exists" : "no user '" + name + "'") << '\n';
+        return 1;
+    }
+    if (adding && command.admin && !store.set_admin(name, true)) {
+        std::cerr << "fxd: user '" << name << "' was deleted before it could be made an admin\n";
+        return 1;
+    }
+    std::cout << (adding ? (command.admin ? "added admin user " : "added user ") : "changed the password of ") << name
+              << '\n';
+    return 0;
+}
+
 } // namespace
 
 int run_user_command(const config& cfg, const user_command& command)
 {
     using enum user_command::action;
-    const std::string& name = command.name;
     try {
         std::error_code ec;
         std::filesystem::create_directories(cfg.storage.dir, ec);
         services::sqlite_store store(database_path(cfg));
         services::accounts accounts(
             store, services::hash_cost{cfg.auth.hash_passes, static_cast<std::size_t>(cfg.auth.hash_memory_bytes)});
-        using outcome = services::accounts::outcome;
-
-        if (command.what == list) {
-            for (const auto& user : store.entries())
-                std::cout << user.name << (user.admin ? " (admin)" : "") << '\n';
-            return 0;
-        }
-        if (command.what == admin) {
-            if (!store.set_admin(name, command.admin)) {
-                std::cerr << "fxd: no user '" << name << "'\n";
-                return 1;
-            }
-            std::cout << name << (command.admin ? " is now an admin" : " is no longer an admin") << '\n';
-            return 0;
-        }
-        if (command.what == del) {
-            if (accounts.remove_user(name) != outcome::ok) {
-                std::cerr << "fxd: no user '" << name << "'\n";
-                return 1;
-            }
-            services::local_files files(cfg.storage.dir, store);
-            files.remove_user(name);
-            std::cout << "deleted user " << name << " and their files\n";
-            return 0;
-        }
-        if (command.what == add && store.password_hash(name)) {
-            std::cerr << "fxd: user '" << name << "' already exists\n";
-            return 1;
-        }
-        if (command.what == passwd && !store.password_hash(name)) {
-            std::cerr << "fxd: no user '" << name << "'\n";
-            return 1;
-        }
-        auto password = new_password(name);
-        if (!password)
-            return 2;
-        const auto result = command.what == add ? accounts.register_user(name, *password)
-                                             : accounts.change_password(name, *password);
-        sodium_memzero(password->data(), password->size());
-        if (result != outcome::ok) {
-            std::cerr << "fxd: " << (command.what == add ? "user '" + name + "' already exists" : "no user '" + name + "'")
-                      << '\n';
-            return 1;
-        }
-        if (command.what == add && command.admin && !store.set_admin(name, true)) {
-            std::cerr << "fxd: user '" << name << "' was deleted before it could be made an admin\n";
-            return 1;
-        }
-        std::cout << (command.what == add ? (command.admin ? "added admin user " : "added user ")
-                                          : "changed the password of ")
-                  << name << '\n';
-        return 0;
+        if (command.what == add || command.what == passwd)
+            return set_password(command, store, accounts);
+        return change_user(cfg, command, store, accounts);
     } catch (const std::exception& e) {
         std::cerr << "fxd: " << e.what() << '\n';
         return 1;
