@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace spdlog {
@@ -163,6 +164,12 @@ private:
     /// session out and replying unauthorized when the login was revoked.
     bool keep_login(const std::optional<services::user_identity>& now, const protocol::request_header& request,
                     session_context& session, std::string& out);
+    /// Runs work(user) on the worker pool in the same job as current_login, so a
+    /// revoked login does nothing; nullopt after keep_login replied unauthorized.
+    /// work's result must be default-constructible; give it only reference captures.
+    template <class Work>
+    boost::asio::awaitable<std::optional<std::invoke_result_t<Work&, const std::string&>>>
+    as_current_login(const protocol::request_header& request, session_context& session, std::string& out, Work work);
     /// False after replying busy when the worker queue is full (workers.queue_limit).
     bool has_worker_room(const protocol::request_header& request, std::string& out);
     /// False after replying busy when the hashing queue is full (workers.hash_queue_limit).

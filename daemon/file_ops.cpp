@@ -274,29 +274,45 @@ void dispatcher::end_download(const protocol::request_header& request, const ses
     }
 }
 
+template <class Work>
+boost::asio::awaitable<std::optional<std::invoke_result_t<Work&, const std::string&>>>
+dispatcher::as_current_login(const protocol::request_header& request, session_context& session, std::string& out,
+                             Work work)
+{
+    using result = std::invoke_result_t<Work&, const std::string&>;
+    struct checked {
+        std::optional<services::user_identity> login;
+        result value{};
+    };
+    auto* accounts = accounts_;
+    const std::string user = session.user;
+    const services::user_identity login = session.login;
+    auto done = co_await workers_.run([accounts, &login, &user, &work] {
+        checked r{current_login(*accounts, login)};
+        if (r.login)
+            r.value = work(user);
+        return r;
+    });
+    if (!keep_login(done.login, request, session, out))
+        co_return std::nullopt;
+    co_return std::move(done.value);
+}
+
 boost::asio::awaitable<void> dispatcher::stat_file(const protocol::request_header& request, session_context& session,
                                                    std::string& out)
 {
     auto* files = files_;
-    auto* accounts = accounts_;
-    const std::string user = session.user;
-    const services::user_identity login = session.login;
     const std::string name = field_string(request, "name");
     struct found {
-        std::optional<services::user_identity> login;
         std::optional<services::file_record> file;
         std::optional<services::partial_record> partial;
     };
-    const auto f = co_await workers_.run([files, accounts, &login, &user, &name] {
-        found r{current_login(*accounts, login), {}, {}};
-        if (r.login) {
-            r.file = files->catalog().find_file(user, name);
-            r.partial = files->catalog().find_partial(user, name);
-        }
-        return r;
+    const auto found_now = co_await as_current_login(request, session, out, [files, &name](const std::string& user) {
+        return found{files->catalog().find_file(user, name), files->catalog().find_partial(user, name)};
     });
-    if (!keep_login(f.login, request, session, out))
+    if (!found_now)
         co_return;
+    const auto& f = *found_now;
     if (!f.file && !f.partial) {
         reply_error(out, &request, errc::not_found, "no such file");
         co_return;
@@ -318,22 +334,11 @@ boost::asio::awaitable<void> dispatcher::list_files(const protocol::request_head
                                                     std::string& out)
 {
     auto* files = files_;
-    auto* accounts = accounts_;
-    const std::string user = session.user;
-    const services::user_identity login = session.login;
-    struct found {
-        std::optional<services::user_identity> login;
-        std::vector<services::file_record> files;
-    };
-    const auto listing = co_await workers_.run([files, accounts, &login, &user] {
-        found r{current_login(*accounts, login), {}};
-        if (r.login)
-            r.files = files->catalog().list_files(user);
-        return r;
-    });
-    if (!keep_login(listing.login, request, session, out))
+    const auto listing = co_await as_current_login(
+        request, session, out, [files](const std::string& user) { return files->catalog().list_files(user); });
+    if (!listing)
         co_return;
-    const auto& listed = listing.files;
+    const auto& listed = *listing;
     boost::json::array entries;
     entries.reserve(listed.size());
     for (const auto& f : listed)
@@ -349,27 +354,16 @@ boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_hea
                                                      std::string& out)
 {
     auto* files = files_;
-    auto* accounts = accounts_;
-    const std::string user = session.user;
-    const services::user_identity login = session.login;
     const std::string name = field_string(request, "name");
-    struct done {
-        std::optional<services::user_identity> login;
-        bool removed = false;
-    };
-    const auto d = co_await workers_.run([files, accounts, &login, &user, &name] {
-        done r{current_login(*accounts, login)};
-        if (r.login)
-            r.removed = files->remove(user, name);
-        return r;
-    });
-    if (!keep_login(d.login, request, session, out))
+    const auto removed = co_await as_current_login(
+        request, session, out, [files, &name](const std::string& user) { return files->remove(user, name); });
+    if (!removed)
         co_return;
-    if (!d.removed) {
+    if (!*removed) {
         reply_error(out, &request, errc::not_found, "no such file");
         co_return;
     }
-    log_.info("delete user={} name={}", user, escape_for_log(name));
+    log_.info("delete user={} name={}", session.user, escape_for_log(name));
     protocol::reply_writer reply(out);
     reply.begin(op_name(request), request.id, true);
     reply.end(0);
