@@ -4,6 +4,7 @@
 #include "logging.hpp"
 #include "privileges.hpp"
 #include "server.hpp"
+#include "db_cli.hpp"
 #include "user_cli.hpp"
 #include "systemd_notify.hpp"
 #include "version.hpp"
@@ -51,6 +52,8 @@ constexpr std::string_view usage = R"(Usage: fxd [OPTIONS]
        fxd [--config FILE] [--set KEY=VALUE]... user passwd|del NAME
        fxd [--config FILE] [--set KEY=VALUE]... user admin NAME on|off
        fxd [--config FILE] [--set KEY=VALUE]... user list
+       fxd [--config FILE] [--set KEY=VALUE]... db migrate|status
+       fxd [--config FILE] [--set KEY=VALUE]... db import-sqlite FILE
 
 fxd serves framed requests over TCP and UDP: ping, hello, echo and stats;
 register, login, logout and whoami; upload, download, stat, list and delete
@@ -72,6 +75,13 @@ the daemon running: add and passwd read the password from the terminal
 without echo (asked twice), or one line from stdin when it is not a terminal.
 passwd and del end the logins of that user at their next file request. An
 admin may read stats from another host; list marks admins.
+
+The database is SQLite under storage.dir unless database.url (or the
+FXD_DATABASE_URL environment variable) names a PostgreSQL server that several
+instances share (docs/cluster.md). fxd migrates its schema at start; db
+migrate does it by hand, db status shows the version and counts, and db
+import-sqlite FILE copies a single-host database (users with their password
+hashes, files, partial uploads) into an empty PostgreSQL one.
 
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
@@ -96,6 +106,7 @@ struct options {
     bool check_config = false;
     bool print_ports = false;
     std::optional<user_command> user; ///< `fxd user ...` instead of serving
+    std::optional<db_command> db;     ///< `fxd db ...` instead of serving
 };
 
 constexpr std::string_view user_usage =
@@ -137,6 +148,21 @@ CLI::App* add_user_commands(CLI::App& app, options& opts)
     return user;
 }
 
+/// Adds `db` and its three commands; the chosen one lands in opts.db.
+CLI::App* add_db_commands(CLI::App& app, options& opts)
+{
+    auto* db = app.add_subcommand("db")->require_subcommand(0, 1)->fallthrough();
+    using enum db_command::action;
+    db->add_subcommand("migrate")->fallthrough()->callback([&opts] { opts.db = db_command{migrate, {}}; });
+    db->add_subcommand("status")->fallthrough()->callback([&opts] { opts.db = db_command{status, {}}; });
+    auto* import = db->add_subcommand("import-sqlite")->fallthrough();
+    import->add_option("FILE")->required();
+    import->callback([&opts, import] {
+        opts.db = db_command{import_sqlite, import->get_option("FILE")->as<std::string>()};
+    });
+    return db;
+}
+
 /// The parsed command line, or the exit status when there is nothing more to do
 /// (help, version, or a usage error already reported on stderr).
 std::variant<options, int> parse_command_line(int argc, char** argv)
@@ -151,10 +177,13 @@ std::variant<options, int> parse_command_line(int argc, char** argv)
     app.add_flag("--check-config", opts.check_config);
     app.add_flag("--print-ports", opts.print_ports);
     const auto* user = add_user_commands(app, opts);
+    const auto* db = add_db_commands(app, opts);
     try {
         app.parse(argc, argv);
         if (user->parsed() && !opts.user)
             throw CLI::RequiredError("user: one of add, passwd, del, admin or list");
+        if (db->parsed() && !opts.db)
+            throw CLI::RequiredError("db: one of migrate, status or import-sqlite");
     } catch (const CLI::CallForHelp&) {
         std::cout << usage;
         return 0;
@@ -165,6 +194,8 @@ std::variant<options, int> parse_command_line(int argc, char** argv)
         std::cerr << "fxd: " << e.what();
         if (user->parsed())
             std::cerr << '\n' << user_usage << '\n';
+        else if (db->parsed())
+            std::cerr << "\nusage: fxd db migrate, fxd db status, or fxd db import-sqlite FILE\n";
         else
             std::cerr << " (see fxd --help)\n";
         return 2;
@@ -240,6 +271,8 @@ int run(int argc, char** argv)
     }
     if (opts.user)
         return run_user_command(cfg, *opts.user);
+    if (opts.db)
+        return run_db_command(cfg, *opts.db);
 
     auto log = make_logger(cfg.log.level, cfg.log.format);
     std::signal(SIGPIPE, SIG_IGN); // a peer gone mid-write is an error code, not a death

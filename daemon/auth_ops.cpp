@@ -5,6 +5,7 @@
 
 #include <fxd/protocol/encoder.hpp>
 #include <fxd/protocol/names.hpp>
+#include <fxd/util/time.hpp>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -12,6 +13,7 @@
 #include <sodium.h>
 #include <spdlog/logger.h>
 
+#include <cmath>
 
 namespace fxd::daemon {
 
@@ -26,6 +28,22 @@ struct secret {
     std::string text;
     ~secret() { sodium_memzero(text.data(), text.size()); }
 };
+
+/// A limiter window in whole seconds, as the shared ledger counts it.
+std::int64_t window_seconds(double seconds)
+{
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(seconds)));
+}
+
+std::string login_pair_key(std::string_view user, std::string_view address)
+{
+    return "login/" + std::string(user) + "/" + std::string(address);
+}
+
+std::string login_address_key(std::string_view address)
+{
+    return "login-address/" + std::string(address);
+}
 
 void reply_user(std::string& out, const protocol::request_header& request, std::string_view user)
 {
@@ -97,9 +115,31 @@ boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_h
     // concurrent ones must meet the limit like sequential ones.
     registrations_.record(source, now);
     auto* accounts = accounts_;
-    const auto result = co_await hashes_.run([accounts, &user, &password] {
-        return accounts->register_user(user, password.text);
+    auto* ledger = ledger_;
+    const auto window = window_seconds(cfg_.auth.register_window_s);
+    const auto allowed = cfg_.auth.max_registrations_per_address;
+    struct attempt {
+        bool over_shared_limit = false; ///< other instances used up this source's registrations
+        outcome result{};
+    };
+    const auto r = co_await hashes_.run([accounts, ledger, &user, &password, &source, window, allowed] {
+        attempt a;
+        // With other instances, this address's registrations are counted in
+        // the database too, so a flood spread over a cluster meets one limit.
+        if (ledger && ledger->add_event("register/" + source, util::unix_now(), window) > allowed) {
+            a.over_shared_limit = true;
+            return a;
+        }
+        a.result = accounts->register_user(user, password.text);
+        return a;
     });
+    if (r.over_shared_limit) {
+        ++stats_.registrations_rate_limited;
+        log_.warn("registration refused: user=\"{}\" addr={} (rate limited across instances)", user, session.peer_address);
+        reply_error(out, &request, errc::rate_limited, "too many registrations from this address; wait and retry");
+        co_return;
+    }
+    const auto result = r.result;
     if (result == outcome::user_exists) {
         reply_error(out, &request, errc::user_exists, "that user name is taken");
         co_return;
@@ -135,14 +175,45 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         co_return;
     }
     auto* accounts = accounts_;
+    auto* ledger = ledger_;
+    const auto window = window_seconds(cfg_.auth.lockout_s);
+    const auto max_pair = cfg_.auth.max_failures;
+    const auto max_address = cfg_.auth.max_failures_per_address;
+    const std::string& address = session.address_key;
+    bool over_shared_limit = false;
     outcome result{};
     services::user_identity who;
     try {
-        result = co_await hashes_.run(
-            [accounts, &user, &password, &who] { return accounts->verify(user, password.text, who); });
+        result = co_await hashes_.run([&, accounts, ledger] {
+            if (!ledger)
+                return accounts->verify(user, password.text, who);
+            // Failures on every instance count: a guesser spreading attempts
+            // over a cluster meets the same backoff as on one host.
+            const auto now = util::unix_now();
+            if (ledger->events(login_pair_key(user, address), now, window) >= max_pair ||
+                ledger->events(login_address_key(address), now, window) >= max_address) {
+                over_shared_limit = true;
+                return outcome::bad_credentials;
+            }
+            const auto verified = accounts->verify(user, password.text, who);
+            if (verified == outcome::ok) {
+                ledger->clear_events(login_pair_key(user, address));
+            } else {
+                ledger->add_event(login_pair_key(user, address), now, window);
+                ledger->add_event(login_address_key(address), now, window);
+            }
+            return verified;
+        });
     } catch (...) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         throw;
+    }
+    if (over_shared_limit) {
+        end_login_attempt(user, session.address_key, limiter::result::abandoned);
+        ++stats_.logins_rate_limited;
+        log_.warn("auth failure: user=\"{}\" addr={} (rate limited across instances)", user, session.peer_address);
+        reply_error(out, &request, errc::rate_limited, "too many failed logins; wait and retry");
+        co_return;
     }
     if (result != outcome::ok) {
         end_login_attempt(user, session.address_key, limiter::result::failed);

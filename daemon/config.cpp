@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include <array>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -23,7 +24,7 @@ namespace json = boost::json;
 using field_ref = std::variant<std::string*, std::filesystem::path*, bool*, std::uint16_t*, std::uint32_t*,
                                std::uint64_t*, double*>;
 
-enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext };
+enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext, database_url };
 
 struct key_spec {
     std::string_view name;
@@ -83,6 +84,11 @@ const key_spec keys[] = {
     {"workers.hash_threads", [](config& c) -> field_ref { return &c.workers.hash_threads; }, 1, 64},
     {"workers.hash_queue_limit", [](config& c) -> field_ref { return &c.workers.hash_queue_limit; }, 1, 1000000},
     {"process.user", [](config& c) -> field_ref { return &c.process.user; }},
+    {"database.url", [](config& c) -> field_ref { return &c.database.url; }, 0, 0, check::database_url},
+    {"database.pool_size", [](config& c) -> field_ref { return &c.database.pool_size; }, 1, 1000},
+    {"database.connect_timeout_s", [](config& c) -> field_ref { return &c.database.connect_timeout_s; }, 0.1, 3600},
+    {"database.statement_timeout_s", [](config& c) -> field_ref { return &c.database.statement_timeout_s; }, 0.1, 3600},
+    {"database.sweep_interval_s", [](config& c) -> field_ref { return &c.database.sweep_interval_s; }, 0.1, 86400},
 };
 
 const key_spec* find_key(std::string_view name)
@@ -132,6 +138,10 @@ void check_string(const key_spec& spec, const std::string& s)
     case check::plaintext:
         if (s != "loopback" && s != "allow" && s != "deny")
             refuse(spec.name, "'" + s + "' is not one of loopback, allow, deny");
+        break;
+    case check::database_url:
+        if (!s.empty() && !s.starts_with("postgresql://") && !s.starts_with("postgres://"))
+            refuse(spec.name, "must be empty (SQLite) or a postgresql:// URL");
         break;
     case check::non_empty:
         if (s.empty())
@@ -293,6 +303,7 @@ config load_config(const std::filesystem::path* file, const std::vector<std::str
         apply_file(cfg, *file);
     for (const auto& o : overrides)
         apply_override(cfg, o);
+    apply_database_environment(cfg);
     check_consistency(cfg);
     return cfg;
 }
@@ -308,6 +319,17 @@ config load_config_text(std::string_view text, std::string_view origin)
 std::filesystem::path database_path(const config& cfg)
 {
     return cfg.auth.db_path.empty() ? cfg.storage.dir / "fxd.db" : cfg.auth.db_path;
+}
+
+void apply_database_environment(config& cfg)
+{
+    const char* url = std::getenv("FXD_DATABASE_URL");
+    if (url == nullptr || *url == '\0')
+        return;
+    const std::string_view text(url);
+    if (!text.starts_with("postgresql://") && !text.starts_with("postgres://"))
+        throw config_error("FXD_DATABASE_URL must be a postgresql:// URL");
+    cfg.database.url = text;
 }
 
 std::vector<std::string_view> config_key_names()

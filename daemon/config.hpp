@@ -92,6 +92,17 @@ struct config {
         std::uint32_t hash_queue_limit = 16;
         bool operator==(const workers_section&) const = default;
     } workers;
+    struct database_section {
+        /// Empty: SQLite at auth.db_path (one host). postgresql://...: a
+        /// PostgreSQL server shared by every instance. FXD_DATABASE_URL overrides it.
+        std::string url;
+        std::uint32_t pool_size = 4;       ///< PostgreSQL connections per instance at most
+        double connect_timeout_s = 5;      ///< a request that needs the database waits at most this long for it
+        double statement_timeout_s = 10;   ///< one statement at most
+        /// How often an instance looks for uploads a dead instance left behind (PostgreSQL only).
+        double sweep_interval_s = 10;
+        bool operator==(const database_section&) const = default;
+    } database;
     struct process_section {
         /// Started as root: the account to switch to once the sockets are bound
         /// and storage is open. Empty: keep running as started.
@@ -116,8 +127,12 @@ config load_config(const std::filesystem::path* file, const std::vector<std::str
 /// config_error; origin names the text in messages.
 config load_config_text(std::string_view text, std::string_view origin = "config text");
 
-/// Where the user database lives: auth.db_path, or fxd.db under storage.dir.
+/// Where the SQLite user database lives: auth.db_path, or fxd.db under storage.dir.
 std::filesystem::path database_path(const config& cfg);
+
+/// database.url replaced by FXD_DATABASE_URL when that is set and not empty
+/// (secrets stay out of config files). Throws config_error for a bad URL.
+void apply_database_environment(config& cfg);
 
 /// Every key the daemon knows, "section.name".
 std::vector<std::string_view> config_key_names();

@@ -1,5 +1,7 @@
 #include "dispatcher.hpp"
 
+#include <fxd/services/database.hpp>
+
 #include "connection.hpp"
 #include "version.hpp"
 
@@ -112,8 +114,7 @@ void dispatcher::serve(const protocol::request_header& request, std::span<const 
         (this->*handler)(request, body, session, out);
     } catch (const std::exception& e) {
         out.resize(mark);
-        log_.error("{} failed: {}", protocol::to_string(o), e.what());
-        reply_error(out, &request, errc::internal, "internal error");
+        reply_failure(out, request, protocol::to_string(o), e);
     }
 }
 
@@ -129,8 +130,7 @@ boost::asio::awaitable<void> dispatcher::serve_work(const protocol::request_head
         co_await (this->*handler)(request, session, out);
     } catch (const std::exception& e) {
         out.resize(mark);
-        log_.error("{} failed: {}", protocol::to_string(o), e.what());
-        reply_error(out, &request, errc::internal, "internal error");
+        reply_failure(out, request, protocol::to_string(o), e);
     }
 }
 
@@ -194,6 +194,19 @@ void dispatcher::serve_whoami(const protocol::request_header& request, std::span
     else
         reply.field("user", session->user);
     reply.end(0);
+}
+
+void dispatcher::reply_failure(std::string& out, const protocol::request_header& request, std::string_view what,
+                               const std::exception& e)
+{
+    if (dynamic_cast<const services::store_unavailable*>(&e) != nullptr) {
+        ++stats_.database_unavailable;
+        log_.warn("{} failed: {}", what, e.what());
+        reply_error(out, &request, errc::unavailable, "the user database cannot be reached now; retry shortly");
+        return;
+    }
+    log_.error("{} failed: {}", what, e.what());
+    reply_error(out, &request, errc::internal, "internal error");
 }
 
 void dispatcher::reply_error(std::string& out, const protocol::request_header* request, errc code,

@@ -10,6 +10,7 @@
 #include <fxd/protocol/errc.hpp>
 #include <fxd/protocol/header.hpp>
 #include <fxd/services/accounts.hpp>
+#include <fxd/services/database.hpp>
 #include <fxd/services/files.hpp>
 #include <fxd/services/info.hpp>
 #include <fxd/services/login_limiter.hpp>
@@ -71,11 +72,13 @@ public:
     dispatcher(const config& cfg, services::counters& stats, spdlog::logger& log, worker_pool& workers,
                worker_pool& hashes);
 
-    /// Connects the services the server opens at start.
-    void attach(services::accounts& accounts, services::local_files& files) noexcept
+    /// Connects the services the server opens at start. ledger: the limiter
+    /// counts shared with other instances, or null for one instance alone.
+    void attach(services::accounts& accounts, services::local_files& files, services::limit_ledger* ledger) noexcept
     {
         accounts_ = &accounts;
         files_ = &files;
+        ledger_ = ledger;
     }
 
     /// Counts the request and decides how to take it. While draining, every new
@@ -128,6 +131,12 @@ public:
     /// Appends an error reply and counts it. request may be null (frame errors, busy, timeout).
     void reply_error(std::string& out, const protocol::request_header* request, protocol::errc code,
                      std::string_view message);
+
+    /// A service call that threw: `unavailable` (logged as a warning) when the
+    /// database cannot be reached, so the client may retry on the same
+    /// connection; `internal` (logged as an error) for anything else.
+    void reply_failure(std::string& out, const protocol::request_header& request, std::string_view what,
+                       const std::exception& e);
 
     services::counters& stats() noexcept { return stats_; }
 
@@ -191,6 +200,7 @@ private:
     worker_pool& hashes_;
     services::accounts* accounts_ = nullptr;
     services::local_files* files_ = nullptr;
+    services::limit_ledger* ledger_ = nullptr;
     services::login_limiter limiter_;
     services::register_limiter registrations_;
     /// Never expires: logins waiting for an attempt in flight to end wait on it,

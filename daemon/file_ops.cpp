@@ -4,6 +4,7 @@
 #include "logging.hpp"
 
 #include <fxd/protocol/encoder.hpp>
+#include <fxd/services/database.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -92,8 +93,7 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
             reply_error(out, &request, errc::internal, "internal error");
         }
     } catch (const std::exception& e) {
-        log_.error("upload of {} failed to start: {}", escape_for_log(name), e.what());
-        reply_error(out, &request, errc::internal, "internal error");
+        reply_failure(out, request, "upload of " + escape_for_log(name) + " (start)", e);
     }
     ++stats_.uploads_failed;
     co_return nullptr;
@@ -116,12 +116,16 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         std::optional<file_status> status; ///< none when the commit threw
         services::file_record file;
         std::string failure; ///< what went wrong, when the commit threw
+        bool unavailable = false; ///< it threw because the database cannot be reached
     };
     auto* files = files_;
     const auto r = co_await workers_.run([files, &up, &expected] {
         result res;
         try {
             res.status = files->commit(*up, expected, res.file);
+        } catch (const services::store_unavailable& e) {
+            res.failure = e.what();
+            res.unavailable = true;
         } catch (const std::exception& e) {
             res.failure = e.what();
         }
@@ -150,6 +154,14 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         reply_error(out, &request, errc::storage_full, "the server's disk is full");
         break;
     default:
+        if (r.unavailable) {
+            ++stats_.database_unavailable;
+            log_.warn("upload of {} not published: {}", escape_for_log(name), r.failure);
+            reply_error(out, &request, errc::unavailable,
+                        "the user database cannot be reached; the bytes are kept: once it is back, stat the name "
+                        "and resume (or it is published as sent)");
+            break;
+        }
         log_.error("upload of {} failed: {}", escape_for_log(name), r.failure.empty() ? "unexpected status" : r.failure);
         reply_error(out, &request, errc::internal, "internal error");
     }
@@ -254,8 +266,7 @@ dispatcher::begin_download(const protocol::request_header& request, session_cont
         co_return download{std::move(file.fd), offset, file.info.size - offset};
     } catch (const std::exception& e) {
         ++stats_.downloads_failed;
-        log_.error("download of {} failed: {}", escape_for_log(name), e.what());
-        reply_error(out, &request, errc::internal, "internal error");
+        reply_failure(out, request, "download of " + escape_for_log(name), e);
     }
     co_return std::nullopt;
 }

@@ -1,5 +1,7 @@
 #include "server.hpp"
 
+#include "database_setup.hpp"
+
 #include "peer_key.hpp"
 #include "plain_stream.hpp"
 #include "session.hpp"
@@ -84,7 +86,8 @@ server::~server() = default;
 
 void server::start()
 {
-    store_ = std::make_unique<services::sqlite_store>(database_path(cfg_));
+    store_ = open_configured_database(cfg_);
+    log_.info("database: {} (schema version {})", store_->describe(), store_->schema_version());
     accounts_ = std::make_unique<services::accounts>(
         *store_, services::hash_cost{cfg_.auth.hash_passes, static_cast<std::size_t>(cfg_.auth.hash_memory_bytes)});
     files_ = std::make_unique<services::local_files>(cfg_.storage.dir, *store_);
@@ -92,7 +95,7 @@ void server::start()
         log_.warn("storage repaired: {}", line);
     if (const auto expired = files_->expire_partials(util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
         log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
-    dispatcher_.attach(*accounts_, *files_);
+    dispatcher_.attach(*accounts_, *files_, store_->ledger());
     open_sockets();
 
     spawn("accept", accept_loop(acceptor_, false), true);
@@ -331,15 +334,33 @@ asio::awaitable<void> server::reaper()
 
 asio::awaitable<void> server::expire_partials()
 {
-    // Every few minutes (or sooner for short TTLs), off the loop.
-    const auto period = std::clamp(seconds(cfg_.storage.partial_ttl_s / 4), clock::duration(std::chrono::seconds(1)),
-                                   clock::duration(std::chrono::minutes(10)));
+    // Every few minutes (or sooner for short TTLs), off the loop. With a
+    // database shared by several instances, also every database.sweep_interval_s:
+    // uploads that a dead instance (or this one, while the database was
+    // away) left behind become resumable partials on any instance.
+    const auto expiry_period = std::clamp(seconds(cfg_.storage.partial_ttl_s / 4), clock::duration(std::chrono::seconds(1)),
+                                          clock::duration(std::chrono::minutes(10)));
+    const bool shared = store_->shared();
+    const auto period = shared ? std::min(expiry_period, seconds(cfg_.database.sweep_interval_s)) : expiry_period;
+    auto next_expiry = clock::now() + expiry_period;
     while (!finished_) {
         expiry_timer_.expires_after(period);
         auto [ec] = co_await expiry_timer_.async_wait(use_tuple);
         if (ec || finished_)
             co_return;
         auto* files = files_.get();
+        if (shared) {
+            try {
+                const auto recovered = co_await workers_.run([files] { return files->recover_uploads(); });
+                for (const auto& line : recovered)
+                    log_.warn("storage repaired: {}", line);
+            } catch (const std::exception& e) {
+                log_.warn("looking for interrupted uploads failed: {}", e.what());
+            }
+        }
+        if (clock::now() < next_expiry)
+            continue;
+        next_expiry = clock::now() + expiry_period;
         const auto before = util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
         try {
             const auto removed = co_await workers_.run([files, before] { return files->expire_partials(before); });

@@ -12,7 +12,7 @@
 
 #include <fxd/protocol/decoder.hpp>
 #include <fxd/services/accounts.hpp>
-#include <fxd/services/sqlite_store.hpp>
+#include <fxd/services/database.hpp>
 #include <fxd/services/stats.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -119,7 +119,7 @@ private:
     services::counters stats_;
     // The services the worker pool's jobs touch are declared before the pool,
     // so the pool is joined (destroyed) before any of them goes.
-    std::unique_ptr<services::sqlite_store> store_;
+    std::unique_ptr<services::database> store_;
     std::unique_ptr<services::accounts> accounts_;
     std::unique_ptr<services::local_files> files_;
     worker_pool workers_;

@@ -36,6 +36,7 @@ void server::reload(const config& next)
     keep_running("storage.dir", cfg_.storage.dir, applied.storage.dir, kept);
     keep_running("workers", cfg_.workers, applied.workers, kept);
     keep_running("auth.db_path", cfg_.auth.db_path, applied.auth.db_path, kept);
+    keep_running("database", cfg_.database, applied.database, kept);
     keep_running("auth.hash_passes", cfg_.auth.hash_passes, applied.auth.hash_passes, kept);
     keep_running("auth.hash_memory_bytes", cfg_.auth.hash_memory_bytes, applied.auth.hash_memory_bytes, kept);
     keep_running("tls.bind", cfg_.tls.bind, applied.tls.bind, kept);

@@ -1,9 +1,10 @@
 #include "user_cli.hpp"
 
+#include "database_setup.hpp"
+
 #include <fxd/protocol/names.hpp>
 #include <fxd/services/accounts.hpp>
 #include <fxd/services/files.hpp>
-#include <fxd/services/sqlite_store.hpp>
 
 #include <sodium.h>
 #include <termios.h>
@@ -68,7 +69,7 @@ std::optional<std::string> new_password(const std::string& user)
 }
 
 /// fxd user list, admin and del: no password involved.
-int change_user(const config& cfg, const user_command& command, services::sqlite_store& store,
+int change_user(const config& cfg, const user_command& command, services::database& store,
                 services::accounts& accounts)
 {
     using enum user_command::action;
@@ -98,7 +99,7 @@ int change_user(const config& cfg, const user_command& command, services::sqlite
 }
 
 /// fxd user add and passwd: a new password, read without echo.
-int set_password(const user_command& command, services::sqlite_store& store, services::accounts& accounts)
+int set_password(const user_command& command, services::database& store, services::accounts& accounts)
 {
     using enum user_command::action;
     const std::string& name = command.name;
@@ -133,7 +134,8 @@ int run_user_command(const config& cfg, const user_command& command)
     try {
         std::error_code ec;
         std::filesystem::create_directories(cfg.storage.dir, ec);
-        services::sqlite_store store(database_path(cfg));
+        auto db = open_configured_database(cfg);
+        auto& store = *db;
         services::accounts accounts(
             store, services::hash_cost{cfg.auth.hash_passes, static_cast<std::size_t>(cfg.auth.hash_memory_bytes)});
         if (command.what == add || command.what == passwd)

@@ -9,10 +9,12 @@ packages=(
   g++ cmake ninja-build ccache pkg-config python3
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
+  libpq-dev  # the PostgreSQL client library (database.url)
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev openssl)
+  packages+=(clang libclang-rt-14-dev openssl
+    postgresql-15 haproxy)  # the cluster tests start their own servers
 fi
 
 missing=()

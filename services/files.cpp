@@ -1,4 +1,5 @@
 #include <fxd/services/files.hpp>
+#include <fxd/services/database.hpp>
 #include <fxd/util/hex.hpp>
 #include <fxd/util/time.hpp>
 
@@ -95,6 +96,13 @@ std::vector<std::string> folder_entries(int dir)
     return names;
 }
 
+/// The cluster-wide lock of one name: publishing, opening for download and
+/// deleting it take turns.
+std::string name_lock(const std::string& user, const std::string& name)
+{
+    return "name/" + user + "/" + name;
+}
+
 std::string printable(const std::string& name)
 {
     std::string out;
@@ -114,17 +122,37 @@ std::string printable(const std::string& name)
 upload::upload(local_files& owner, unique_fd dir, unique_fd file, upload_record record, std::uint64_t received)
     : owner_(owner), dir_(std::move(dir)), file_(std::move(file)), record_(std::move(record)), received_(received)
 {
+    owner_.track(record_.blob);
 }
 
 upload::~upload()
 {
-    if (finished_)
-        return;
-    try {
-        owner_.discard(*this);
-    } catch (...) {
-        // The start-up repair removes what is left.
+    if (!finished_) {
+        try {
+            owner_.discard(*this);
+        } catch (...) {
+            // The next recovery (at start, or the periodic one) removes what is left.
+        }
     }
+    owner_.untrack(record_.blob);
+}
+
+void local_files::track(const std::string& blob)
+{
+    std::lock_guard lock(active_mutex_);
+    active_.insert(blob);
+}
+
+void local_files::untrack(const std::string& blob)
+{
+    std::lock_guard lock(active_mutex_);
+    active_.erase(blob);
+}
+
+bool local_files::tracked(const std::string& blob)
+{
+    std::lock_guard lock(active_mutex_);
+    return active_.contains(blob);
 }
 
 std::error_code upload::write(std::span<const char> bytes)
@@ -204,33 +232,63 @@ std::optional<file_status> local_files::over_limits(const std::string& user, con
 local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
                                              std::uint64_t offset, const limits& allowed)
 {
-    std::unique_lock admitting(admit_mutex_); // until the upload is recorded below
-    const auto partial = catalog_.find_partial(user, name);
-    const bool resuming = offset != 0 && partial && partial->bytes == offset && partial->size == size;
-    if (const auto refused = over_limits(user, name, size, resuming ? partial : std::nullopt, allowed))
-        return {*refused, nullptr, 0};
-    if (offset != 0 && !resuming)
-        return {file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
-
-    unique_fd dir = user_dir(user, true);
-    // Refused before any byte moves when it cannot fit, keeping room for the
-    // catalog (the disk may be shared, so this is a forecast; writes that
-    // still hit ENOSPC are refused cleanly too).
-    if (struct statvfs fs {}; ::fstatvfs(dir.get(), &fs) == 0) {
-        const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-        const std::uint64_t total_bytes = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
-        const std::uint64_t reserve = std::min(catalog_reserve_bytes, total_bytes / catalog_reserve_share);
-        const std::uint64_t needed = size - offset;
-        if (free_bytes < reserve || needed > free_bytes - reserve)
-            return {file_status::storage_full, nullptr, 0};
+    std::optional<begun> refused;
+    std::optional<partial_record> partial;
+    upload_record record;
+    unique_fd dir;
+    // The blob is ours from the moment it is recorded: a recovery running
+    // meanwhile must not take it for a left-over. Given up unless an upload
+    // object adopts it.
+    struct tracking {
+        local_files& files;
+        const std::string& blob;
+        bool adopted = false;
+        ~tracking()
+        {
+            if (!adopted && !blob.empty())
+                files.untrack(blob);
+        }
+    } claim{*this, record.blob};
+    {
+        // Checking the limits and recording the upload are one step, against
+        // this process's other threads and against other instances.
+        std::lock_guard admitting(admit_mutex_);
+        catalog_.exclusive("admit/" + user, [&] {
+            partial = catalog_.find_partial(user, name);
+            const bool resuming = offset != 0 && partial && partial->bytes == offset && partial->size == size;
+            if (const auto over = over_limits(user, name, size, resuming ? partial : std::nullopt, allowed)) {
+                refused = begun{*over, nullptr, 0};
+                return;
+            }
+            if (offset != 0 && !resuming) {
+                refused = begun{file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
+                return;
+            }
+            dir = user_dir(user, true);
+            // Refused before any byte moves when it cannot fit, keeping room for the
+            // catalog (the disk may be shared, so this is a forecast; writes that
+            // still hit ENOSPC are refused cleanly too).
+            if (struct statvfs fs {}; ::fstatvfs(dir.get(), &fs) == 0) {
+                const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+                const std::uint64_t total_bytes = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+                const std::uint64_t reserve = std::min(catalog_reserve_bytes, total_bytes / catalog_reserve_share);
+                const std::uint64_t needed = size - offset;
+                if (free_bytes < reserve || needed > free_bytes - reserve) {
+                    refused = begun{file_status::storage_full, nullptr, 0};
+                    return;
+                }
+            }
+            record = {fresh_blob_name(), user, name, size, {}};
+            track(record.blob);
+            try {
+                catalog_.begin_upload(record);
+            } catch (const catalog_full&) {
+                refused = begun{file_status::storage_full, nullptr, 0};
+            }
+        });
     }
-    upload_record record{fresh_blob_name(), user, name, size, {}};
-    try {
-        catalog_.begin_upload(record);
-    } catch (const catalog_full&) {
-        return {file_status::storage_full, nullptr, 0};
-    }
-    admitting.unlock(); // recorded: the next check counts this upload
+    if (refused)
+        return std::move(*refused);
     if (offset == 0) {
         unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!file) {
@@ -241,6 +299,7 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
             errno = err;
             throw_errno("create upload blob");
         }
+        claim.adopted = true;
         return {file_status::ok, std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, 0)), 0};
     }
 
@@ -279,11 +338,42 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     if (::lseek(file.get(), 0, SEEK_END) < 0)
         throw_errno("seek partial blob");
     auto up = std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, offset));
+    claim.adopted = true;
     util::hash_file(up->file_.get(), offset, up->hash_);
     return {file_status::ok, std::move(up), 0};
 }
 
 file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published)
+{
+    try {
+        return commit_now(up, expected_sha256, published);
+    } catch (const store_unavailable&) {
+        abandon(up);
+        throw;
+    }
+}
+
+void local_files::keep_partial(upload& up)
+{
+    try {
+        keep_partial_now(up);
+    } catch (const store_unavailable&) {
+        abandon(up);
+        throw;
+    }
+}
+
+void local_files::abandon(upload& up)
+{
+    // The database went away mid-way: whether the last statement committed is
+    // unknown. The blob and the upload's row stay as they are, and the next
+    // recovery once the database is back finishes the publish or keeps the
+    // bytes as a partial, whichever the row says.
+    up.finished_ = true;
+}
+
+file_status local_files::commit_now(upload& up, const std::optional<std::string>& expected_sha256,
+                                    file_record& published)
 {
     const std::string sha = up.hash_.finish_hex();
     if (expected_sha256 && *expected_sha256 != sha) {
@@ -299,37 +389,44 @@ file_status local_files::commit(upload& up, const std::optional<std::string>& ex
         throw_errno("fsync upload");
     }
     std::optional<partial_record> stale;
+    std::optional<file_status> failed;
     {
         // Record first, then rename: if the record cannot be written (a full
         // disk), the name still holds its old bytes and the client is told
         // storage_full. Once recorded, a crash before the rename is finished
-        // by repair().
+        // by repair(). The name's lock keeps downloads (here and on other
+        // instances) from pairing old bytes with the new record.
         std::lock_guard lock(publish_mutex_);
-        stale = catalog_.find_partial(up.record_.user, up.record_.name);
-        const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
-        published = {up.record_.name, up.received_, sha, util::unix_now()};
-        try {
-            catalog_.prepare_publish(up.record_, published);
-        } catch (const catalog_full&) {
-            discard(up);
-            return file_status::storage_full;
-        }
-        if (::renameat(up.dir_.get(), up.record_.blob.c_str(), up.dir_.get(), up.record_.name.c_str()) != 0) {
-            const int err = errno;
-            try { // put the record back as it was, so it matches the bytes again
-                if (previous)
-                    catalog_.put_file(up.record_.user, *previous);
-                else
-                    catalog_.remove_file(up.record_.user, up.record_.name);
-            } catch (const std::exception&) {
-                // repair() at the next start compares records with the folder
+        catalog_.exclusive(name_lock(up.record_.user, up.record_.name), [&] {
+            stale = catalog_.find_partial(up.record_.user, up.record_.name);
+            const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
+            published = {up.record_.name, up.received_, sha, util::unix_now()};
+            try {
+                catalog_.prepare_publish(up.record_, published);
+            } catch (const catalog_full&) {
+                discard(up);
+                failed = file_status::storage_full;
+                return;
             }
-            discard(up);
-            errno = err;
-            throw_errno("publish upload");
-        }
-        ::fsync(up.dir_.get()); // the rename itself must survive a crash
+            if (::renameat(up.dir_.get(), up.record_.blob.c_str(), up.dir_.get(), up.record_.name.c_str()) != 0) {
+                const int err = errno;
+                try { // put the record back as it was, so it matches the bytes again
+                    if (previous)
+                        catalog_.put_file(up.record_.user, *previous);
+                    else
+                        catalog_.remove_file(up.record_.user, up.record_.name);
+                } catch (const std::exception&) {
+                    // repair() at the next start compares records with the folder
+                }
+                discard(up);
+                errno = err;
+                throw_errno("publish upload");
+            }
+            ::fsync(up.dir_.get()); // the rename itself must survive a crash
+        });
     }
+    if (failed)
+        return *failed;
     up.finished_ = true;
     try {
         catalog_.drop_upload(up.record_.blob);
@@ -342,7 +439,7 @@ file_status local_files::commit(upload& up, const std::optional<std::string>& ex
     return file_status::ok;
 }
 
-void local_files::keep_partial(upload& up)
+void local_files::keep_partial_now(upload& up)
 {
     if (up.received_ == 0) {
         discard(up);
@@ -370,44 +467,53 @@ void local_files::discard(upload& up)
 
 std::optional<local_files::opened> local_files::open_for_download(const std::string& user, const std::string& name)
 {
+    std::optional<opened> found;
     std::lock_guard lock(publish_mutex_);
-    auto info = catalog_.find_file(user, name);
-    if (!info)
-        return std::nullopt;
-    unique_fd dir = user_dir(user, false);
-    if (!dir)
-        return std::nullopt;
-    unique_fd fd(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd)
-        throw_errno("open a listed file");
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != info->size)
-        throw std::runtime_error("folder and catalog disagree about a file's size");
-    return opened{std::move(fd), std::move(*info)};
+    catalog_.exclusive(name_lock(user, name), [&] {
+        auto info = catalog_.find_file(user, name);
+        if (!info)
+            return;
+        unique_fd dir = user_dir(user, false);
+        if (!dir)
+            return;
+        unique_fd fd(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd)
+            throw_errno("open a listed file");
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != info->size)
+            throw std::runtime_error("folder and catalog disagree about a file's size");
+        found = opened{std::move(fd), std::move(*info)};
+    });
+    return found;
 }
 
 bool local_files::remove(const std::string& user, const std::string& name)
 {
+    bool removed = false;
     std::lock_guard lock(publish_mutex_);
-    const auto file = catalog_.find_file(user, name);
-    const auto partial = catalog_.find_partial(user, name);
-    if (!file && !partial)
-        return false;
-    unique_fd dir = user_dir(user, false);
-    if (file) {
+    catalog_.exclusive(name_lock(user, name), [&] {
+        const auto file = catalog_.find_file(user, name);
+        const auto partial = catalog_.find_partial(user, name);
+        if (!file && !partial)
+            return;
+        unique_fd dir = user_dir(user, false);
+        if (file) {
+            if (dir)
+                ::unlinkat(dir.get(), name.c_str(), 0);
+            catalog_.remove_file(user, name);
+        }
+        if (partial) {
+            if (dir)
+                ::unlinkat(dir.get(), partial->blob.c_str(), 0);
+            catalog_.remove_partial(user, name);
+        }
         if (dir)
-            ::unlinkat(dir.get(), name.c_str(), 0);
-        catalog_.remove_file(user, name);
-    }
-    if (partial) {
-        if (dir)
-            ::unlinkat(dir.get(), partial->blob.c_str(), 0);
-        catalog_.remove_partial(user, name);
-    }
-    if (dir)
-        ::fsync(dir.get());
-    refresh_totals();
-    return true;
+            ::fsync(dir.get());
+        removed = true;
+    });
+    if (removed)
+        refresh_totals();
+    return removed;
 }
 
 void local_files::remove_user(const std::string& user)
@@ -435,40 +541,64 @@ std::size_t local_files::expire_partials(std::int64_t before)
     return removed;
 }
 
-std::vector<std::string> local_files::repair()
+std::vector<std::string> local_files::recover(const upload_record& u)
 {
     std::vector<std::string> done;
-    // 1. Uploads that were in progress when the daemon stopped.
-    for (const auto& u : catalog_.uploads()) {
-        unique_fd dir = user_dir(u.user, false);
-        const auto st = dir ? regular_at(dir.get(), u.blob) : std::nullopt;
-        if (!u.sha256.empty()) {
-            // Verified and synced; the rename may or may not have happened: finish it.
-            if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
-                ::fsync(dir.get());
-            if (dir && stat_at(dir.get(), u.name)) {
-                catalog_.publish(u, {u.name, u.size, u.sha256, util::unix_now()});
-                done.push_back("finished publishing " + printable(u.name) + " of user " + u.user);
-                continue;
-            }
+    unique_fd dir = user_dir(u.user, false);
+    const auto st = dir ? regular_at(dir.get(), u.blob) : std::nullopt;
+    if (!u.sha256.empty()) {
+        // Verified and synced; the rename may or may not have happened: finish it.
+        if (st && ::renameat(dir.get(), u.blob.c_str(), dir.get(), u.name.c_str()) == 0)
+            ::fsync(dir.get());
+        if (dir && stat_at(dir.get(), u.name)) {
+            catalog_.publish(u, {u.name, u.size, u.sha256, util::unix_now()});
+            done.push_back("finished publishing " + printable(u.name) + " of user " + u.user);
+            return done;
         }
-        const std::uint64_t bytes = st ? std::min<std::uint64_t>(static_cast<std::uint64_t>(st->st_size), u.size) : 0;
-        const auto existing = catalog_.find_partial(u.user, u.name);
-        if (bytes == 0 || (existing && existing->bytes >= bytes)) {
-            if (dir)
-                ::unlinkat(dir.get(), u.blob.c_str(), 0);
-            catalog_.drop_upload(u.blob);
-            done.push_back("dropped an empty or superseded interrupted upload of " + printable(u.name) + " of user " + u.user);
-            continue;
-        }
-        if (static_cast<std::uint64_t>(st->st_size) > bytes)
-            truncate_at(dir.get(), u.blob, bytes);
-        catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, util::unix_now()});
-        if (existing)
-            ::unlinkat(dir.get(), existing->blob.c_str(), 0);
-        done.push_back("kept " + std::to_string(bytes) + " bytes of an interrupted upload of " + printable(u.name) +
-                       " of user " + u.user + " as a partial");
     }
+    const std::uint64_t bytes = st ? std::min<std::uint64_t>(static_cast<std::uint64_t>(st->st_size), u.size) : 0;
+    const auto existing = catalog_.find_partial(u.user, u.name);
+    if (bytes == 0 || (existing && existing->bytes >= bytes)) {
+        if (dir)
+            ::unlinkat(dir.get(), u.blob.c_str(), 0);
+        catalog_.drop_upload(u.blob);
+        done.push_back("dropped an empty or superseded interrupted upload of " + printable(u.name) + " of user " + u.user);
+        return done;
+    }
+    if (static_cast<std::uint64_t>(st->st_size) > bytes)
+        truncate_at(dir.get(), u.blob, bytes);
+    catalog_.upload_to_partial(u.blob, u.user, {u.name, u.size, bytes, u.blob, util::unix_now()});
+    if (existing)
+        ::unlinkat(dir.get(), existing->blob.c_str(), 0);
+    done.push_back("kept " + std::to_string(bytes) + " bytes of an interrupted upload of " + printable(u.name) +
+                   " of user " + u.user + " as a partial");
+    return done;
+}
+
+std::vector<std::string> local_files::recover_uploads()
+{
+    std::vector<std::string> done;
+    // One recovery at a time across instances: two must not both take the
+    // same dead upload over. The rows are read inside the lock, so the second
+    // one finds what the first did.
+    catalog_.exclusive("recover", [&] {
+        for (const auto& u : catalog_.recoverable_uploads()) {
+            if (tracked(u.blob))
+                continue; // this process is still writing it
+            for (auto& line : recover(u))
+                done.push_back(std::move(line));
+        }
+    });
+    if (!done.empty())
+        refresh_totals();
+    return done;
+}
+
+std::vector<std::string> local_files::repair()
+{
+    // 1. Uploads that were in progress when this process (or, in a cluster,
+    // another instance) stopped.
+    std::vector<std::string> done = recover_uploads();
 
     // 2. Partials whose bytes are gone or shorter than recorded.
     std::set<std::pair<std::string, std::string>> referenced; // (user, blob)
@@ -486,6 +616,39 @@ std::vector<std::string> local_files::repair()
             catalog_.put_partial(user, p);
             done.push_back("corrected the size of a partial of " + printable(p.name) + " of user " + user);
         }
+    }
+    for (auto& line : reconcile_folders(referenced))
+        done.push_back(std::move(line));
+    refresh_totals();
+    return done;
+}
+
+std::vector<std::string> local_files::reconcile_folders(const std::set<std::pair<std::string, std::string>>& referenced)
+{
+    std::vector<std::string> done;
+    if (catalog_.shared()) {
+        // Other instances are publishing, deleting and uploading in the same
+        // folders right now: the catalog is the truth, and a temporary file
+        // is removed only when no upload row names it and it is an hour old
+        // (rows are written before their blobs, so a young one may be new).
+        std::set<std::string> in_progress;
+        for (const auto& u : catalog_.uploads())
+            in_progress.insert(u.user + "/" + u.blob);
+        const auto hour_ago = util::unix_now() - 3600;
+        for (const auto& user : folder_entries(root_.get())) {
+            unique_fd dir = user_dir(user, false);
+            if (!dir)
+                continue;
+            for (const auto& entry : folder_entries(dir.get())) {
+                const auto st = regular_at(dir.get(), entry);
+                if (!st || !entry.starts_with(".") || st->st_mtime > hour_ago || referenced.contains({user, entry}) ||
+                    in_progress.contains(user + "/" + entry))
+                    continue;
+                ::unlinkat(dir.get(), entry.c_str(), 0);
+                done.push_back("removed a leftover temporary file of user " + user);
+            }
+        }
+        return done;
     }
 
     // 3. Finished files: the folder is the truth for bytes, the catalog for names.
@@ -529,7 +692,6 @@ std::vector<std::string> local_files::repair()
             }
         }
     }
-    refresh_totals();
     return done;
 }
 

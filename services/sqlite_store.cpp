@@ -121,15 +121,15 @@ private:
 
 } // namespace
 
-int sqlite_store::current_schema_version() noexcept
+int sqlite_store::schema_version_written() noexcept
 {
     return static_cast<int>(std::size(migrations));
 }
 
-sqlite_store::sqlite_store(const std::filesystem::path& file)
+sqlite_store::sqlite_store(const std::filesystem::path& file, bool create) : path_(file)
 {
-    const int rc = sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    const int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
         std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
@@ -187,10 +187,10 @@ void sqlite_store::migrate()
             else
                 exec("INSERT INTO schema_version (version) VALUES (0);");
         }
-        if (version > current_schema_version())
+        if (version > schema_version_written())
             throw store_error("database schema version " + std::to_string(version) +
-                              " is newer than this fxd understands (" + std::to_string(current_schema_version()) + ")");
-        for (; version < current_schema_version(); ++version)
+                              " is newer than this fxd understands (" + std::to_string(schema_version_written()) + ")");
+        for (; version < schema_version_written(); ++version)
             exec(migrations[version]);
         statement update(db_, "UPDATE schema_version SET version = ?");
         update.bind(1, std::int64_t{version}).step();

@@ -55,6 +55,7 @@ std::string stats_json(const counters& c)
                                {"bytes_stored", c.bytes_stored},
                                {"partials_held", c.partials_held}}},
         {"registrations", json::object{{"ok", c.registrations_ok}, {"rate_limited", c.registrations_rate_limited}}},
+        {"database", json::object{{"unavailable", c.database_unavailable}}},
         {"workers", json::object{{"queue_depth", c.worker_queue_depth}, {"hash_queue_depth", c.hash_queue_depth}}},
         {"udp", json::object{{"in", c.udp_in},
                              {"out", c.udp_out},

@@ -182,7 +182,7 @@ BOOST_AUTO_TEST_CASE(keeps_users_after_reopening, *utf::timeout(30))
     BOOST_TEST(!again.password_hash("alice").has_value());
     const std::vector<std::string> expected{"bob", "carol"};
     BOOST_TEST(again.names() == expected);
-    BOOST_TEST(again.schema_version() == sqlite_store::current_schema_version());
+    BOOST_TEST(again.schema_version() == sqlite_store::schema_version_written());
 }
 
 BOOST_AUTO_TEST_CASE(new_database_is_at_the_current_schema_in_wal_mode, *utf::timeout(30))
@@ -191,8 +191,8 @@ BOOST_AUTO_TEST_CASE(new_database_is_at_the_current_schema_in_wal_mode, *utf::ti
     const auto file = dir / "fxd.db";
     {
         sqlite_store store(file);
-        BOOST_TEST(sqlite_store::current_schema_version() >= 2);
-        BOOST_TEST(store.schema_version() == sqlite_store::current_schema_version());
+        BOOST_TEST(sqlite_store::schema_version_written() >= 2);
+        BOOST_TEST(store.schema_version() == sqlite_store::schema_version_written());
     }
     BOOST_TEST(fs::exists(file));
     raw_db db(file);
@@ -207,7 +207,7 @@ BOOST_AUTO_TEST_CASE(migrates_a_version_1_database_keeping_its_users, *utf::time
     build_version_1(file);
     {
         sqlite_store store(file);
-        BOOST_TEST(store.schema_version() == sqlite_store::current_schema_version());
+        BOOST_TEST(store.schema_version() == sqlite_store::schema_version_written());
         BOOST_TEST(store.password_hash("olduser").value_or("<none>") == "$argon2id$v=19$old-hash");
         const std::vector<std::string> expected{"olduser"};
         BOOST_TEST(store.names() == expected);
@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(migrates_a_version_1_database_keeping_its_users, *utf::time
     }
     raw_db db(file);
     BOOST_TEST(db.scalar("SELECT version FROM schema_version").value_or("") ==
-               std::to_string(sqlite_store::current_schema_version()));
+               std::to_string(sqlite_store::schema_version_written()));
     BOOST_TEST(db.scalar("SELECT count(*) FROM schema_version").value_or("") == "1");
     // Migration 1 -> 2 added password_changed; the old row got the default and kept its creation time.
     BOOST_TEST(db.scalar("SELECT created FROM users WHERE name = 'olduser'").value_or("") == "1600000000");
@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(migrates_a_version_1_database_keeping_its_users, *utf::time
 
     // Opening again does not migrate twice.
     sqlite_store again(file);
-    BOOST_TEST(again.schema_version() == sqlite_store::current_schema_version());
+    BOOST_TEST(again.schema_version() == sqlite_store::schema_version_written());
     BOOST_TEST(again.password_hash("olduser").value_or("<none>") == "changed");
 }
 
@@ -323,7 +323,7 @@ BOOST_AUTO_TEST_CASE(refuses_a_database_newer_than_it_knows, *utf::timeout(30))
 {
     temp_dir dir;
     const auto file = dir / "fxd.db";
-    const int newer = sqlite_store::current_schema_version() + 1;
+    const int newer = sqlite_store::schema_version_written() + 1;
     {
         raw_db db(file);
         db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL);"

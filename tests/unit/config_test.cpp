@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -260,6 +261,11 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.workers.queue_limit = 1009;
     want.auth.max_registrations_per_address = 1020;
     want.auth.register_window_s = 6.5;
+    want.database.url = "postgresql://fxd@db.example/fxd";
+    want.database.pool_size = 7;
+    want.database.connect_timeout_s = 2.5;
+    want.database.statement_timeout_s = 3.5;
+    want.database.sweep_interval_s = 4.5;
     want.workers.hash_threads = 4;
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
@@ -282,6 +288,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.max_registrations_per_address=1020", "auth.register_window_s=6.5", "workers.hash_threads=4",
         "workers.hash_queue_limit=1021",
         "process.user=fxd",
+        "database.url=postgresql://fxd@db.example/fxd", "database.pool_size=7", "database.connect_timeout_s=2.5",
+        "database.statement_timeout_s=3.5", "database.sweep_interval_s=4.5",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
@@ -531,3 +539,18 @@ BOOST_AUTO_TEST_CASE(config_text_is_read_like_a_file, *boost::unit_test::timeout
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(database_url_comes_from_the_environment_when_set, *boost::unit_test::timeout(10))
+{
+    // Secrets stay out of config files: FXD_DATABASE_URL wins over the key.
+    ::setenv("FXD_DATABASE_URL", "postgresql://fxd:secret@10.0.0.5/fxd", 1);
+    const auto cfg = load_config(nullptr, {"database.url=postgresql://other/fxd"});
+    ::setenv("FXD_DATABASE_URL", "mysql://nope", 1);
+    const auto bad = set_refusal({});
+    ::unsetenv("FXD_DATABASE_URL");
+    BOOST_TEST(cfg.database.url == "postgresql://fxd:secret@10.0.0.5/fxd");
+    BOOST_TEST(bad.find("FXD_DATABASE_URL") != std::string::npos, bad);
+    BOOST_TEST(load_config(nullptr, {}).database.url.empty());
+    const auto refused = set_refusal({"database.url=sqlite:///tmp/x.db"});
+    BOOST_TEST(refused.find("database.url") != std::string::npos, refused);
+}

@@ -4,6 +4,7 @@
 /// another database could. Calls block: use them from the worker pool.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -95,6 +96,19 @@ public:
 
     /// Forgets everything about a user's files.
     virtual void remove_user_files(std::string_view user) = 0;
+
+    /// True when other processes (instances of a cluster) use the catalog at
+    /// the same time, over the same storage folder.
+    virtual bool shared() const noexcept { return false; }
+    /// Runs fn while holding the named lock against every other process using
+    /// the catalog; fn's own catalog calls on this thread see the lock too.
+    /// A catalog used by one process only needs no lock (callers lock their
+    /// own threads out).
+    virtual void exclusive(std::string_view key, const std::function<void()>& fn) { (void)key; fn(); }
+    /// Uploads in progress that no live process is writing, or that this one
+    /// began (the caller skips the ones it still writes): those a repair may
+    /// finish, keep as partial or drop. One process alone: every upload.
+    virtual std::vector<upload_record> recoverable_uploads() { return uploads(); }
 };
 
 } // namespace fxd::services

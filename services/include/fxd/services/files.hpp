@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -77,8 +78,12 @@ public:
     local_files(const std::filesystem::path& storage_dir, file_catalog& catalog);
 
     /// Brings folders and catalog into agreement after a crash; returns one
-    /// line per repair made (for the log).
+    /// line per repair made (for the log). With a catalog shared by several
+    /// instances it leaves alone what the others are doing.
     std::vector<std::string> repair();
+    /// Finishes, keeps as partial or drops the uploads nobody writes any more:
+    /// this process's own left-overs and those of instances that died.
+    std::vector<std::string> recover_uploads();
     /// Removes partials last touched before `before` (seconds since the epoch); returns how many.
     std::size_t expire_partials(std::int64_t before);
 
@@ -124,6 +129,14 @@ private:
     friend class upload;
     util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
+    file_status commit_now(upload& up, const std::optional<std::string>& expected_sha256, file_record& published);
+    void keep_partial_now(upload& up);
+    void abandon(upload& up);
+    void track(const std::string& blob);
+    void untrack(const std::string& blob);
+    bool tracked(const std::string& blob);
+    std::vector<std::string> recover(const upload_record& u);
+    std::vector<std::string> reconcile_folders(const std::set<std::pair<std::string, std::string>>& referenced);
     std::optional<file_status> over_limits(const std::string& user, const std::string& name, std::uint64_t size,
                                            const std::optional<partial_record>& resumed, const limits& allowed);
 
@@ -136,6 +149,9 @@ private:
     /// Checking a user's limits and recording the upload are one step, so
     /// concurrent uploads (on other worker threads) see each other.
     std::mutex admit_mutex_;
+    /// Blobs of uploads this process is writing: a recovery must not touch them.
+    std::mutex active_mutex_;
+    std::set<std::string> active_;
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
 };

@@ -3,8 +3,7 @@
 /// commit (an acknowledged write survives a crash), versioned schema with
 /// migrations applied at open.
 
-#include <fxd/services/file_catalog.hpp>
-#include <fxd/services/user_store.hpp>
+#include <fxd/services/database.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -15,22 +14,20 @@ struct sqlite3;
 
 namespace fxd::services {
 
-class store_error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-class sqlite_store final : public user_store, public file_catalog {
+class sqlite_store final : public database {
 public:
     /// Opens (creating if needed) and migrates the database. Throws store_error.
-    explicit sqlite_store(const std::filesystem::path& file);
+    /// With create false, a missing file is an error instead of a new database.
+    explicit sqlite_store(const std::filesystem::path& file, bool create = true);
     ~sqlite_store() override;
     sqlite_store(const sqlite_store&) = delete;
     sqlite_store& operator=(const sqlite_store&) = delete;
 
     /// The schema version this build writes.
-    static int current_schema_version() noexcept;
-    int schema_version();
+    static int schema_version_written() noexcept;
+    int current_schema_version() const noexcept override { return schema_version_written(); }
+    int schema_version() override;
+    std::string describe() const override { return "sqlite:" + path_.string(); }
 
     bool create(std::string_view name, std::string_view password_hash) override;
     std::optional<std::string> password_hash(std::string_view name) override;
@@ -71,6 +68,7 @@ private:
     void transaction(Fn&& fn);
     void migrate();
 
+    std::filesystem::path path_;
     std::mutex mutex_; // one connection, shared by the worker threads
     sqlite3* db_ = nullptr;
 };

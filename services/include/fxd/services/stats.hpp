@@ -51,6 +51,7 @@ struct counters {
     std::uint64_t hash_queue_depth = 0;   ///< password hashes (register, login) queued or running
     std::uint64_t registrations_ok = 0;
     std::uint64_t registrations_rate_limited = 0; ///< refused by auth.max_registrations_per_address
+    std::uint64_t database_unavailable = 0; ///< requests answered `unavailable`: the database could not be reached
 
     std::uint64_t uploads_ok = 0;
     std::uint64_t uploads_failed = 0;    ///< refused after admission, broken off, or failed to store
