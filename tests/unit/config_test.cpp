@@ -216,7 +216,9 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
            "max_registrations_per_address": 1020, "register_window_s": 6.5},
   "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
-  "process": {"user": "fxd"}
+  "process": {"user": "fxd"},
+  "database": {"url": "postgresql://fxd@db.example/fxd", "pool_size": 7, "connect_timeout_s": 2.5,
+               "statement_timeout_s": 3.5, "sweep_interval_s": 4.5}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
