@@ -95,6 +95,7 @@ void server::start()
         log_.warn("storage repaired: {}", line);
     if (const auto expired = files_->expire_partials(util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
         log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
+    files_->refresh_totals(true);
     dispatcher_.attach(*accounts_, *files_, store_->ledger());
     open_sockets();
 
@@ -351,7 +352,11 @@ asio::awaitable<void> server::expire_partials()
         auto* files = files_.get();
         if (shared) {
             try {
-                const auto recovered = co_await workers_.run([files] { return files->recover_uploads(); });
+                const auto recovered = co_await workers_.run([files] {
+                    auto lines = files->recover_uploads();
+                    files->refresh_totals(true); // the whole cluster's bytes and partials, for stats
+                    return lines;
+                });
                 for (const auto& line : recovered)
                     log_.warn("storage repaired: {}", line);
             } catch (const std::exception& e) {

@@ -171,8 +171,13 @@ std::error_code upload::write(std::span<const char> bytes)
     return {};
 }
 
-void local_files::refresh_totals()
+void local_files::refresh_totals(bool always)
 {
+    // Two aggregates over the whole catalog: with a shared database, where
+    // every instance's changes count, they are refreshed on the sweep's
+    // schedule rather than after each change.
+    if (catalog_.shared() && !always)
+        return;
     bytes_stored_.store(catalog_.bytes_used_total(), std::memory_order_relaxed);
     partials_.store(catalog_.partial_count(), std::memory_order_relaxed);
 }

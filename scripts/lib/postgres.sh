@@ -12,7 +12,9 @@
 #   postgres.sh wipe DIR    stop it and remove DIR
 #
 # start after stop reuses DIR's data and port. Exit status 77 when PostgreSQL
-# 15 is not installed (the tests then skip).
+# 15 is not installed (the tests then skip). For tests, fsync is off (the
+# server's own crash safety is not under test); FXD_PG_DURABLE=1 keeps it on
+# (benchmarks), and FXD_PG_CONF adds lines to postgresql.conf at initialisation.
 set -euo pipefail
 
 bin=/usr/lib/postgresql/15/bin
@@ -54,11 +56,14 @@ start)
       echo "port = $port"
       echo "unix_socket_directories = '$dir'"
       echo "max_connections = 100"
-      # Test data need not survive a power cut; it must survive a crash of fxd,
-      # which the server's own WAL gives without fsync.
-      echo "fsync = off"
-      echo "synchronous_commit = off"
-      echo "full_page_writes = off"
+      if [ "${FXD_PG_DURABLE:-0}" != 1 ]; then
+        # Test data need not survive a power cut; it must survive a crash of
+        # fxd, which the server's own WAL gives without fsync.
+        echo "fsync = off"
+        echo "synchronous_commit = off"
+        echo "full_page_writes = off"
+      fi
+      [ -z "${FXD_PG_CONF:-}" ] || printf '%s\n' "$FXD_PG_CONF"
     } >>"$data/postgresql.conf"
     echo "postgresql://fxd:$password@127.0.0.1:$port/fxd" >"$dir/url"
     ctl -l "$dir/server.log" -w -t 30 start >/dev/null

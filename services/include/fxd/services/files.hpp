@@ -120,10 +120,12 @@ public:
 
     file_catalog& catalog() noexcept { return catalog_; }
 
-    /// Totals for stats, refreshed after every change (readable from any thread).
+    /// Totals for stats, refreshed after every change, or every sweep with a
+    /// shared catalog (readable from any thread).
     std::uint64_t cached_bytes_stored() const noexcept { return bytes_stored_.load(std::memory_order_relaxed); }
     std::uint64_t cached_partials() const noexcept { return partials_.load(std::memory_order_relaxed); }
-    void refresh_totals();
+    /// With a shared catalog only when always is true (the periodic sweep).
+    void refresh_totals(bool always = false);
 
 private:
     friend class upload;
