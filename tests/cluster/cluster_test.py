@@ -264,7 +264,15 @@ def case_outage(fxd):
         # The connection that got `unavailable` is still usable.
         flying.ping()
         cluster.pg.start()
-        with cluster.client(1) as c:
+
+        def logged_in_again():
+            # Each instance may still be waiting out its reconnect backoff (up to 5 s).
+            try:
+                return cluster.client(1)
+            except FxError as e:
+                assert e.code == "unavailable", e
+                return None
+        with wait_for("a login once the database is back", logged_in_again) as c:
             def settled():
                 info = c.stat("flight.bin")
                 return info and (info["exists"] or info["partial"] == len(data))
