@@ -14,6 +14,7 @@ import glob
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -369,6 +370,19 @@ def case_import(fxd):
         shutil.rmtree(work, ignore_errors=True)
 
 
+class FromAddress(FxClient):
+    """A client whose connections come from a chosen loopback address."""
+
+    source = "127.0.0.2"
+
+    def _connect(self):
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout,
+                                        source_address=(self.source, 0))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._broken = False
+
+
 def case_balancer(fxd):
     """Three instances behind HAProxy (round robin, PROXY protocol v2)."""
     if not os.path.exists(HAPROXY_SH):
@@ -376,9 +390,10 @@ def case_balancer(fxd):
 
     def body(cluster):
         work = os.path.join(cluster.work, "haproxy")
+        os.mkdir(work)
         backends = [f"127.0.0.1:{node.tcp}" for node in cluster.nodes]
-        started = subprocess.run([HAPROXY_SH, "start", work, "--send-proxy-v2", *backends], capture_output=True,
-                                 text=True, timeout=DEADLINE)
+        started = subprocess.run([HAPROXY_SH, "start", "--dir", work, "--proxy", "v2", *backends],
+                                 capture_output=True, text=True, timeout=DEADLINE)
         if started.returncode == 77:
             raise Skip("haproxy is not installed")
         assert started.returncode == 0, started
@@ -389,21 +404,31 @@ def case_balancer(fxd):
             with open(path, "wb") as f:
                 f.write(data)
             # Each connection may land on another instance; the service is one.
+            with FromAddress(port=port, timeout=DEADLINE) as c:
+                c.register("alice", PASSWORD)
+            cut = FromAddress(port=port, timeout=DEADLINE)
+            cut.login("alice", PASSWORD)
+            cut_upload(cut, "through.bin", data, MIB)
             for _ in range(3):
-                with FxClient(port=port, timeout=DEADLINE) as c:
+                with FromAddress(port=port, timeout=DEADLINE) as c:
                     c.login("alice", PASSWORD)
-                    c.upload(path)
+                    done = c.upload(path)
+                    assert done["sha256"] == sha256(data), done
             for _ in range(3):
-                with FxClient(port=port, timeout=DEADLINE) as c:
+                with FromAddress(port=port, timeout=DEADLINE) as c:
                     c.login("alice", PASSWORD)
                     assert c.stat("through.bin")["sha256"] == sha256(data)
             served = [node.log().count('login: user="alice"') for node in cluster.nodes]
             assert all(n >= 1 for n in served), served
-            # Behind the balancer the client's own address is logged, not the balancer's port.
-            assert all("addr=127.0.0.1" in node.log() for node in cluster.nodes)
+            # Behind the balancer each instance sees the client's own address
+            # (127.0.0.2), not the balancer's (127.0.0.1).
+            for node in cluster.nodes:
+                assert 'login: user="alice" addr=127.0.0.2' in node.log(), node.log()[-2000:]
+                assert 'addr=127.0.0.1' not in node.log(), node.log()[-2000:]
         finally:
-            subprocess.run([HAPROXY_SH, "stop", work], capture_output=True, timeout=DEADLINE)
-    with_cluster(fxd, body, count=3, sets=["proxy.trusted=127.0.0.0/8"])
+            subprocess.run([HAPROXY_SH, "stop", "--dir", work], capture_output=True, timeout=DEADLINE)
+    # Every connection from 127.0.0.1 (the balancer's) must begin with a PROXY header.
+    with_cluster(fxd, body, count=3, sets=["proxy.trusted=127.0.0.1/32"], register=())
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
