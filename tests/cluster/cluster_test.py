@@ -121,6 +121,22 @@ def expect_error(code, fn, *args):
     raise AssertionError(f"expected the error {code}, the call succeeded")
 
 
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def resume_partial(client, work, name, data, at_most):
+    """Waits until client's instance sees a partial of name (at most `at_most`
+    bytes), then resumes the upload of data from there; returns the partial."""
+    held = wait_for(f"a partial of {name}", lambda: (client.stat(name) or {}).get("partial", 0))
+    assert 0 < held <= at_most, held
+    done = client.upload(write_file(os.path.join(work, name), data))
+    assert done["resumed_from"] == held and done["sha256"] == sha256(data), done
+    return held
+
+
 def cut_upload(client, name, data, sent):
     """Starts an upload of data as name, sends only its first `sent` bytes, then hangs up."""
     client.send_raw(header_frame({"op": "upload", "id": 900, "name": name, "size": len(data),
@@ -159,14 +175,7 @@ def case_resume(fxd):
         data = os.urandom(6 * MIB + 123)
         cut_upload(cluster.client(0), "big.bin", data, 2 * MIB)
         with cluster.client(1) as c:
-            held = wait_for("the partial seen from the other instance",
-                            lambda: (c.stat("big.bin") or {}).get("partial", 0))
-            assert 0 < held <= 2 * MIB, held
-            path = os.path.join(cluster.work, "big.bin")
-            with open(path, "wb") as f:
-                f.write(data)
-            done = c.upload(path)
-            assert done["resumed_from"] == held and done["sha256"] == sha256(data), done
+            resume_partial(c, cluster.work, "big.bin", data, 2 * MIB)
         with cluster.client(0) as c:
             info = c.stat("big.bin")
             assert info["exists"] and info["sha256"] == sha256(data) and info["partial"] == 0, info
@@ -181,9 +190,7 @@ def case_race(fxd):
         versions = [os.urandom(8 * MIB) for _ in range(4)]
         paths = []
         for i, data in enumerate(versions):
-            paths.append(os.path.join(cluster.work, f"v{i}"))
-            with open(paths[-1], "wb") as f:
-                f.write(data)
+            paths.append(write_file(os.path.join(cluster.work, f"v{i}"), data))
         results = [None] * len(versions)
 
         def send(i):
@@ -213,9 +220,7 @@ def case_race(fxd):
 
 def case_delete(fxd):
     def body(cluster):
-        path = os.path.join(cluster.work, "doomed.txt")
-        with open(path, "wb") as f:
-            f.write(b"short-lived\n")
+        path = write_file(os.path.join(cluster.work, "doomed.txt"), b"short-lived\n")
         with cluster.client(0) as a, cluster.client(1) as b:
             a.upload(path)
             assert [f["name"] for f in b.list()] == ["doomed.txt"]
@@ -278,9 +283,7 @@ def case_outage(fxd):
                 info = c.stat("flight.bin")
                 return info and (info["exists"] or info["partial"] == len(data))
             wait_for("the interrupted upload kept once the database is back", settled)
-            path = os.path.join(cluster.work, "flight.bin")
-            with open(path, "wb") as f:
-                f.write(data)
+            path = write_file(os.path.join(cluster.work, "flight.bin"), data)
             done = c.upload(path)
             assert done["sha256"] == sha256(data), done
             out = os.path.join(cluster.work, "flight.back")
@@ -300,14 +303,8 @@ def case_kill9(fxd):
         with cluster.client(1) as c:
             wait_for("the bytes sent stored", lambda: cluster.blob_sizes("alice") == [3 * MIB])
             cluster.nodes[0].kill9()
-            held = wait_for("the dead instance's upload kept as a partial",
-                            lambda: (c.stat("orphan.bin") or {}).get("partial", 0))
-            assert 0 < held <= 3 * MIB, held
-            path = os.path.join(cluster.work, "orphan.bin")
-            with open(path, "wb") as f:
-                f.write(data)
-            done = c.upload(path)
-            assert done["resumed_from"] == held and done["sha256"] == sha256(data), done
+            # The dead instance's upload becomes a partial the other one resumes.
+            resume_partial(c, cluster.work, "orphan.bin", data, 3 * MIB)
         victim.close()
         assert "kept" in cluster.nodes[1].log() and "as a partial" in cluster.nodes[1].log()
     with_cluster(fxd, body)
@@ -327,9 +324,7 @@ def case_import(fxd):
         with FxClient(port=single.tcp, timeout=DEADLINE) as c:
             c.register("alice", PASSWORD)
             c.login("alice", PASSWORD)
-            path = os.path.join(work, "kept.bin")
-            with open(path, "wb") as f:
-                f.write(b"kept across the move\n")
+            path = write_file(os.path.join(work, "kept.bin"), b"kept across the move\n")
             c.upload(path)
         c = FxClient(port=single.tcp, timeout=DEADLINE)
         c.login("alice", PASSWORD)
@@ -355,9 +350,7 @@ def case_import(fxd):
             c.login("alice", PASSWORD)  # the password hash came along
             assert c.stat("kept.bin")["exists"]
             assert c.stat("half.bin")["partial"] == MIB
-            path = os.path.join(work, "half.bin")
-            with open(path, "wb") as f:
-                f.write(data)
+            path = write_file(os.path.join(work, "half.bin"), data)
             assert c.upload(path)["resumed_from"] == MIB
         moved.stop()
     finally:
@@ -400,9 +393,7 @@ def case_balancer(fxd):
         port = int(started.stdout.split()[-1])
         try:
             data = os.urandom(2 * MIB)
-            path = os.path.join(cluster.work, "through.bin")
-            with open(path, "wb") as f:
-                f.write(data)
+            path = write_file(os.path.join(cluster.work, "through.bin"), data)
             # Each connection may land on another instance; the service is one.
             with FromAddress(port=port, timeout=DEADLINE) as c:
                 c.register("alice", PASSWORD)
