@@ -9,6 +9,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config python3
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
+  libutf8proc-dev  # file names in Unicode NFC
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
 if [ "${1:-}" = "--test" ]; then

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <dirent.h>
+#include <stdio.h> // renameat2
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -529,8 +530,77 @@ std::vector<std::string> local_files::repair()
             }
         }
     }
+    // 4. Names stored before fxd kept them in NFC.
+    renormalize_names(done);
     refresh_totals();
     return done;
+}
+
+void local_files::renormalize_names(std::vector<std::string>& done)
+{
+    // Requests are looked up by the NFC form of their name, so a file recorded
+    // under another spelling would be listed but unreachable. It moves to its
+    // NFC spelling unless that spelling is taken: then both stay as they are
+    // and the log says so (nothing is overwritten or merged).
+    auto renamed = [](const std::string& from, const std::string& to, const std::string& user) {
+        return "renamed " + printable(from) + " of user " + user + " to its NFC spelling " + printable(to);
+    };
+    auto kept = [](const std::string& name, const std::string& user, const std::string& why) {
+        return "kept " + printable(name) + " of user " + user + " under its old spelling, unreachable by name: " + why;
+    };
+    for (const auto& user : catalog_.users_with_files()) {
+        unique_fd dir = user_dir(user, false);
+        if (!dir)
+            continue;
+        for (const auto& f : catalog_.list_files(user)) {
+            const auto nfc = protocol::normalize_file_name(f.name);
+            if (nfc && *nfc == f.name)
+                continue;
+            if (!nfc) {
+                done.push_back(kept(f.name, user, "its NFC form breaks the name rules"));
+                continue;
+            }
+            if (catalog_.find_file(user, *nfc) || catalog_.find_partial(user, *nfc) || stat_at(dir.get(), *nfc)) {
+                done.push_back(kept(f.name, user, "its NFC spelling " + printable(*nfc) + " is taken"));
+                continue;
+            }
+            // Recorded under the new name first: a crash before the rename
+            // leaves a record without bytes (forgotten at the next start) and
+            // the old one intact; a crash after it, the reverse.
+            catalog_.put_file(user, {*nfc, f.size, f.sha256, f.mtime});
+            if (::renameat2(dir.get(), f.name.c_str(), dir.get(), nfc->c_str(), RENAME_NOREPLACE) != 0) {
+                const std::error_code ec(errno, std::system_category());
+                catalog_.remove_file(user, *nfc);
+                done.push_back(kept(f.name, user, "renaming it failed: " + ec.message()));
+                continue;
+            }
+            ::fsync(dir.get());
+            catalog_.remove_file(user, f.name);
+            done.push_back(renamed(f.name, *nfc, user));
+        }
+    }
+    for (const auto& [user, p] : catalog_.all_partials()) {
+        const auto nfc = protocol::normalize_file_name(p.name);
+        if (nfc && *nfc == p.name)
+            continue;
+        const auto holder = nfc ? catalog_.find_partial(user, *nfc) : std::nullopt;
+        if (holder && holder->blob == p.blob) { // a crash between the two steps below: finish it
+            catalog_.remove_partial(user, p.name);
+            continue;
+        }
+        if (!nfc || holder || catalog_.find_file(user, *nfc)) {
+            done.push_back("kept a partial of " + printable(p.name) + " of user " + user +
+                           " under its old spelling, unreachable by name: its NFC spelling is taken or breaks the name rules");
+            continue;
+        }
+        // The bytes stay in their blob; only the record changes its name.
+        auto moved = p;
+        moved.name = *nfc;
+        catalog_.put_partial(user, moved);
+        catalog_.remove_partial(user, p.name);
+        done.push_back("renamed a partial of " + printable(p.name) + " of user " + user + " to its NFC spelling " +
+                       printable(*nfc));
+    }
 }
 
 } // namespace fxd::services

@@ -124,6 +124,9 @@ private:
     friend class upload;
     util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
+    /// repair()'s last step: files and partials recorded under a name that is
+    /// not in NFC (stored before fxd normalised names) move to the NFC spelling.
+    void renormalize_names(std::vector<std::string>& done);
     std::optional<file_status> over_limits(const std::string& user, const std::string& name, std::uint64_t size,
                                            const std::optional<partial_record>& resumed, const limits& allowed);
 
