@@ -86,8 +86,10 @@ addresses, storage and workers need a restart. Under systemd, fxd reports readin
 (sd_notify) and serves the sockets of fxd.socket when they are passed.
 
 Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
-cannot start (port in use, storage not usable) or stopped itself because a
-loop it cannot serve without failed (logged), 2 for bad options or config.
+cannot start (port in use, storage not usable; the message names the
+listener, address and port, the likely cause and the key to change) or
+stopped itself because a loop it cannot serve without failed (logged), 2 for
+bad options or config.
 )";
 
 struct options {

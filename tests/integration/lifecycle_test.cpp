@@ -431,20 +431,46 @@ BOOST_AUTO_TEST_CASE(help_exits_zero_and_describes_the_options, *utf::timeout(30
         BOOST_TEST(r.out.find(option) != std::string::npos, "help mentions " << option);
 }
 
-BOOST_AUTO_TEST_CASE(tcp_port_in_use_exits_1, *utf::timeout(30))
+/// The bind failure names the listener, its address and port, the cause and the key to change,
+/// and nothing from inside Boost (no header file, no function).
+void check_port_in_use_message(const std::string& err, const std::string& listener, std::uint16_t port)
+{
+    const std::string where = "127.0.0.1:" + std::to_string(port);
+    BOOST_TEST(err.find("cannot open the " + listener + " listener on " + where) != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("address already in use") != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("another process") != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("--set " + listener + ".port=") != std::string::npos, "stderr: " << err);
+    for (const auto* inside : {".hpp", ".ipp", "in function", "system:98", "boost"})
+        BOOST_TEST(err.find(inside) == std::string::npos, "stderr shows " << inside << ": " << err);
+}
+
+BOOST_AUTO_TEST_CASE(tcp_port_in_use_exits_1_naming_the_listener_and_port, *utf::timeout(30))
 {
     daemon_process first;
     temp_dir dir;
     const auto r = run_fxd(safe_args(dir, {"--set", "tcp.port=" + std::to_string(first.tcp_port())}));
     BOOST_TEST(r.status == 1);
+    check_port_in_use_message(r.err, "tcp", first.tcp_port());
 }
 
-BOOST_AUTO_TEST_CASE(udp_port_in_use_exits_1, *utf::timeout(30))
+BOOST_AUTO_TEST_CASE(udp_port_in_use_exits_1_naming_the_listener_and_port, *utf::timeout(30))
 {
     daemon_process first;
     temp_dir dir;
     const auto r = run_fxd(safe_args(dir, {"--set", "udp.port=" + std::to_string(first.udp_port())}));
     BOOST_TEST(r.status == 1);
+    check_port_in_use_message(r.err, "udp", first.udp_port());
+}
+
+BOOST_AUTO_TEST_CASE(an_address_not_of_this_host_names_the_bind_key, *utf::timeout(30))
+{
+    temp_dir dir;
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this host.
+    const auto r = run_fxd(safe_args(dir, {"--set", "tcp.bind=192.0.2.1"}));
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.err.find("cannot open the tcp listener on 192.0.2.1:0") != std::string::npos, "stderr: " << r.err);
+    BOOST_TEST(r.err.find("tcp.bind") != std::string::npos, "stderr: " << r.err);
+    BOOST_TEST(r.err.find(".hpp") == std::string::npos, "stderr: " << r.err);
 }
 
 BOOST_AUTO_TEST_CASE(world_writable_storage_dir_is_refused, *utf::timeout(30))
