@@ -70,6 +70,9 @@ Options:
 User management works on the database of the same config, with or without
 the daemon running: add and passwd read the password from the terminal
 without echo (asked twice), or one line from stdin when it is not a terminal.
+Only add creates the database; the other commands refuse when there is none,
+and every failure names the database path used (storage.dir/fxd.db, or
+auth.db_path): run them with the daemon's --config.
 passwd and del end the logins of that user at their next file request. An
 admin may read stats from another host; list marks admins.
 
