@@ -59,7 +59,7 @@ of each user's files (TCP only; see docs/protocol.md).
 Options:
   --config FILE       read settings from a JSON config file (comments allowed)
   --set KEY=VALUE     override one setting, e.g. --set tcp.port=0 (repeatable;
-                      applied after the file)
+                      applied after the file; a boolean takes true or false)
   --check-config      validate the settings, print "config ok" and exit
   --print-ports       once the sockets are bound, print "tcp=PORT udp=PORT"
                       on stdout, with " tls=PORT" when TLS is on (useful

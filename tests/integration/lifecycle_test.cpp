@@ -374,6 +374,27 @@ BOOST_AUTO_TEST_CASE(bad_value_exits_2_naming_the_key, *utf::timeout(120))
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_boolean_key_takes_true_or_false_and_says_so_otherwise, *utf::timeout(60))
+{
+    temp_dir dir;
+    for (const auto* word : {"true", "false"})
+        BOOST_TEST(run_fxd(safe_args(dir, {"--set", std::string("auth.allow_register=") + word, "--check-config"})).status ==
+                   0);
+    for (const bool check_only : {true, false}) {
+        BOOST_TEST_CONTEXT((check_only ? "with" : "without") << " --check-config")
+        {
+            auto args = safe_args(dir, {"--set", "auth.allow_register=yes"});
+            if (check_only)
+                args.emplace_back("--check-config");
+            const auto r = run_fxd(args);
+            BOOST_TEST(r.status == 2);
+            BOOST_TEST(r.err.find(R"(auth.allow_register': expected true or false, got "yes")") != std::string::npos,
+                       "stderr: " << r.err);
+            BOOST_TEST(r.err.find("number") == std::string::npos, "stderr: " << r.err);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(set_without_a_key_value_pair_exits_2, *utf::timeout(30))
 {
     temp_dir dir;
