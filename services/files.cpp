@@ -1,12 +1,13 @@
 #include <fxd/services/files.hpp>
+#include <fxd/protocol/names.hpp>
 #include <fxd/util/hex.hpp>
 #include <fxd/util/time.hpp>
 
 #include <sodium.h>
 
 #include <dirent.h>
-#include <stdio.h> // renameat2
 #include <fcntl.h>
+#include <stdio.h> // renameat2
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -557,7 +558,7 @@ void local_files::renormalize_names(std::vector<std::string>& done)
             if (nfc && *nfc == f.name)
                 continue;
             if (!nfc) {
-                done.push_back(kept(f.name, user, "its NFC form breaks the name rules"));
+                done.push_back(kept(f.name, user, "in NFC it breaks the name rules"));
                 continue;
             }
             if (catalog_.find_file(user, *nfc) || catalog_.find_partial(user, *nfc) || stat_at(dir.get(), *nfc)) {
@@ -590,7 +591,7 @@ void local_files::renormalize_names(std::vector<std::string>& done)
         }
         if (!nfc || holder || catalog_.find_file(user, *nfc)) {
             done.push_back("kept a partial of " + printable(p.name) + " of user " + user +
-                           " under its old spelling, unreachable by name: its NFC spelling is taken or breaks the name rules");
+                           " under its old spelling, unreachable by name: its NFC spelling is taken, or breaks the name rules");
             continue;
         }
         // The bytes stay in their blob; only the record changes its name.
