@@ -62,7 +62,7 @@ of each user's files (TCP only; see docs/protocol.md).
 Options:
   --config FILE       read settings from a JSON config file (comments allowed)
   --set KEY=VALUE     override one setting, e.g. --set tcp.port=0 (repeatable;
-                      applied after the file)
+                      applied after the file; a boolean takes true or false)
   --check-config      validate the settings, print "config ok" and exit
   --print-ports       once the sockets are bound, print "tcp=PORT udp=PORT"
                       on stdout, with " tls=PORT" when TLS is on (useful
@@ -73,6 +73,9 @@ Options:
 User management works on the database of the same config, with or without
 the daemon running: add and passwd read the password from the terminal
 without echo (asked twice), or one line from stdin when it is not a terminal.
+Only add creates the database; the other commands refuse when there is none,
+and every failure names the database path used (storage.dir/fxd.db, or
+auth.db_path): run them with the daemon's --config.
 passwd and del end the logins of that user at their next file request. An
 admin may read stats from another host; list marks admins.
 
@@ -96,8 +99,10 @@ addresses, storage and workers need a restart. Under systemd, fxd reports readin
 (sd_notify) and serves the sockets of fxd.socket when they are passed.
 
 Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the daemon
-cannot start (port in use, storage not usable) or stopped itself because a
-loop it cannot serve without failed (logged), 2 for bad options or config.
+cannot start (port in use, storage not usable; the message names the
+listener, address and port, the likely cause and the key to change) or
+stopped itself because a loop it cannot serve without failed (logged), 2 for
+bad options or config.
 )";
 
 struct options {

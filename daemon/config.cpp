@@ -184,7 +184,7 @@ void assign(const key_spec& spec, config& cfg, const json::value& v)
                 *target = s;
             } else if constexpr (std::is_same_v<T, bool>) {
                 if (!v.is_bool())
-                    refuse(spec.name, describe(v) + " is not true or false");
+                    refuse(spec.name, "expected true or false, got " + describe(v));
                 *target = v.get_bool();
             } else if constexpr (std::is_same_v<T, double>) {
                 if (!v.is_number())
@@ -208,6 +208,12 @@ bool is_text_key(const key_spec& spec)
     config probe;
     const auto ref = spec.field(probe);
     return std::holds_alternative<std::string*>(ref) || std::holds_alternative<std::filesystem::path*>(ref);
+}
+
+bool is_bool_key(const key_spec& spec)
+{
+    config probe;
+    return std::holds_alternative<bool*>(spec.field(probe));
 }
 
 void apply_text(config& cfg, std::string_view text, std::string_view origin)
@@ -263,6 +269,13 @@ void apply_override(config& cfg, std::string_view assignment)
         refuse(name, "unknown key");
     if (is_text_key(*spec)) {
         assign(*spec, cfg, json::value(json::string(raw)));
+        return;
+    }
+    if (is_bool_key(*spec)) {
+        // Only the words JSON has: yes, on and 1 would be guesses.
+        if (raw != "true" && raw != "false")
+            refuse(name, "expected true or false, got " + describe(json::value(json::string(raw))));
+        assign(*spec, cfg, json::value(raw == "true"));
         return;
     }
     boost::system::error_code ec;

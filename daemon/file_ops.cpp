@@ -4,6 +4,7 @@
 #include "logging.hpp"
 
 #include <fxd/protocol/encoder.hpp>
+#include <fxd/protocol/names.hpp>
 #include <fxd/services/database.hpp>
 
 #include <boost/json/array.hpp>
@@ -20,9 +21,13 @@ using services::file_status;
 
 namespace {
 
-std::string field_string(const protocol::request_header& request, std::string_view key)
+/// The name a file op works on: the NFC form of the request's `name`, which
+/// check_file_name (op_table.cpp) accepted before the op was admitted, so
+/// every op and every spelling of a name reach the same file.
+std::string file_name(const protocol::request_header& request)
 {
-    return std::string(protocol::string_field(request, key).value_or(std::string_view{}));
+    return protocol::normalize_file_name(protocol::string_field(request, "name").value_or(std::string_view{}))
+        .value_or(std::string{});
 }
 
 std::string_view op_name(const protocol::request_header& request)
@@ -40,7 +45,7 @@ double rate_mb_s(std::uint64_t bytes, double seconds)
 boost::asio::awaitable<std::unique_ptr<services::upload>>
 dispatcher::begin_upload(const protocol::request_header& request, session_context& session, std::string& out)
 {
-    const std::string name = field_string(request, "name");
+    const std::string name = file_name(request);
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     const std::uint64_t size = request.size;
     try {
@@ -223,7 +228,7 @@ boost::asio::awaitable<std::optional<dispatcher::download>>
 dispatcher::begin_download(const protocol::request_header& request, session_context& session,
                            std::string& out)
 {
-    const std::string name = field_string(request, "name");
+    const std::string name = file_name(request);
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     try {
         auto* files = files_;
@@ -274,7 +279,7 @@ dispatcher::begin_download(const protocol::request_header& request, session_cont
 void dispatcher::end_download(const protocol::request_header& request, const session_context& session,
                               const download& d, bool complete, double seconds)
 {
-    const std::string name = field_string(request, "name");
+    const std::string name = file_name(request);
     if (complete) {
         ++stats_.downloads_ok;
         log_.info("download user={} name={} bytes={} seconds={:.3f} MB/s={:.1f}", session.user, escape_for_log(name),
@@ -313,7 +318,7 @@ boost::asio::awaitable<void> dispatcher::stat_file(const protocol::request_heade
                                                    std::string& out)
 {
     auto* files = files_;
-    const std::string name = field_string(request, "name");
+    const std::string name = file_name(request);
     struct found {
         std::optional<services::file_record> file;
         std::optional<services::partial_record> partial;
@@ -365,7 +370,7 @@ boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_hea
                                                      std::string& out)
 {
     auto* files = files_;
-    const std::string name = field_string(request, "name");
+    const std::string name = file_name(request);
     const auto removed = co_await as_current_login(
         request, session, out, [files, &name](const std::string& user) { return files->remove(user, name); });
     if (!removed)

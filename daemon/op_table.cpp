@@ -30,7 +30,8 @@ std::optional<refusal> check_file_name(const protocol::request_header& request, 
     const auto name = protocol::string_field(request, "name");
     if (!name)
         return refusal{errc::bad_request, "name is a required string"};
-    if (!protocol::is_valid_file_name(*name))
+    // The rules apply to the name's NFC form, the one every file op then uses (file_ops.cpp).
+    if (!protocol::normalize_file_name(*name))
         return refusal{errc::bad_name,
                        "a name is 1 to 255 bytes of UTF-8 without / \\ or control characters, not starting with '.'"};
     if (protocol::has_field(request, "offset") && !protocol::uint_field(request, "offset"))

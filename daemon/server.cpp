@@ -21,6 +21,9 @@
 #include <algorithm>
 #include <csignal>
 #include <exception>
+#include <stdexcept>
+#include <string_view>
+#include <type_traits>
 
 #include <malloc.h>
 
@@ -32,6 +35,61 @@ using asio::ip::udp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+/// "127.0.0.1:7000", "[::1]:7000": an endpoint as an operator types it.
+template <class Endpoint>
+std::string address_and_port(const Endpoint& at)
+{
+    const auto address = at.address().to_string();
+    const auto port = std::to_string(at.port());
+    return at.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
+/// Why a listener (tcp, udp, tls) could not be opened, in the operator's
+/// terms: where, the likely cause and what to do about it; only the error
+/// code's own text, never Boost's source location.
+template <class Endpoint>
+std::string listener_failure(std::string_view listener, const Endpoint& at, const boost::system::error_code& ec)
+{
+    namespace errc = boost::system::errc;
+    const std::string where = address_and_port(at);
+    const std::string name(listener);
+    std::string cause;
+    if (ec == errc::address_in_use)
+        cause = "address already in use: another process " +
+                std::string(std::is_same_v<Endpoint, udp::endpoint> ? "uses " : "listens on ") + where +
+                " — stop it or choose another port with --set " + name + ".port=...";
+    else if (ec == errc::permission_denied)
+        cause = "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE — choose another port with --set " +
+                name + ".port=...";
+    else if (ec == errc::address_not_available)
+        cause = "address not available: " + at.address().to_string() + " is not an address of this host — check " +
+                name + ".bind";
+    else
+        cause = ec.message();
+    return "cannot open the " + name + " listener on " + where + ": " + cause;
+}
+
+/// Opens, binds and (for TCP) listens; a failure throws std::runtime_error
+/// with listener_failure's text.
+template <class Socket, class Endpoint>
+void open_listener(Socket& socket, const Endpoint& at, std::string_view listener)
+{
+    boost::system::error_code ec;
+    socket.open(at.protocol(), ec);
+    if constexpr (std::is_same_v<Socket, tcp::acceptor>) {
+        if (!ec)
+            socket.set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec)
+            socket.bind(at, ec);
+        if (!ec)
+            socket.listen(asio::socket_base::max_listen_connections, ec);
+    } else if (!ec) {
+        socket.bind(at, ec);
+    }
+    if (ec)
+        throw std::runtime_error(listener_failure(listener, at, ec));
+}
 
 /// Connections being told busy at once; past this they are closed without a reply.
 constexpr std::size_t max_rejecting = 256;
@@ -119,20 +177,14 @@ void server::open_sockets()
         acceptor_.assign(passed.tcp.ipv6 ? tcp::v6() : tcp::v4(), passed.tcp.fd);
         log_.info("tcp: serving the socket passed by systemd");
     } else {
-        const tcp::endpoint tcp_at(asio::ip::make_address(cfg_.tcp.bind), cfg_.tcp.port);
-        acceptor_.open(tcp_at.protocol());
-        acceptor_.set_option(tcp::acceptor::reuse_address(true));
-        acceptor_.bind(tcp_at);
-        acceptor_.listen(asio::socket_base::max_listen_connections);
+        open_listener(acceptor_, tcp::endpoint(asio::ip::make_address(cfg_.tcp.bind), cfg_.tcp.port), "tcp");
     }
 
     if (passed.udp.fd >= 0) {
         udp_.assign(passed.udp.ipv6 ? udp::v6() : udp::v4(), passed.udp.fd);
         log_.info("udp: serving the socket passed by systemd");
     } else {
-        const udp::endpoint udp_at(asio::ip::make_address(cfg_.udp.bind), cfg_.udp.port);
-        udp_.open(udp_at.protocol());
-        udp_.bind(udp_at);
+        open_listener(udp_, udp::endpoint(asio::ip::make_address(cfg_.udp.bind), cfg_.udp.port), "udp");
     }
     udp_.non_blocking(true); // lets the loop drain queued datagrams without waiting
     udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
@@ -145,10 +197,7 @@ void server::open_tls_listener()
     tls_ = std::make_shared<const tls_settings>(cfg_); // a certificate that does not load stops the start
     const auto& bind = cfg_.tls.bind.empty() ? cfg_.tcp.bind : cfg_.tls.bind;
     const tcp::endpoint at(asio::ip::make_address(bind), cfg_.tls.port);
-    tls_acceptor_.open(at.protocol());
-    tls_acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    tls_acceptor_.bind(at);
-    tls_acceptor_.listen(asio::socket_base::max_listen_connections);
+    open_listener(tls_acceptor_, at, "tls");
     tls_port_ = tls_acceptor_.local_endpoint().port();
     dispatcher_.set_tls_port(*tls_port_);
 }

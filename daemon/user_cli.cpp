@@ -131,20 +131,41 @@ int set_password(const user_command& command, services::database& store, service
 int run_user_command(const config& cfg, const user_command& command)
 {
     using enum user_command::action;
+    // Said on every failure: run in the wrong folder, or without the daemon's
+    // --config, the relative default storage.dir is somewhere else entirely.
+    const bool on_postgresql = !cfg.database.url.empty();
+    const auto database = std::filesystem::absolute(database_path(cfg));
+    const std::string where = on_postgresql ? services::redact_url(cfg.database.url) : database.string();
+    const std::string origin = on_postgresql              ? std::string("database.url")
+                               : cfg.auth.db_path.empty() ? "storage.dir is " +
+                                                                std::filesystem::absolute(cfg.storage.dir).string()
+                                                          : std::string("auth.db_path");
+    if (!on_postgresql && command.what != add && !std::filesystem::exists(database)) {
+        // Only add may start a database: anything else would create an empty
+        // one here and report no users, hiding the real one.
+        std::cerr << "fxd: no user database at " << database.string() << " (" << origin
+                  << "): run fxd user add first, or pass --config\n";
+        return 1;
+    }
+    int status = 1;
     try {
         std::error_code ec;
-        std::filesystem::create_directories(cfg.storage.dir, ec);
-        auto db = open_configured_database(cfg);
+        if (!on_postgresql)
+            std::filesystem::create_directories(cfg.storage.dir, ec);
+        auto db = open_configured_database(cfg, command.what == add);
         auto& store = *db;
         services::accounts accounts(
             store, services::hash_cost{cfg.auth.hash_passes, static_cast<std::size_t>(cfg.auth.hash_memory_bytes)});
         if (command.what == add || command.what == passwd)
-            return set_password(command, store, accounts);
-        return change_user(cfg, command, store, accounts);
+            status = set_password(command, store, accounts);
+        else
+            status = change_user(cfg, command, store, accounts);
     } catch (const std::exception& e) {
         std::cerr << "fxd: " << e.what() << '\n';
-        return 1;
     }
+    if (status != 0)
+        std::cerr << "fxd: the user database used is " << where << " (" << origin << ")\n";
+    return status;
 }
 
 } // namespace fxd::daemon

@@ -15,7 +15,7 @@ struct user_command {
     bool admin = false; ///< add --admin; admin NAME on
 };
 
-/// Returns the exit status: 0 done, 1 refused (user exists, unknown user,
+/// Returns the exit status: 0 done, 1 refused (no database but for add, user exists, unknown user,
 /// storage error), 2 no usable password given.
 int run_user_command(const config& cfg, const user_command& command);
 

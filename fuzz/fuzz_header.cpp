@@ -144,7 +144,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FXD_FUZZ_CHECK(logged_in && !udp);
     if (is_one_of(o, {op::upload, op::download, op::stat, op::delete_file})) {
         const auto name = protocol::string_field(request, "name");
-        FXD_FUZZ_CHECK(name && protocol::is_valid_file_name(*name));
+        // The name the op will use is its NFC form, within the rules (the bytes sent may be longer).
+        const auto stored = name ? protocol::normalize_file_name(*name) : std::nullopt;
+        FXD_FUZZ_CHECK(stored && protocol::is_valid_file_name(*stored));
         FXD_FUZZ_CHECK(!protocol::has_field(request, "offset") || protocol::uint_field(request, "offset"));
     }
     if (o != op::echo && o != op::upload)

@@ -1,5 +1,6 @@
 // fuzz_names: the rules for file names, user names and passwords, and the
-// strict UTF-8 check, each compared with an independent reference; plus the
+// strict UTF-8 check, each compared with an independent reference; the NFC
+// form names are stored in (within the rules, stable); plus the
 // JSON string escaper (replies and log lines) on the same bytes.
 //
 // Input: the bytes to judge, whole.
@@ -105,6 +106,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FXD_FUZZ_CHECK(text.find('\0') == std::string_view::npos && !has_raw_control(text));
         FXD_FUZZ_CHECK(utf8);
     }
+
+    // The name fxd stores: NFC, within the rules, stable, and the very name
+    // it was given when that was already NFC (every ASCII name is).
+    const auto nfc = to_nfc(text);
+    FXD_FUZZ_CHECK(nfc.has_value() == utf8);
+    const auto stored = normalize_file_name(text);
+    if (stored) {
+        FXD_FUZZ_CHECK(utf8 && is_valid_file_name(*stored) && *stored == *nfc);
+        FXD_FUZZ_CHECK(normalize_file_name(*stored) == stored);
+    } else if (nfc && size <= 4 * 255) {
+        FXD_FUZZ_CHECK(!is_valid_file_name(*nfc));
+    }
+    if (file && nfc && *nfc == text)
+        FXD_FUZZ_CHECK(stored == nfc);
 
     const bool user = is_valid_user_name(text);
     FXD_FUZZ_CHECK(user == reference_user_name(text));

@@ -134,7 +134,9 @@ def names_seeds():
              b"a\x00b", b"a\x1bb", b"a\x7fb", "a\u0085b".encode(), "caf\u00e9 \U0001F600 \u00fc \u65e5\u672c".encode(),
              b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"x" * 255, b"x" * 256,
              b"alice", b"Alice", b"a" * 32, b"a" * 33, b"_alice", b"bob.smith-2", b"correct horse", b"1234567",
-             b"p" * 1024, b"p" * 1025, b""]
+             b"p" * 1024, b"p" * 1025, b"",
+             # NFD spellings, canonical reordering, a form that grows in NFC, a dot with a mark (stored in NFC)
+             b"cafe\xcc\x81.txt", b"\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab", b"a\xcc\xa3\xcc\x81\xcd\x84\xcd\x84", b".\xcc\x81"]
     return {f"name-{i:02d}": n for i, n in enumerate(names)}
 
 

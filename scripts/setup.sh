@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
   libpq-dev  # the PostgreSQL client library (database.url)
+  libutf8proc-dev  # file names in Unicode NFC
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
 if [ "${1:-}" = "--test" ]; then

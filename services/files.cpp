@@ -1,4 +1,5 @@
 #include <fxd/services/files.hpp>
+#include <fxd/protocol/names.hpp>
 #include <fxd/services/database.hpp>
 #include <fxd/util/hex.hpp>
 #include <fxd/util/time.hpp>
@@ -7,6 +8,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h> // renameat2
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -624,6 +626,11 @@ std::vector<std::string> local_files::repair()
     }
     for (auto& line : reconcile_folders(referenced))
         done.push_back(std::move(line));
+    // 4. Names stored before fxd kept them in NFC. One host only: in a
+    // cluster the names were written by instances that normalise already (a
+    // single host moving in runs this version once first, see cluster.md).
+    if (!catalog_.shared())
+        renormalize_names(done);
     refresh_totals();
     return done;
 }
@@ -698,6 +705,73 @@ std::vector<std::string> local_files::reconcile_folders(const std::set<std::pair
         }
     }
     return done;
+}
+
+void local_files::renormalize_names(std::vector<std::string>& done)
+{
+    // Requests are looked up by the NFC form of their name, so a file recorded
+    // under another spelling would be listed but unreachable. It moves to its
+    // NFC spelling unless that spelling is taken: then both stay as they are
+    // and the log says so (nothing is overwritten or merged).
+    auto renamed = [](const std::string& from, const std::string& to, const std::string& user) {
+        return "renamed " + printable(from) + " of user " + user + " to its NFC spelling " + printable(to);
+    };
+    auto kept = [](const std::string& name, const std::string& user, const std::string& why) {
+        return "kept " + printable(name) + " of user " + user + " under its old spelling, unreachable by name: " + why;
+    };
+    for (const auto& user : catalog_.users_with_files()) {
+        unique_fd dir = user_dir(user, false);
+        if (!dir)
+            continue;
+        for (const auto& f : catalog_.list_files(user)) {
+            const auto nfc = protocol::normalize_file_name(f.name);
+            if (nfc && *nfc == f.name)
+                continue;
+            if (!nfc) {
+                done.push_back(kept(f.name, user, "in NFC it breaks the name rules"));
+                continue;
+            }
+            if (catalog_.find_file(user, *nfc) || catalog_.find_partial(user, *nfc) || stat_at(dir.get(), *nfc)) {
+                done.push_back(kept(f.name, user, "its NFC spelling " + printable(*nfc) + " is taken"));
+                continue;
+            }
+            // Recorded under the new name first: a crash before the rename
+            // leaves a record without bytes (forgotten at the next start) and
+            // the old one intact; a crash after it, the reverse.
+            catalog_.put_file(user, {*nfc, f.size, f.sha256, f.mtime});
+            if (::renameat2(dir.get(), f.name.c_str(), dir.get(), nfc->c_str(), RENAME_NOREPLACE) != 0) {
+                const std::error_code ec(errno, std::system_category());
+                catalog_.remove_file(user, *nfc);
+                done.push_back(kept(f.name, user, "renaming it failed: " + ec.message()));
+                continue;
+            }
+            ::fsync(dir.get());
+            catalog_.remove_file(user, f.name);
+            done.push_back(renamed(f.name, *nfc, user));
+        }
+    }
+    for (const auto& [user, p] : catalog_.all_partials()) {
+        const auto nfc = protocol::normalize_file_name(p.name);
+        if (nfc && *nfc == p.name)
+            continue;
+        const auto holder = nfc ? catalog_.find_partial(user, *nfc) : std::nullopt;
+        if (holder && holder->blob == p.blob) { // a crash between the two steps below: finish it
+            catalog_.remove_partial(user, p.name);
+            continue;
+        }
+        if (!nfc || holder || catalog_.find_file(user, *nfc)) {
+            done.push_back("kept a partial of " + printable(p.name) + " of user " + user +
+                           " under its old spelling, unreachable by name: its NFC spelling is taken, or breaks the name rules");
+            continue;
+        }
+        // The bytes stay in their blob; only the record changes its name.
+        auto moved = p;
+        moved.name = *nfc;
+        catalog_.put_partial(user, moved);
+        catalog_.remove_partial(user, p.name);
+        done.push_back("renamed a partial of " + printable(p.name) + " of user " + user + " to its NFC spelling " +
+                       printable(*nfc));
+    }
 }
 
 } // namespace fxd::services

@@ -2,7 +2,12 @@
 
 #include <fxd/util/hex.hpp>
 
+#include <utf8proc.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 namespace fxd::protocol {
 
@@ -50,6 +55,36 @@ bool is_valid_file_name(std::string_view name) noexcept
             return false;
     }
     return is_valid_utf8(name);
+}
+
+std::optional<std::string> to_nfc(std::string_view text)
+{
+    if (!is_valid_utf8(text))
+        return std::nullopt;
+    if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+        return std::string(text); // ASCII is its own NFC: most names never reach utf8proc
+    utf8proc_uint8_t* mapped = nullptr;
+    const utf8proc_ssize_t length =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
+                     &mapped, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(mapped, &std::free); // utf8proc mallocs
+    if (length < 0)
+        return std::nullopt; // utf8proc refuses it too (or is out of memory): not a name fxd can keep
+    return std::string(reinterpret_cast<const char*>(mapped), static_cast<std::size_t>(length));
+}
+
+std::optional<std::string> normalize_file_name(std::string_view name)
+{
+    // Composing shrinks UTF-8 at most threefold (e.g. U+0390 is 2 bytes, its
+    // decomposition 6), so a longer name cannot come down to 255 bytes: refuse
+    // it before spending time on it.
+    constexpr std::size_t longest_before_nfc = 4 * 255;
+    if (name.size() > longest_before_nfc)
+        return std::nullopt;
+    auto nfc = to_nfc(name);
+    if (!nfc || !is_valid_file_name(*nfc))
+        return std::nullopt;
+    return nfc;
 }
 
 bool is_valid_user_name(std::string_view name) noexcept

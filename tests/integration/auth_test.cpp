@@ -580,11 +580,7 @@ BOOST_AUTO_TEST_CASE(user_add_list_passwd_del_work_on_the_daemons_database, *utf
     temp_dir dir;
     const auto storage = dir.path() / "storage";
 
-    auto r = fxd_user(storage, {"list"});
-    BOOST_TEST(r.status == 0, r.err);
-    BOOST_TEST(r.out.empty());
-
-    r = fxd_user(storage, {"add", "bob"}, "bob-password\n");
+    auto r = fxd_user(storage, {"add", "bob"}, "bob-password\n");
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out.find("bob-password") == std::string::npos);
     BOOST_TEST(r.err.find("bob-password") == std::string::npos);
@@ -642,6 +638,55 @@ BOOST_AUTO_TEST_CASE(user_commands_refuse_with_exit_status_1, *utf::timeout(120)
     BOOST_TEST(fxd_user(storage, {"list"}).out == "alice\n");
     daemon_process fxd(fast(), storage);
     check_ok_user(login(fxd.tcp_port(), "alice", "alice-password"), "login", "alice"); // the refused add changed nothing
+}
+
+BOOST_AUTO_TEST_CASE(only_user_add_creates_a_database_and_failures_name_the_one_used, *utf::timeout(120))
+{
+    temp_dir dir;
+    const auto storage = dir.path() / "storage";
+    const std::string db = (storage / "fxd.db").string();
+    const std::vector<std::vector<std::string>> not_add{
+        {"list"}, {"passwd", "alice"}, {"del", "alice"}, {"admin", "alice", "on"}};
+    for (const auto& command : not_add) {
+        BOOST_TEST_CONTEXT("fxd user " << command.front())
+        {
+            const auto r = fxd_user(storage, command, "alice-password\n");
+            BOOST_TEST(r.status == 1);
+            BOOST_TEST(r.out.empty());
+            BOOST_TEST(r.err.find("no user database at " + db + " (storage.dir is " + storage.string() + ")") !=
+                           std::string::npos,
+                       r.err);
+            BOOST_TEST(r.err.find("fxd user add") != std::string::npos, r.err);
+            BOOST_TEST(!fs::exists(db));
+        }
+    }
+    BOOST_TEST(!fs::exists(storage)); // nothing made on the way either
+
+    // auth.db_path moves the database; the message says which key put it there.
+    const auto elsewhere = dir.path() / "users.db";
+    auto r = run_fxd(fast({"--set", "storage.dir=" + storage.string(), "--set", "auth.db_path=" + elsewhere.string(),
+                           "user", "list"}));
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.err.find("no user database at " + elsewhere.string() + " (auth.db_path)") != std::string::npos, r.err);
+    BOOST_TEST(!fs::exists(elsewhere));
+
+    // add makes it; from then on every refusal names the database it used.
+    r = fxd_user(storage, {"add", "alice"}, "alice-password\n");
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(fs::exists(db));
+    for (const auto& command : std::vector<std::vector<std::string>>{{"del", "nobody"}, {"passwd", "nobody"},
+                                                                      {"admin", "nobody", "on"}, {"add", "alice"}}) {
+        BOOST_TEST_CONTEXT("fxd user " << command.front() << " " << command.at(1))
+        {
+            r = fxd_user(storage, command, "other-password\n");
+            BOOST_TEST(r.status == 1);
+            BOOST_TEST(r.err.find(db) != std::string::npos, r.err);
+        }
+    }
+    r = fxd_user(storage, {"list"});
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(r.out == "alice\n");
+    BOOST_TEST(r.err.empty(), r.err);
 }
 
 BOOST_AUTO_TEST_CASE(user_commands_refuse_bad_usage_with_exit_status_2, *utf::timeout(120))

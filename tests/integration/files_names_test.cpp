@@ -4,6 +4,7 @@
 
 #include "daemon_process.hpp"
 #include "files.hpp"
+#include "temp_dir.hpp"
 #include "wire.hpp"
 
 #include <fxd/client/client.hpp>
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 using fxd::client::connection;
@@ -169,6 +171,103 @@ BOOST_AUTO_TEST_CASE(unusual_but_valid_names_round_trip, *utf::timeout(60))
     for (const auto& name : names)
         check_ok(delete_file(conn, name), "delete");
     BOOST_TEST(folder_entries(user_folder(fxd, "alice")).empty());
+}
+
+// ---- One name, however it is spelled: Unicode NFC ------------------------------------------
+
+namespace {
+
+const std::string nfd_cafe = "cafe\xcc\x81.txt"; // e + COMBINING ACUTE ACCENT, as macOS spells it
+const std::string nfc_cafe = "caf\xc3\xa9.txt";  // U+00E9, as most keyboards type it
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(nfc_and_nfd_spellings_name_one_file_for_every_op, *utf::timeout(60))
+{
+    daemon_process fxd(fast());
+    auto conn = user_session(fxd.tcp_port(), "alice");
+    const auto folder = user_folder(fxd, "alice");
+    const std::pair<std::string, std::string> spellings[] = {{nfd_cafe, nfc_cafe}, {nfc_cafe, nfd_cafe}};
+    for (const auto& [stored_as, asked_as] : spellings) {
+        BOOST_TEST_CONTEXT("uploaded as " << show(stored_as) << ", asked as " << show(asked_as))
+        {
+            const std::string data = "bytes sent as " + show(stored_as);
+            // The reply, the listing and the folder all give the NFC spelling.
+            check_upload_ok(upload(conn, stored_as, data), nfc_cafe, data.size(), sha256_of(data));
+            BOOST_TEST(list_names(conn) == std::vector<std::string>{nfc_cafe});
+            BOOST_TEST(folder_entries(folder) == std::vector<std::string>{nfc_cafe});
+
+            const auto st = stat_file(conn, asked_as);
+            check_ok(st, "stat");
+            BOOST_TEST(flag(st, "exists") == 1);
+            BOOST_TEST(str(st, "name") == nfc_cafe);
+            const auto dl = download(conn, asked_as);
+            check_ok(dl, "download");
+            BOOST_TEST(str(dl, "name") == nfc_cafe);
+            BOOST_TEST(dl.body == data);
+
+            // The other spelling replaces the same file rather than adding one.
+            const std::string again = "replaced through " + show(asked_as);
+            check_upload_ok(upload(conn, asked_as, again), nfc_cafe, again.size(), sha256_of(again));
+            BOOST_TEST(list_names(conn).size() == 1u);
+            BOOST_TEST(download(conn, stored_as).body == again);
+
+            check_ok(delete_file(conn, asked_as), "delete");
+            BOOST_TEST(list_names(conn).empty());
+            check_error(stat_file(conn, stored_as), "stat", "not_found");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(name_rules_apply_to_the_nfc_form, *utf::timeout(60))
+{
+    daemon_process fxd(fast());
+    auto conn = user_session(fxd.tcp_port(), "alice");
+    // 382 bytes as sent, 255 in NFC: a valid name.
+    const std::string long_nfd = repeat("e\xcc\x81", 127) + "a";
+    const std::string long_nfc = repeat("\xc3\xa9", 127) + "a";
+    check_upload_ok(upload(conn, long_nfd, "x"), long_nfc, 1, sha256_of("x"));
+    BOOST_TEST(download(conn, long_nfc).body == "x");
+    // U+0344 is 2 bytes, its NFC 4: 255 bytes as sent, 509 in NFC.
+    const std::string grows = repeat("\xcd\x84", 127) + "a";
+    for (const std::string op : {"upload", "download", "stat", "delete"}) {
+        BOOST_TEST_CONTEXT("op " << op)
+        {
+            const auto r = op == "upload" ? upload(conn, grows, "y")
+                         : op == "download" ? download(conn, grows)
+                         : op == "stat"     ? stat_file(conn, grows)
+                                            : delete_file(conn, grows);
+            check_error(r, op, "bad_name");
+        }
+    }
+    BOOST_TEST(list_names(conn) == std::vector<std::string>{long_nfc});
+}
+
+BOOST_AUTO_TEST_CASE(a_file_stored_under_an_nfd_name_before_is_renamed_to_nfc_at_start, *utf::timeout(120))
+{
+    temp_dir dir;
+    const fs::path storage = dir.path() / "storage";
+    {
+        daemon_process fxd(fast(), storage);
+        auto conn = user_session(fxd.tcp_port(), "alice");
+        check_ok(upload(conn, "first.txt", "1"), "upload"); // makes alice's folder
+    }
+    // What an older fxd left: a file under its NFD spelling, and one whose NFC spelling is taken.
+    const fs::path folder = storage / "users" / "alice";
+    write_file(folder / nfd_cafe, "old bytes");
+    write_file(folder / ("nai\xcc\x88ve"), "kept aside");
+    write_file(folder / "na\xc3\xafve", "the NFC one");
+
+    daemon_process fxd(fast(), storage);
+    const auto log = fxd.log();
+    BOOST_TEST_INFO("daemon log:\n" << log);
+    BOOST_TEST(log_lines_with(log, {"storage repaired:", "renamed", "NFC"}).size() == 1u);
+    BOOST_TEST(log_lines_with(log, {"storage repaired:", "kept", "taken"}).size() == 1u);
+    auto conn = login_session(fxd.tcp_port(), "alice");
+    BOOST_TEST(download(conn, nfc_cafe).body == "old bytes");
+    BOOST_TEST(download(conn, nfd_cafe).body == "old bytes");
+    BOOST_TEST(download(conn, "nai\xcc\x88ve").body == "the NFC one"); // nothing overwritten
+    BOOST_TEST(read_file(folder / "nai\xcc\x88ve") == "kept aside");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -329,9 +329,11 @@ BOOST_AUTO_TEST_CASE(options_take_the_inline_form_and_may_follow_the_user_comman
     auto r = run_fxd({"--config=" + config, "--set=" + storage, "--check-config"});
     BOOST_TEST(r.status == 0, "stderr: " << r.err);
     BOOST_TEST(r.out == "config ok\n");
+    // With no database there, list refuses, naming the one it looked for: the --set's.
     r = run_fxd({"user", "list", "--set", storage, "--config", config});
-    BOOST_TEST(r.status == 0, "stderr: " << r.err);
-    BOOST_TEST(fs::exists(dir.path() / "storage" / "fxd.db"), "user list ignored the --set after it");
+    BOOST_TEST(r.status == 1, "stderr: " << r.err);
+    BOOST_TEST(r.err.find((dir.path() / "storage" / "fxd.db").string()) != std::string::npos,
+               "user list ignored the --set after it: " << r.err);
     BOOST_TEST(run_fxd({"-h"}).status == 0);
 }
 
@@ -370,6 +372,27 @@ BOOST_AUTO_TEST_CASE(bad_value_exits_2_naming_the_key, *utf::timeout(120))
                 BOOST_TEST(r.status == 2);
                 BOOST_TEST(r.err.find(key) != std::string::npos, "stderr: " << r.err);
             }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_boolean_key_takes_true_or_false_and_says_so_otherwise, *utf::timeout(60))
+{
+    temp_dir dir;
+    for (const auto* word : {"true", "false"})
+        BOOST_TEST(run_fxd(safe_args(dir, {"--set", std::string("auth.allow_register=") + word, "--check-config"})).status ==
+                   0);
+    for (const bool check_only : {true, false}) {
+        BOOST_TEST_CONTEXT((check_only ? "with" : "without") << " --check-config")
+        {
+            auto args = safe_args(dir, {"--set", "auth.allow_register=yes"});
+            if (check_only)
+                args.emplace_back("--check-config");
+            const auto r = run_fxd(args);
+            BOOST_TEST(r.status == 2);
+            BOOST_TEST(r.err.find(R"(auth.allow_register': expected true or false, got "yes")") != std::string::npos,
+                       "stderr: " << r.err);
+            BOOST_TEST(r.err.find("number") == std::string::npos, "stderr: " << r.err);
         }
     }
 }
@@ -431,20 +454,46 @@ BOOST_AUTO_TEST_CASE(help_exits_zero_and_describes_the_options, *utf::timeout(30
         BOOST_TEST(r.out.find(option) != std::string::npos, "help mentions " << option);
 }
 
-BOOST_AUTO_TEST_CASE(tcp_port_in_use_exits_1, *utf::timeout(30))
+/// The bind failure names the listener, its address and port, the cause and the key to change,
+/// and nothing from inside Boost (no header file, no function).
+void check_port_in_use_message(const std::string& err, const std::string& listener, std::uint16_t port)
+{
+    const std::string where = "127.0.0.1:" + std::to_string(port);
+    BOOST_TEST(err.find("cannot open the " + listener + " listener on " + where) != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("address already in use") != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("another process") != std::string::npos, "stderr: " << err);
+    BOOST_TEST(err.find("--set " + listener + ".port=") != std::string::npos, "stderr: " << err);
+    for (const auto* inside : {".hpp", ".ipp", "in function", "system:98", "boost"})
+        BOOST_TEST(err.find(inside) == std::string::npos, "stderr shows " << inside << ": " << err);
+}
+
+BOOST_AUTO_TEST_CASE(tcp_port_in_use_exits_1_naming_the_listener_and_port, *utf::timeout(30))
 {
     daemon_process first;
     temp_dir dir;
     const auto r = run_fxd(safe_args(dir, {"--set", "tcp.port=" + std::to_string(first.tcp_port())}));
     BOOST_TEST(r.status == 1);
+    check_port_in_use_message(r.err, "tcp", first.tcp_port());
 }
 
-BOOST_AUTO_TEST_CASE(udp_port_in_use_exits_1, *utf::timeout(30))
+BOOST_AUTO_TEST_CASE(udp_port_in_use_exits_1_naming_the_listener_and_port, *utf::timeout(30))
 {
     daemon_process first;
     temp_dir dir;
     const auto r = run_fxd(safe_args(dir, {"--set", "udp.port=" + std::to_string(first.udp_port())}));
     BOOST_TEST(r.status == 1);
+    check_port_in_use_message(r.err, "udp", first.udp_port());
+}
+
+BOOST_AUTO_TEST_CASE(an_address_not_of_this_host_names_the_bind_key, *utf::timeout(30))
+{
+    temp_dir dir;
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this host.
+    const auto r = run_fxd(safe_args(dir, {"--set", "tcp.bind=192.0.2.1"}));
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.err.find("cannot open the tcp listener on 192.0.2.1:0") != std::string::npos, "stderr: " << r.err);
+    BOOST_TEST(r.err.find("tcp.bind") != std::string::npos, "stderr: " << r.err);
+    BOOST_TEST(r.err.find(".hpp") == std::string::npos, "stderr: " << r.err);
 }
 
 BOOST_AUTO_TEST_CASE(world_writable_storage_dir_is_refused, *utf::timeout(30))

@@ -5,7 +5,7 @@ certificates from that CA and from another one).
 
     tls_test.py CASE FXD_BINARY
 
-Cases: ops, mutual, plaintext, reload, junk. Exit status 0 pass, 1 fail, 77
+Cases: ops, mutual, plaintext, reload, junk, port_in_use. Exit status 0 pass, 1 fail, 77
 skipped (no openssl command).
 """
 
@@ -291,8 +291,30 @@ def case_junk(fxd, folder):
         d.kill()
 
 
+def case_port_in_use(fxd, folder):
+    """A second daemon on a TLS port already taken exits 1 naming the tls listener, its address and port."""
+    certs = Certificates(folder)
+    d = tls_daemon(fxd, folder, certs)
+    try:
+        server_cert, server_key = certs.server
+        second = subprocess.run(
+            [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", f"storage.dir={folder}/second",
+             "--set", f"tls.cert={server_cert}", "--set", f"tls.key={server_key}", "--set", f"tls.port={d.tls}"],
+            capture_output=True, text=True, timeout=DEADLINE)
+        err = second.stderr
+        assert second.returncode == 1, (second.returncode, err)
+        for needle in (f"cannot open the tls listener on 127.0.0.1:{d.tls}", "address already in use",
+                       "another process", "--set tls.port="):
+            assert needle in err, f"{needle!r} missing from: {err}"
+        for inside in (".hpp", ".ipp", "in function"):
+            assert inside not in err, f"{inside!r} in: {err}"
+        assert d.alive(), "the first daemon died"
+    finally:
+        d.kill()
+
+
 CASES = {"ops": case_ops, "mutual": case_mutual, "plaintext": case_plaintext, "reload": case_reload,
-         "junk": case_junk}
+         "junk": case_junk, "port_in_use": case_port_in_use}
 
 
 def main():

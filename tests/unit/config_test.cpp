@@ -330,6 +330,36 @@ BOOST_AUTO_TEST_CASE(boolean_keys_take_true_or_false_only, *boost::unit_test::ti
     }
     const auto msg = file_refusal(R"({"auth": {"allow_register": "true"}})");
     BOOST_TEST(mentions(msg, "auth.allow_register"), msg);
+    BOOST_TEST(mentions(msg, R"(expected true or false, got "true")"), msg);
+}
+
+BOOST_AUTO_TEST_CASE(every_boolean_key_says_what_it_expects_when_set_wrong, *boost::unit_test::timeout(10))
+{
+    // A key is boolean when --set takes true and false but not a word; text
+    // keys take any word, numbers and the keys with a list of values neither.
+    auto loads = [](const std::string& assignment) {
+        try {
+            load_config(nullptr, {assignment});
+            return true;
+        } catch (const config_error&) {
+            return false;
+        }
+    };
+    std::vector<std::string> booleans;
+    for (const auto name : config_key_names()) {
+        const std::string key(name);
+        if (loads(key + "=true") && loads(key + "=false") && !loads(key + "=yes"))
+            booleans.push_back(key);
+    }
+    BOOST_TEST((std::find(booleans.begin(), booleans.end(), "auth.allow_register") != booleans.end()));
+    for (const auto& key : booleans) {
+        for (const std::string bad : {"yes", "no", "1", "0", "on", "TRUE", "False", "", "\"true\""}) {
+            const auto msg = set_refusal({key + "=" + bad});
+            BOOST_TEST(mentions(msg, key), key << "=" << bad << ": " << msg);
+            const std::string quoted = bad == "\"true\"" ? R"("\"true\"")" : "\"" + bad + "\"";
+            BOOST_TEST(mentions(msg, "expected true or false, got " + quoted), key << "=" << bad << ": " << msg);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(refuses_unknown_key_in_file_naming_it, *boost::unit_test::timeout(10))

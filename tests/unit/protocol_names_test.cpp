@@ -3,8 +3,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 using namespace fxd::protocol;
 using namespace std::string_view_literals;
@@ -212,6 +214,61 @@ BOOST_AUTO_TEST_CASE(utf8_checks_every_single_byte, *boost::unit_test::timeout(1
         const std::string s(1, static_cast<char>(b));
         BOOST_TEST(is_valid_utf8(s) == (b < 0x80), "byte " << b);
     }
+}
+
+// ---- NFC: the form fxd stores names in --------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(nfc_composes_and_reorders_as_unicode_says, *boost::unit_test::timeout(10))
+{
+    const std::pair<std::string_view, std::string_view> cases[] = {
+        {"cafe\xcc\x81.txt"sv, "caf\xc3\xa9.txt"sv},              // e + U+0301 -> U+00E9
+        {"caf\xc3\xa9.txt"sv, "caf\xc3\xa9.txt"sv},               // already NFC: unchanged
+        {"\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"sv, "\xed\x95\x9c"sv}, // Hangul jamo -> U+D55C
+        {"a\xcc\x81\xcc\xa3"sv, "\xe1\xba\xa1\xcc\x81"sv},        // marks reordered by class, then composed
+        {"a\xcc\xa3\xcc\x81"sv, "\xe1\xba\xa1\xcc\x81"sv},        // the other order: the same result
+        {"\xe2\x84\xaa"sv, "K"sv},                               // KELVIN SIGN, a singleton -> K
+        {"\xe0\xa5\x98"sv, "\xe0\xa4\x95\xe0\xa4\xbc"sv},          // U+0958 is excluded from composition
+        {"\xef\xac\x81"sv, "\xef\xac\x81"sv},                     // U+FB01: NFC, not NFKC, keeps the ligature
+        {"plain ascii.txt"sv, "plain ascii.txt"sv},
+        {""sv, ""sv},
+    };
+    for (const auto& [raw, nfc] : cases) {
+        const auto got = to_nfc(raw);
+        BOOST_TEST_REQUIRE(got.has_value(), show(raw));
+        BOOST_TEST(*got == nfc, show(raw) << " -> " << show(*got));
+        BOOST_TEST((to_nfc(*got) == got), "NFC is stable: " << show(raw));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(nfc_refuses_what_is_not_utf8, *boost::unit_test::timeout(10))
+{
+    for (const auto bad : {"\xff"sv, "\xc0\xaf"sv, "\xed\xa0\x80"sv, "caf\xc3"sv, "\xf4\x90\x80\x80"sv})
+        BOOST_TEST(!to_nfc(bad).has_value(), show(bad));
+}
+
+BOOST_AUTO_TEST_CASE(a_file_name_is_kept_in_nfc_and_judged_in_that_form, *boost::unit_test::timeout(10))
+{
+    BOOST_TEST((normalize_file_name("cafe\xcc\x81.txt") == std::optional<std::string>("caf\xc3\xa9.txt")));
+    BOOST_TEST((normalize_file_name("caf\xc3\xa9.txt") == std::optional<std::string>("caf\xc3\xa9.txt")));
+    BOOST_TEST((normalize_file_name("report.txt") == std::optional<std::string>("report.txt")));
+
+    // 127 x "e + U+0301" + "a" is 382 bytes as sent, 255 in NFC: accepted.
+    const auto composed = normalize_file_name(repeat("e\xcc\x81", 127) + "a");
+    BOOST_TEST_REQUIRE(composed.has_value());
+    BOOST_TEST(*composed == repeat("\xc3\xa9", 127) + "a");
+    // 128 of them are 256 bytes in NFC: too long, however it was spelled.
+    BOOST_TEST(!normalize_file_name(repeat("e\xcc\x81", 128)).has_value());
+    // U+0344 is 2 bytes, its NFC 4: 255 bytes as sent, 509 in NFC.
+    const std::string grows = repeat("\xcd\x84", 127) + "a";
+    BOOST_TEST(is_valid_file_name(grows));
+    BOOST_TEST(!normalize_file_name(grows).has_value());
+    // Far longer than any NFC form of 255 bytes can come from: refused before normalising.
+    BOOST_TEST(!normalize_file_name(repeat("e\xcc\x81", 400)).has_value());
+
+    // Every other rule holds after NFC too.
+    for (const auto bad : {""sv, "."sv, ".\xcc\x81"sv, "a/e\xcc\x81"sv, "e\xcc\x81\\x"sv, "a\nb"sv, "\xc2\x85"sv,
+                           "\xff"sv, "a\0b"sv})
+        BOOST_TEST(!normalize_file_name(bad).has_value(), show(bad));
 }
 
 // ---- User names and passwords ------------------------------------------------------------

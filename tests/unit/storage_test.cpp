@@ -486,6 +486,66 @@ BOOST_AUTO_TEST_CASE(a_link_planted_as_an_uploads_blob_is_not_followed, *utf::ti
     BOOST_TEST(!fs::is_symlink(fs::symlink_status(s.folder("alice") / ".blob-up")));
 }
 
+// Files and partials stored before fxd kept names in NFC (here: "cafe" + U+0301).
+const std::string nfd_cafe = "cafe\xcc\x81.txt";
+const std::string nfc_cafe = "caf\xc3\xa9.txt";
+
+BOOST_AUTO_TEST_CASE(a_file_stored_under_a_non_nfc_name_moves_to_its_nfc_spelling, *utf::timeout(30))
+{
+    storage s;
+    s.write("alice", nfd_cafe, "abc");
+    s.catalog.put_file("alice", {nfd_cafe, 3, sha_abc, 7});
+    local_files files(s.dir.path(), s.catalog);
+    const auto lines = files.repair();
+    BOOST_TEST(reported(lines, {"renamed", "alice", "NFC"}), joined(lines));
+    BOOST_TEST(names_of(s.catalog.list_files("alice")) == std::vector<std::string>{nfc_cafe});
+    const auto f = s.catalog.find_file("alice", nfc_cafe);
+    BOOST_TEST_REQUIRE(f.has_value());
+    BOOST_TEST(f->sha256 == sha_abc);
+    BOOST_TEST(f->mtime == 7); // the record moves whole: nothing re-hashed
+    BOOST_TEST(s.read("alice", nfc_cafe) == "abc");
+    BOOST_TEST(!s.exists("alice", nfd_cafe));
+    BOOST_TEST(files.repair().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_non_nfc_name_whose_nfc_spelling_is_taken_is_left_alone_and_reported, *utf::timeout(30))
+{
+    storage s;
+    s.write("alice", nfd_cafe, "abc");
+    s.write("alice", nfc_cafe, "hello");
+    s.catalog.put_file("alice", {nfd_cafe, 3, sha_abc, 7});
+    s.catalog.put_file("alice", {nfc_cafe, 5, sha_hello, 8});
+    local_files files(s.dir.path(), s.catalog);
+    const auto lines = files.repair();
+    BOOST_TEST(reported(lines, {"kept", "alice", "taken"}), joined(lines));
+    BOOST_TEST(s.read("alice", nfc_cafe) == "hello"); // nothing overwritten
+    BOOST_TEST(s.read("alice", nfd_cafe) == "abc");
+    BOOST_TEST(s.catalog.list_files("alice").size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_partial_stored_under_a_non_nfc_name_moves_to_its_nfc_spelling, *utf::timeout(30))
+{
+    storage s;
+    s.write("alice", ".blob-half", "abc");
+    s.catalog.put_partial("alice", {nfd_cafe, 10, 3, ".blob-half", 1});
+    local_files files(s.dir.path(), s.catalog);
+    const auto lines = files.repair();
+    BOOST_TEST(reported(lines, {"renamed a partial", "alice"}), joined(lines));
+    BOOST_TEST(!s.catalog.find_partial("alice", nfd_cafe).has_value());
+    const auto p = s.catalog.find_partial("alice", nfc_cafe);
+    BOOST_TEST_REQUIRE(p.has_value());
+    BOOST_TEST(p->blob == ".blob-half");
+    BOOST_TEST(p->bytes == 3u);
+    BOOST_TEST(s.exists("alice", ".blob-half"));
+
+    // A crash between recording the new name and dropping the old one left both on one blob.
+    s.catalog.put_partial("alice", {nfd_cafe, 10, 3, ".blob-half", 1});
+    BOOST_TEST(files.repair().empty());
+    BOOST_TEST(!s.catalog.find_partial("alice", nfd_cafe).has_value());
+    BOOST_TEST(s.catalog.find_partial("alice", nfc_cafe).has_value());
+    BOOST_TEST(s.exists("alice", ".blob-half"));
+}
+
 BOOST_AUTO_TEST_CASE(a_second_repair_finds_nothing_left_to_do, *utf::timeout(30))
 {
     storage s;

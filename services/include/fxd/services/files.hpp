@@ -139,6 +139,9 @@ private:
     bool tracked(const std::string& blob);
     std::vector<std::string> recover(const upload_record& u);
     std::vector<std::string> reconcile_folders(const std::set<std::pair<std::string, std::string>>& referenced);
+    /// repair()'s last step: files and partials recorded under a name that is
+    /// not in NFC (stored before fxd normalised names) move to the NFC spelling.
+    void renormalize_names(std::vector<std::string>& done);
     std::optional<file_status> over_limits(const std::string& user, const std::string& name, std::uint64_t size,
                                            const std::optional<partial_record>& resumed, const limits& allowed);
 
