@@ -92,6 +92,12 @@ struct config {
         std::uint32_t hash_queue_limit = 16;
         bool operator==(const workers_section&) const = default;
     } workers;
+    struct proxy_section {
+        /// Networks (CIDR) of load balancers whose connections start with a
+        /// PROXY protocol header naming the client. Empty: nobody.
+        std::vector<std::string> trusted;
+        bool operator==(const proxy_section&) const = default;
+    } proxy;
     struct process_section {
         /// Started as root: the account to switch to once the sockets are bound
         /// and storage is open. Empty: keep running as started.
