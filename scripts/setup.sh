@@ -13,6 +13,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl)
+  packages+=(haproxy iproute2)  # the PROXY protocol tests: haproxy in front of fxd, ss to see it listen
 fi
 
 missing=()
