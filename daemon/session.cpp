@@ -175,7 +175,8 @@ bool session<Stream>::refused_proxy_frame()
     if (!protocol::proxy::starts_like_header({reinterpret_cast<const char*>(prefix.data()), prefix.size()}))
         return false;
     ++env_.stats.proxy_refused_untrusted;
-    const auto why = proxied_ ? "a second PROXY protocol header" : "a PROXY protocol header, but the peer is not in proxy.trusted";
+    const std::string_view why = proxied_ ? "a second PROXY protocol header"
+                                          : "a PROXY protocol header, but the peer is not in proxy.trusted";
     env_.log.info("connection from {} closed: {}", context_.peer_address, why);
     env_.dispatch.reply_error(out_, nullptr, errc::bad_request, why);
     return true;
