@@ -363,16 +363,17 @@ def case_haproxy_cluster(fxd, folder):
 
 
 def case_haproxy_tls(fxd, folder):
-    """TLS passthrough: haproxy relays the encrypted bytes after its PROXY header; fxd terminates TLS."""
+    """TLS passthrough: haproxy relays the encrypted bytes after its PROXY header (v1 this
+    time, send-proxy); fxd terminates TLS."""
     from tls_test import Certificates, tls_daemon  # noqa: E402 (needs the openssl command)
     certs = Certificates(folder)
     d = tls_daemon(fxd, folder, certs, "proxy.trusted=127.0.0.1/32", "log.level=debug")
     h = None
     try:
-        h = Haproxy(folder, [f"127.0.0.1:{d.tls}"], "--tls")
+        h = Haproxy(folder, [f"127.0.0.1:{d.tls}"], "--tls", "--proxy", "v1")
         with ProxiedClient(h.port, source="127.0.0.4", tls=True, cafile=certs.ca) as fx:
             assert fx.echo(b"passed through") == b"PASSED THROUGH"
-        d.wait_log("connection from 127.0.0.1 relays client 127.0.0.4 (PROXY v2)")
+        d.wait_log("connection from 127.0.0.1 relays client 127.0.0.4 (PROXY v1)")
         # haproxy refuses what is not a ClientHello itself.
         assert closed_without_reply(raw(h.port, frame({"op": "ping", "id": 1}), source="127.0.0.4"))
         h.stop()
