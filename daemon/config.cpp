@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "proxy_trust.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -22,9 +24,10 @@ namespace {
 namespace json = boost::json;
 
 using field_ref = std::variant<std::string*, std::filesystem::path*, bool*, std::uint16_t*, std::uint32_t*,
-                               std::uint64_t*, double*>;
+                               std::uint64_t*, double*, std::vector<std::string>*>;
 
-enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext, database_url };
+enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext, database_url,
+                   network };
 
 struct key_spec {
     std::string_view name;
@@ -89,6 +92,7 @@ const key_spec keys[] = {
     {"database.connect_timeout_s", [](config& c) -> field_ref { return &c.database.connect_timeout_s; }, 0.1, 3600},
     {"database.statement_timeout_s", [](config& c) -> field_ref { return &c.database.statement_timeout_s; }, 0.1, 3600},
     {"database.sweep_interval_s", [](config& c) -> field_ref { return &c.database.sweep_interval_s; }, 0.1, 86400},
+    {"proxy.trusted", [](config& c) -> field_ref { return &c.proxy.trusted; }, 0, 0, check::network},
 };
 
 const key_spec* find_key(std::string_view name)
@@ -147,6 +151,12 @@ void check_string(const key_spec& spec, const std::string& s)
         if (s.empty())
             refuse(spec.name, "must not be empty");
         break;
+    case check::network: {
+        std::string why;
+        if (!address_range::parse(s, why))
+            refuse(spec.name, why);
+        break;
+    }
     case check::none:
         break;
     }
@@ -182,6 +192,17 @@ void assign(const key_spec& spec, config& cfg, const json::value& v)
                 std::string s(v.get_string());
                 check_string(spec, s);
                 *target = s;
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                if (!v.is_array())
+                    refuse(spec.name, describe(v) + " is not a list of strings");
+                std::vector<std::string> items;
+                for (const auto& item : v.get_array()) {
+                    if (!item.is_string())
+                        refuse(spec.name, describe(item) + " in the list is not a string");
+                    items.emplace_back(item.get_string());
+                    check_string(spec, items.back());
+                }
+                *target = std::move(items);
             } else if constexpr (std::is_same_v<T, bool>) {
                 if (!v.is_bool())
                     refuse(spec.name, "expected true or false, got " + describe(v));
@@ -214,6 +235,41 @@ bool is_bool_key(const key_spec& spec)
 {
     config probe;
     return std::holds_alternative<bool*>(spec.field(probe));
+}
+
+bool is_list_key(const key_spec& spec)
+{
+    config probe;
+    return std::holds_alternative<std::vector<std::string>*>(spec.field(probe));
+}
+
+/// A list on the command line: "a,b,c" (spaces around items dropped; empty:
+/// the empty list), or the JSON list a config file would hold.
+json::value list_from_text(std::string_view raw)
+{
+    const auto first = raw.find_first_not_of(' ');
+    if (first != std::string_view::npos && raw[first] == '[') {
+        boost::system::error_code ec;
+        json::value v = json::parse(raw, ec);
+        if (!ec)
+            return v;
+    }
+    json::array items;
+    while (!raw.empty()) {
+        const auto comma = raw.find(',');
+        auto item = raw.substr(0, comma);
+        while (!item.empty() && item.front() == ' ')
+            item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ')
+            item.remove_suffix(1);
+        items.emplace_back(json::string(item));
+        if (comma == std::string_view::npos)
+            break;
+        raw.remove_prefix(comma + 1);
+        if (raw.empty())
+            items.emplace_back(json::string()); // a trailing comma: an empty item, refused by the check
+    }
+    return items;
 }
 
 void apply_text(config& cfg, std::string_view text, std::string_view origin)
@@ -276,6 +332,10 @@ void apply_override(config& cfg, std::string_view assignment)
         if (raw != "true" && raw != "false")
             refuse(name, "expected true or false, got " + describe(json::value(json::string(raw))));
         assign(*spec, cfg, json::value(raw == "true"));
+        return;
+    }
+    if (is_list_key(*spec)) {
+        assign(*spec, cfg, list_from_text(raw));
         return;
     }
     boost::system::error_code ec;

@@ -103,6 +103,12 @@ struct config {
         double sweep_interval_s = 10;
         bool operator==(const database_section&) const = default;
     } database;
+    struct proxy_section {
+        /// Networks (CIDR) of load balancers whose connections start with a
+        /// PROXY protocol header naming the client. Empty: nobody.
+        std::vector<std::string> trusted;
+        bool operator==(const proxy_section&) const = default;
+    } proxy;
     struct process_section {
         /// Started as root: the account to switch to once the sockets are bound
         /// and storage is open. Empty: keep running as started.

@@ -25,7 +25,12 @@ public:
     connection& operator=(const connection&) = delete;
     virtual ~connection() = default;
 
+    /// The client: the socket's peer, or the client a trusted balancer's PROXY header named.
     const boost::asio::ip::address& peer() const noexcept { return peer_; }
+    /// The connection counts against limits.max_connections_per_address under
+    /// peer() (a balancer's own connections do not): the server undoes it at the end.
+    bool counted_per_address() const noexcept { return counted_per_address_; }
+    void count_per_address() noexcept { counted_per_address_ = true; }
 
     /// Cancels the pending wait; the session sees it fail and checks expired() and stopping().
     virtual void cancel_io() noexcept = 0;
@@ -73,9 +78,12 @@ protected:
     }
     void unpark() noexcept { parked_ = false; }
     bool expired() const noexcept { return expired_; }
+    /// A PROXY header named the client, before the connection was counted under its peer.
+    void set_peer(boost::asio::ip::address client) noexcept { peer_ = std::move(client); }
 
 private:
     boost::asio::ip::address peer_;
+    bool counted_per_address_ = false;
     clock::time_point deadline_ = clock::time_point::max();
     clock::time_point parked_since_;
     bool expired_ = false;

@@ -63,6 +63,8 @@ public:
     /// Ends our sending side: the client reads our last reply, then end of stream.
     bool shutdown_send() noexcept { return socket_.shutdown_send(); }
     void cancel() noexcept { socket_.cancel(); }
+    /// The socket itself, for what comes before the stream starts (a PROXY header).
+    stream_socket& socket() noexcept { return socket_; }
     void close() noexcept { socket_.close(); }
 
 private:

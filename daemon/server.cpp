@@ -128,7 +128,8 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       dispatcher_(cfg_, stats_, log, workers_, hashes_),
       requests_([this] { finish(); }),
       memory_([this](std::size_t wanted, const connection* asking) { relieve_memory(wanted, asking); }),
-      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_})),
+      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_,
+                                                             [this](connection& c) { return admit_client(c); }})),
       acceptor_(io),
       tls_acceptor_(io),
       udp_(io),
@@ -136,7 +137,8 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       reaper_timer_(io),
       drain_timer_(io),
       expiry_timer_(io),
-      watchdog_timer_(io)
+      watchdog_timer_(io),
+      trusted_(cfg.proxy.trusted)
 {
 }
 
@@ -276,41 +278,61 @@ void server::admit_connection(tcp::socket socket, bool tls)
     if (ec)
         return; // reset before we got to it
     const auto address = peer.address();
+    // A balancer's connection counts under the client its PROXY header names
+    // (admit_client, once the header is read), never under the balancer.
+    const bool proxied = trusted_.trusts(address);
     const auto key = per_address_key(address);
-    auto& from_address = per_address_[key];
-    const bool address_full = from_address >= cfg_.limits.max_connections_per_address;
+    bool address_full = false;
+    if (!proxied) {
+        const auto counted = per_address_.find(key);
+        address_full = counted != per_address_.end() && counted->second >= cfg_.limits.max_connections_per_address;
+    }
     const bool refuse = sessions_ >= cfg_.limits.max_connections || address_full;
     if (refuse) {
         ++stats_.connections_refused;
         if (address_full)
             ++stats_.connections_refused_per_address;
-        if (from_address == 0)
-            per_address_.erase(key);
         if (rejecting_ >= max_rejecting)
             return; // past that, the socket closes as it goes out of scope
     } else {
-        ++from_address;
         socket.set_option(tcp::no_delay(true), ec);
     }
     try {
         if (tls)
-            serve_connection(tls_stream(std::move(socket), tls_), address, refuse);
+            serve_connection(tls_stream(std::move(socket), tls_), address, refuse, proxied);
         else
-            serve_connection(plain_stream(std::move(socket)), address, refuse);
+            serve_connection(plain_stream(std::move(socket)), address, refuse, proxied);
     } catch (const std::exception& e) {
         log_.error("cannot serve a connection from {}: {}", address.to_string(), e.what());
-        if (!refuse && --per_address_[key] == 0)
-            per_address_.erase(key);
     }
 }
 
-template <class Stream>
-void server::serve_connection(Stream stream, const asio::ip::address& peer, bool refuse)
+bool server::admit_client(connection& c)
 {
-    auto owned = std::make_unique<session<Stream>>(std::move(stream), peer, *session_env_);
+    const auto key = per_address_key(c.peer());
+    auto& from_address = per_address_[key];
+    if (from_address >= cfg_.limits.max_connections_per_address) {
+        ++stats_.connections_refused;
+        ++stats_.connections_refused_per_address;
+        log_.debug("connection for client {} refused: limits.max_connections_per_address", c.peer().to_string());
+        return false;
+    }
+    ++from_address;
+    c.count_per_address();
+    return true;
+}
+
+template <class Stream>
+void server::serve_connection(Stream stream, const asio::ip::address& peer, bool refuse, bool proxied)
+{
+    auto owned = std::make_unique<session<Stream>>(std::move(stream), peer, proxied, *session_env_);
     auto& s = *owned;
     connections_.push_front(std::move(owned));
     const auto where = connections_.begin();
+    if (!refuse && !proxied) {
+        ++per_address_[per_address_key(peer)];
+        s.count_per_address();
+    }
     if (refuse) {
         ++rejecting_;
     } else {
@@ -335,7 +357,7 @@ void server::connection_ended(connection_list::iterator which, bool refused)
         --rejecting_;
     } else {
         if (const auto counted = per_address_.find(per_address_key((*which)->peer()));
-            counted != per_address_.end() && --counted->second == 0)
+            (*which)->counted_per_address() && counted != per_address_.end() && --counted->second == 0)
             per_address_.erase(counted);
         --sessions_;
         --stats_.connections_open;

@@ -7,6 +7,7 @@
 #include "config.hpp"
 #include "connection.hpp"
 #include "dispatcher.hpp"
+#include "proxy_trust.hpp"
 #include "source_limiter.hpp"
 #include "worker_pool.hpp"
 
@@ -97,7 +98,9 @@ private:
     boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
     void admit_connection(boost::asio::ip::tcp::socket socket, bool tls);
     template <class Stream>
-    void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse);
+    void serve_connection(Stream stream, const boost::asio::ip::address& peer, bool refuse, bool proxied);
+    /// A PROXY header named the client: counts it under limits.max_connections_per_address, or refuses.
+    bool admit_client(connection& c);
     void connection_ended(connection_list::iterator which, bool refused);
     /// limits.max_buffered_bytes is passed (or `wanted` more would pass it):
     /// cuts the connections leaving the most replies unread, never `asking`.
@@ -144,6 +147,7 @@ private:
     connection_list connections_;
     /// Connections being served per client address, an IPv6 one by its /64 (per_address_key).
     std::unordered_map<boost::asio::ip::address, std::uint32_t> per_address_;
+    trusted_proxies trusted_; ///< proxy.trusted, parsed; replaced by reload()
     std::size_t sessions_ = 0;  ///< connections being served (max_connections applies)
     std::size_t rejecting_ = 0; ///< connections being told busy
     bool finished_ = false;

@@ -58,6 +58,7 @@ void server::reload(const config& next)
     }
     configure_logger(log_, applied.log.level, applied.log.format);
     cfg_ = applied;
+    trusted_ = trusted_proxies(cfg_.proxy.trusted); // for new connections; open ones keep what they began with
     dispatcher_.apply_config();
     udp_limiter_.configure(cfg_.udp.rate_per_source, cfg_.udp.burst);
     log_.info("reload: applied (log.level={} log.format={})", cfg_.log.level, cfg_.log.format);

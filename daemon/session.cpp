@@ -7,7 +7,10 @@
 
 #include "peer_key.hpp"
 #include "plain_stream.hpp"
+#include "proxy_intake.hpp"
 #include "tls_stream.hpp"
+
+#include <fxd/protocol/proxy_header.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -51,27 +54,45 @@ std::string_view frame_error_message(errc code)
 } // namespace
 
 template <class Stream>
-session<Stream>::session(Stream stream, asio::ip::address peer, session_env& env)
-    : connection(std::move(peer)),
+session<Stream>::session(Stream stream, asio::ip::address peer, bool proxied, session_env& env)
+    : connection(peer),
       stream_(std::move(stream)),
       env_(env),
       decoder_({env.cfg.limits.max_header_bytes}),
+      proxied_(proxied),
       read_chunk_(min_read_chunk)
 {
-    const auto& address = this->peer();
-    context_.peer_address = address.to_string();
-    context_.address_key = per_address_key(address).to_string();
     context_.encrypted = Stream::encrypted;
-    context_.loopback = address.is_loopback() ||
-                        (address.is_v6() && address.to_v6().is_v4_mapped() &&
-                         asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback());
+    set_client(peer);
 }
 
-/// The stream's own start (the TLS handshake), within timeouts.header_s.
+/// Who the client is, for the limits, the login backoff and the logs.
+template <class Stream>
+void session<Stream>::set_client(const asio::ip::address& client)
+{
+    set_peer(client);
+    context_.peer_address = client.to_string();
+    context_.address_key = per_address_key(client).to_string();
+    context_.loopback = client.is_loopback() ||
+                        (client.is_v6() && client.to_v6().is_v4_mapped() &&
+                         asio::ip::make_address_v4(asio::ip::v4_mapped, client.to_v6()).is_loopback());
+}
+
+/// What comes before the first frame, within timeouts.header_s: a trusted
+/// balancer's PROXY header, then the stream's own start (the TLS handshake).
 template <class Stream>
 asio::awaitable<bool> session<Stream>::start()
 {
     set_deadline(seconds(env_.cfg.timeouts.header_s));
+    if (proxied_) {
+        const bool taken = co_await take_proxy();
+        if (!taken)
+            co_return false;
+    } else if constexpr (Stream::encrypted) {
+        const bool refused = co_await refused_proxy_before_tls();
+        if (refused)
+            co_return false;
+    }
     const auto ec = co_await stream_.start();
     if (!ec) {
         if constexpr (Stream::encrypted) {
@@ -88,10 +109,88 @@ asio::awaitable<bool> session<Stream>::start()
 }
 
 template <class Stream>
+asio::awaitable<bool> session<Stream>::take_proxy()
+{
+    const auto balancer = context_.peer_address;
+    const auto got = co_await take_proxy_header(stream_.socket());
+    switch (got.result) {
+    case proxy_intake::outcome::client:
+        ++env_.stats.proxy_accepted;
+        set_client(got.client);
+        named_client_ = true;
+        env_.log.debug("connection from {} relays client {} (PROXY v{})", balancer, context_.peer_address, got.version);
+        co_return true;
+    case proxy_intake::outcome::keep_peer:
+        ++env_.stats.proxy_accepted;
+        env_.log.debug("connection from {} speaks for itself (PROXY v{} LOCAL or UNKNOWN)", balancer, got.version);
+        co_return true;
+    case proxy_intake::outcome::bad_header:
+        ++env_.stats.proxy_bad_header;
+        env_.log.info("connection from {} (proxy.trusted) closed: {}", balancer, got.why);
+        co_return false;
+    case proxy_intake::outcome::closed:
+        // A balancer's bare TCP health check: nothing to count.
+        env_.log.debug("connection from {} (proxy.trusted) closed before a PROXY header", balancer);
+        co_return false;
+    case proxy_intake::outcome::cancelled:
+        if (expired() && !stopping()) {
+            ++env_.stats.proxy_bad_header;
+            ++env_.stats.timeouts;
+            env_.log.info("connection from {} (proxy.trusted) closed: no PROXY header within timeouts.header_s",
+                          balancer);
+        }
+        co_return false;
+    }
+    co_return false;
+}
+
+template <class Stream>
+asio::awaitable<bool> session<Stream>::refused_proxy_before_tls()
+{
+    const auto looks = co_await peeks_like_proxy_header(stream_.socket());
+    if (!looks) {
+        // Not a byte before the deadline (or the drain): the handshake never began.
+        if (expired() && !stopping()) {
+            ++env_.stats.tls_handshake_failures;
+            env_.log.debug("tls handshake with {} failed: nothing received within timeouts.header_s",
+                           context_.peer_address);
+        }
+        co_return true;
+    }
+    if (!*looks)
+        co_return false;
+    ++env_.stats.proxy_refused_untrusted;
+    env_.log.info("connection from {} closed: a PROXY protocol header, but the peer is not in proxy.trusted",
+                  context_.peer_address);
+    co_return true;
+}
+
+template <class Stream>
+bool session<Stream>::refused_proxy_frame()
+{
+    if (framed_ || decoder_.error() != errc::header_too_large)
+        return false;
+    std::array<unsigned char, protocol::prefix_bytes> prefix{};
+    protocol::store_u32_be(prefix.data(), decoder_.declared_header_length());
+    if (!protocol::proxy::starts_like_header({reinterpret_cast<const char*>(prefix.data()), prefix.size()}))
+        return false;
+    ++env_.stats.proxy_refused_untrusted;
+    const std::string_view why = proxied_ ? "a second PROXY protocol header"
+                                          : "a PROXY protocol header, but the peer is not in proxy.trusted";
+    env_.log.info("connection from {} closed: {}", context_.peer_address, why);
+    env_.dispatch.reply_error(out_, nullptr, errc::bad_request, why);
+    return true;
+}
+
+template <class Stream>
 asio::awaitable<void> session<Stream>::run()
 {
     try {
         bool more = co_await start();
+        if (more && named_client_ && !env_.admit_client(*this)) {
+            co_await answer_busy(); // the client it named has limits.max_connections_per_address open
+            more = false;
+        }
         while (more) {
             const auto next = co_await turn();
             account_memory(); // may cut this very connection
@@ -117,17 +216,22 @@ asio::awaitable<void> session<Stream>::refuse_busy()
 {
     try {
         const bool started = co_await start();
-        if (started) {
-            env_.dispatch.reply_error(out_, nullptr, errc::busy, "too many connections; try again later");
-            set_deadline(linger_time);
-            const bool sent = co_await flush_all();
-            if (sent)
-                co_await linger_close();
-        }
+        if (started)
+            co_await answer_busy();
     } catch (const std::exception& e) {
         env_.log.error("refusing a connection failed: {}", e.what());
     }
     stream_.close();
+}
+
+template <class Stream>
+asio::awaitable<void> session<Stream>::answer_busy()
+{
+    env_.dispatch.reply_error(out_, nullptr, errc::busy, "too many connections; try again later");
+    set_deadline(linger_time);
+    const bool sent = co_await flush_all();
+    if (sent)
+        co_await linger_close();
 }
 
 /// One turn: serve what is buffered, write, then read more, or say that input is awaited.
@@ -187,7 +291,8 @@ asio::awaitable<bool> session<Stream>::serve_buffered()
 template <class Stream>
 void session<Stream>::on_frame_error()
 {
-    env_.dispatch.reply_error(out_, nullptr, decoder_.error(), frame_error_message(decoder_.error()));
+    if (!refused_proxy_frame())
+        env_.dispatch.reply_error(out_, nullptr, decoder_.error(), frame_error_message(decoder_.error()));
     phase_ = phase::closing; // the stream cannot be resynchronised
 }
 
@@ -195,6 +300,7 @@ template <class Stream>
 asio::awaitable<void> session<Stream>::on_header()
 {
     header_clock_ = false;
+    framed_ = true;
     const auto& request = decoder_.header();
     decoder_.set_body_length(protocol::request_body_length(request));
     const admission plan = env_.dispatch.admit(request, transport::tcp, env_.requests.draining(), &context_);

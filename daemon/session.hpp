@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,12 +32,17 @@ struct session_env {
     spdlog::logger& log;
     request_gate& requests;
     memory_budget& memory; ///< limits.max_buffered_bytes, over every connection
+    /// A trusted balancer's PROXY header named the client: counts the
+    /// connection under it (limits.max_connections_per_address); false when
+    /// that client has no room left, and the session answers busy.
+    std::function<bool(connection&)> admit_client;
 };
 
 template <class Stream>
 class session final : public connection {
 public:
-    session(Stream stream, boost::asio::ip::address peer, session_env& env);
+    /// proxied: the peer is in proxy.trusted, so the connection starts with a PROXY header.
+    session(Stream stream, boost::asio::ip::address peer, bool proxied, session_env& env);
 
     /// Serves the connection until it ends; never throws.
     boost::asio::awaitable<void> run();
@@ -65,6 +71,14 @@ private:
     };
 
     boost::asio::awaitable<bool> start();
+    /// A trusted peer's PROXY header; false: the connection closes (counted, logged).
+    boost::asio::awaitable<bool> take_proxy();
+    /// On the TLS port, from a peer not trusted: true when it sent a PROXY header (refused, counted, logged).
+    boost::asio::awaitable<bool> refused_proxy_before_tls();
+    /// The frame error at the very start is a PROXY header from a peer not trusted: say so.
+    bool refused_proxy_frame();
+    void set_client(const boost::asio::ip::address& client);
+    boost::asio::awaitable<void> answer_busy();
     boost::asio::awaitable<next_step> turn();
     boost::asio::awaitable<bool> serve_buffered();
     boost::asio::awaitable<void> on_header();
@@ -102,6 +116,9 @@ private:
     std::string out_;         ///< replies queued for the client
     std::size_t out_sent_ = 0; ///< of which the stream already took this many
     session_context context_;
+    const bool proxied_;
+    bool named_client_ = false; ///< a PROXY header named the client (not LOCAL or UNKNOWN)
+    bool framed_ = false;       ///< a frame's header was read: a PROXY header is no longer expected
     phase phase_ = phase::serving;
     std::size_t requests_open_ = 0; ///< admitted and not yet answered (each also counts in the gate)
     std::optional<streaming_upload> upload_;

@@ -71,6 +71,8 @@ public:
     /// Sends the TLS close, then ends our sending side.
     bool shutdown_send() noexcept;
     void cancel() noexcept { socket_.cancel(); }
+    /// The socket itself, for what comes before the stream starts (a PROXY header).
+    stream_socket& socket() noexcept { return socket_; }
     void close() noexcept { socket_.close(); }
 
 private:

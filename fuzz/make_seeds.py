@@ -159,6 +159,42 @@ def config_seeds():
     return seeds
 
 
+def proxy_seeds():
+    """PROXY protocol headers (v1 text, v2 binary), valid and broken, some with a frame after."""
+    ping = frame({"op": "ping", "id": 1})
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def v2(command, family, payload):
+        return sig + bytes([command, family]) + struct.pack(">H", len(payload)) + payload
+
+    inet = bytes([203, 0, 113, 7, 192, 0, 2, 1]) + struct.pack(">HH", 5555, 7070)
+    inet6 = bytes([0x20, 0x01, 0x0D, 0xB8] + [0] * 11 + [7]) + bytes([0x20, 0x01, 0x0D, 0xB8] + [0] * 11 + [1]) \
+        + struct.pack(">HH", 4242, 7070)
+    tlv = b"\x05" + struct.pack(">H", 3) + b"uid" + b"\x04" + struct.pack(">H", 0)
+    return {
+        "v1-tcp4": b"PROXY TCP4 203.0.113.7 192.0.2.1 5555 7070\r\n" + ping,
+        "v1-tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 4242 7070\r\n" + ping,
+        "v1-unknown": b"PROXY UNKNOWN\r\n" + ping,
+        "v1-unknown-rest": b"PROXY UNKNOWN ::1 ::1 1 2\r\n",
+        "v1-no-cr": b"PROXY TCP4 203.0.113.7 192.0.2.1 5555 7070\n",
+        "v1-bad-port": b"PROXY TCP4 203.0.113.7 192.0.2.1 65536 7070\r\n",
+        "v1-too-long": b"PROXY UNKNOWN " + b"x" * 120 + b"\r\n",
+        "v1-truncated": b"PROXY TCP4 203.0.1",
+        "v2-inet": v2(0x21, 0x11, inet) + ping,
+        "v2-inet6": v2(0x21, 0x21, inet6),
+        "v2-local": v2(0x20, 0x00, b"") + ping,
+        "v2-unix": v2(0x21, 0x31, bytes(216)),
+        "v2-tlvs": v2(0x21, 0x11, inet + tlv),
+        "v2-tlv-overrun": v2(0x21, 0x11, inet + b"\x05\x00\x09abc"),
+        "v2-oversized": sig + b"\x21\x11" + struct.pack(">H", 600),
+        "v2-truncated": v2(0x21, 0x21, inet6)[:30],
+        "v2-wrong-signature": sig[:10] + b"X\n" + b"\x21\x11\x00\x0c" + inet,
+        "v2-version-1": v2(0x11, 0x11, inet),
+        "frame": ping,
+        "tls-hello": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="remove every file in fuzz/corpus/<target>/ first")
@@ -169,6 +205,7 @@ def main():
         "fuzz_names": names_seeds(),
         "fuzz_config": config_seeds(),
         "fuzz_udp": udp_seeds(),
+        "fuzz_proxy": proxy_seeds(),
     }
     for target, seeds in corpora.items():
         folder = HERE / "corpus" / target

@@ -15,7 +15,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
     echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
     exit 2
 fi
-read -r -a targets <<<"${FXD_FUZZ_TARGETS:-fuzz_decoder fuzz_header fuzz_names fuzz_config fuzz_udp}"
+read -r -a targets <<<"${FXD_FUZZ_TARGETS:-fuzz_decoder fuzz_header fuzz_names fuzz_config fuzz_udp fuzz_proxy}"
 build=build/fuzz
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"

@@ -15,7 +15,8 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl
-    postgresql-15 haproxy)  # the cluster tests start their own servers
+    postgresql-15)  # the cluster tests start their own servers
+  packages+=(haproxy iproute2)  # the PROXY protocol tests: haproxy in front of fxd, ss to see it listen
 fi
 
 missing=()

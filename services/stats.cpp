@@ -65,6 +65,9 @@ std::string stats_json(const counters& c)
         {"tls", json::object{{"open", c.tls_open},
                              {"handshakes", c.tls_handshakes},
                              {"handshake_failures", c.tls_handshake_failures}}},
+        {"proxy", json::object{{"accepted", c.proxy_accepted},
+                               {"refused_untrusted", c.proxy_refused_untrusted},
+                               {"bad_header", c.proxy_bad_header}}},
     };
     return json::serialize(root);
 }

@@ -218,7 +218,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
   "process": {"user": "fxd"},
   "database": {"url": "postgresql://fxd@db.example/fxd", "pool_size": 7, "connect_timeout_s": 2.5,
-               "statement_timeout_s": 3.5, "sweep_interval_s": 4.5}
+               "statement_timeout_s": 3.5, "sweep_interval_s": 4.5},
+  "proxy": {"trusted": ["127.0.0.0/8", "2001:db8::/32", "192.0.2.10"]}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
@@ -271,6 +272,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.workers.hash_threads = 4;
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
+    want.proxy.trusted = {"127.0.0.0/8", "2001:db8::/32", "192.0.2.10"};
 
     BOOST_TEST((load_text(file) == want));
 
@@ -292,6 +294,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "process.user=fxd",
         "database.url=postgresql://fxd@db.example/fxd", "database.pool_size=7", "database.connect_timeout_s=2.5",
         "database.statement_timeout_s=3.5", "database.sweep_interval_s=4.5",
+        "proxy.trusted=127.0.0.0/8,2001:db8::/32,192.0.2.10",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
@@ -555,6 +558,29 @@ BOOST_AUTO_TEST_CASE(bad_override_is_refused_even_after_a_good_file, *boost::uni
     temp_file f(R"({"tcp": {"port": 1234}})");
     const auto msg = refusal([&] { load_config(&f.path(), {"tcp.port=99999"}); });
     BOOST_TEST(mentions(msg, "tcp.port"), msg);
+}
+
+BOOST_AUTO_TEST_CASE(proxy_trusted_is_a_list_of_networks, *boost::unit_test::timeout(10))
+{
+    const std::vector<std::string> want = {"127.0.0.0/8", "10.0.0.0/8"};
+    BOOST_TEST((load_config(nullptr, {"proxy.trusted=127.0.0.0/8,10.0.0.0/8"}).proxy.trusted == want));
+    BOOST_TEST((load_config(nullptr, {"proxy.trusted=127.0.0.0/8, 10.0.0.0/8"}).proxy.trusted == want));
+    BOOST_TEST((load_config(nullptr, {R"(proxy.trusted=["127.0.0.0/8","10.0.0.0/8"])"}).proxy.trusted == want));
+    BOOST_TEST((load_text(R"({"proxy": {"trusted": ["127.0.0.0/8", "10.0.0.0/8"]}})").proxy.trusted == want));
+    BOOST_TEST(load_config(nullptr, {"proxy.trusted=10.0.0.0/8", "proxy.trusted="}).proxy.trusted.empty());
+    BOOST_TEST(config{}.proxy.trusted.empty()); // nobody by default
+
+    // Each refusal names the key and the entry.
+    for (const std::string bad : {"10.0.0.0/33", "10.0.0.1/8", "::1/129", "example.org/8", "10.0.0.0/", "10.0.0.0/8,",
+                                  "10.0.0.0/x"}) {
+        const auto msg = set_refusal({"proxy.trusted=" + bad});
+        BOOST_TEST(mentions(msg, "proxy.trusted"), msg);
+        BOOST_TEST(msg.find("'") != std::string::npos, msg);
+    }
+    const auto msg = refusal([] { load_config_text(R"({"proxy": {"trusted": ["10.0.0.0/8", "300.0.0.0/8"]}})"); });
+    BOOST_TEST(mentions(msg, "300.0.0.0"), msg);
+    BOOST_TEST(mentions(refusal([] { load_config_text(R"({"proxy": {"trusted": "10.0.0.0/8"}})"); }), "list"));
+    BOOST_TEST(mentions(refusal([] { load_config_text(R"({"proxy": {"trusted": [8]}})"); }), "not a string"));
 }
 
 BOOST_AUTO_TEST_CASE(config_text_is_read_like_a_file, *boost::unit_test::timeout(10))

@@ -82,6 +82,10 @@ public:
     const request_header& header() const noexcept { return header_; }
     std::span<const char> body() const noexcept { return body_; }
     errc error() const noexcept { return error_; }
+    /// The last frame's length prefix as read, also when it was refused: after
+    /// header_too_large, what the peer sent instead of a frame (a PROXY header's
+    /// first bytes, say) can still be told.
+    std::uint32_t declared_header_length() const noexcept { return header_len_; }
 
     /// Body bytes still to come for the current frame.
     std::uint64_t body_remaining() const noexcept { return remaining_; }

@@ -71,6 +71,10 @@ struct counters {
     std::uint64_t tls_handshakes = 0;         ///< completed
     std::uint64_t tls_handshake_failures = 0; ///< refused, broken off or timed out (timeouts.header_s)
 
+    std::uint64_t proxy_accepted = 0;          ///< valid PROXY headers from proxy.trusted peers
+    std::uint64_t proxy_refused_untrusted = 0; ///< PROXY headers from peers not in proxy.trusted
+    std::uint64_t proxy_bad_header = 0;        ///< trusted peers' connections closed without a valid header in time
+
     void count_udp_drop(udp_drop cause) noexcept
     {
         ++udp_dropped;
