@@ -83,6 +83,9 @@ const key_spec keys[] = {
     {"workers.hash_threads", [](config& c) -> field_ref { return &c.workers.hash_threads; }, 1, 64},
     {"workers.hash_queue_limit", [](config& c) -> field_ref { return &c.workers.hash_queue_limit; }, 1, 1000000},
     {"process.user", [](config& c) -> field_ref { return &c.process.user; }},
+    {"admin.enabled", [](config& c) -> field_ref { return &c.admin.enabled; }},
+    {"admin.bind", [](config& c) -> field_ref { return &c.admin.bind; }, 0, 0, check::address},
+    {"admin.port", [](config& c) -> field_ref { return &c.admin.port; }, 0, 65535},
 };
 
 const key_spec* find_key(std::string_view name)

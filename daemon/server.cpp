@@ -68,7 +68,7 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       dispatcher_(cfg_, stats_, log, workers_, hashes_),
       requests_([this] { finish(); }),
       memory_([this](std::size_t wanted, const connection* asking) { relieve_memory(wanted, asking); }),
-      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_})),
+      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_, timings_})),
       acceptor_(io),
       tls_acceptor_(io),
       udp_(io),
@@ -94,6 +94,7 @@ void server::start()
         log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
     dispatcher_.attach(*accounts_, *files_);
     open_sockets();
+    open_admin_listener();
 
     spawn("accept", accept_loop(acceptor_, false), true);
     if (tls_)
@@ -104,6 +105,9 @@ void server::start()
     spawn("partial expiry", expire_partials(), false);
     if (const auto every = systemd::watchdog_interval())
         spawn("watchdog", systemd::keep_alive(watchdog_timer_, *every), false);
+    if (admin_)
+        spawn("admin accept", admin_->accept_loop(), false);
+    started_ = true;
 }
 
 void server::open_sockets()
@@ -413,6 +417,8 @@ void server::finish()
     drain_timer_.cancel();
     expiry_timer_.cancel();
     watchdog_timer_.cancel();
+    if (admin_)
+        admin_->close();
     for (auto& c : connections_)
         c->stop();
     log_.info("stopped: {} connection(s) closed", connections_.size());

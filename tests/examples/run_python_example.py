@@ -8,7 +8,8 @@ import tempfile
 fxd, example = sys.argv[1], sys.argv[2]
 with tempfile.TemporaryDirectory() as storage:
     daemon = subprocess.Popen(
-        [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", f"storage.dir={storage}/var", "--print-ports"],
+        [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--set", f"storage.dir={storage}/var",
+         "--print-ports"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         ports = dict(kv.split("=") for kv in daemon.stdout.readline().split())

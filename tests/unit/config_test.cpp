@@ -215,7 +215,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
            "max_registrations_per_address": 1020, "register_window_s": 6.5},
   "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
-  "process": {"user": "fxd"}
+  "process": {"user": "fxd"},
+  "admin": {"enabled": false, "bind": "::1", "port": 1023}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
@@ -263,6 +264,9 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.workers.hash_threads = 4;
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
+    want.admin.enabled = false;
+    want.admin.bind = "::1";
+    want.admin.port = 1023;
 
     BOOST_TEST((load_text(file) == want));
 
@@ -282,6 +286,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.max_registrations_per_address=1020", "auth.register_window_s=6.5", "workers.hash_threads=4",
         "workers.hash_queue_limit=1021",
         "process.user=fxd",
+        "admin.enabled=false", "admin.bind=::1", "admin.port=1023",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
