@@ -106,8 +106,8 @@ class Daemon:
         self._log_start = 0
 
     def argv(self):
-        args = [self.fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--set", f"storage.dir={self.storage}",
-                "--print-ports"]
+        args = [self.fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0",
+                "--set", f"storage.dir={self.storage}", "--print-ports"]
         for pair in FAST_AUTH + self.sets:
             args += ["--set", pair]
         return args
