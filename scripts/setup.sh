@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
 # --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
-# the openssl command that makes the TLS tests' certificates).
+# the openssl command that makes the TLS tests' certificates, promtool and
+# Prometheus, Chromium and lintian for tests/ops and the package check).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -10,9 +11,11 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
+  scdoc    # the man pages (docs/man)
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl)
+  packages+=(prometheus chromium lintian)  # tests/ops: promtool and a real Prometheus, the status page, the .deb
 fi
 
 missing=()
