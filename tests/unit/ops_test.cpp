@@ -1,5 +1,6 @@
 // The operator's view without a daemon: journald log lines, the histograms and
 // the Prometheus text, /proc/self/stat parsing.
+#include "config.hpp"
 #include "logging.hpp"
 #include "metrics.hpp"
 
@@ -13,6 +14,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 using namespace fxd::daemon;
@@ -162,6 +165,22 @@ BOOST_AUTO_TEST_CASE(this_process_can_be_sampled, *boost::unit_test::timeout(10)
     BOOST_TEST(p.resident_bytes.value_or(0) > 0u);
     BOOST_TEST(p.open_fds.value_or(0) >= 3u);
     BOOST_TEST(p.start_time_seconds.value_or(0) > 1.6e9);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(man_pages)
+
+BOOST_AUTO_TEST_CASE(fxd_json_5_describes_every_config_key, *boost::unit_test::timeout(10))
+{
+    std::ifstream in(std::string(FXD_SOURCE_DIR) + "/docs/man/fxd.json.5.scd", std::ios::binary);
+    BOOST_REQUIRE(in.good());
+    const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto key : config_key_names()) {
+        // Each key opens its own entry: "*section.key* (type, default ...)".
+        const std::string entry = "\n*" + std::string(key) + "* (";
+        BOOST_TEST(page.find(entry) != std::string::npos, "docs/man/fxd.json.5.scd lacks an entry for " << key);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
