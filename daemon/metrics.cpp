@@ -184,6 +184,9 @@ void render_gauges(exposition& x, const services::counters& c, const gauges& g)
              g.buffered_bytes);
     x.single("fxd_stored_bytes", "gauge", "Sum of the sizes of finished files.", c.bytes_stored);
     x.single("fxd_partial_uploads", "gauge", "Interrupted uploads kept for a resume.", c.partials_held);
+    if (g.partial_bytes)
+        x.single("fxd_partial_upload_bytes", "gauge", "Bytes held by interrupted uploads kept for a resume.",
+                 *g.partial_bytes);
     if (g.users)
         x.single("fxd_users", "gauge", "Accounts in the user database.", *g.users);
     x.single("fxd_ready", "gauge", "1 while /readyz would answer 200.", g.ready ? 1 : 0);

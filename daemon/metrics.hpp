@@ -97,6 +97,7 @@ struct gauges {
     std::uint64_t worker_queue_limit = 0;
     std::uint64_t hash_queue_limit = 0;
     std::optional<std::uint64_t> users; ///< none when the database was not asked (worker queue full)
+    std::optional<std::uint64_t> partial_bytes; ///< bytes held by partial uploads; none as users
     bool ready = false;
 };
 

@@ -28,6 +28,7 @@ constexpr std::string_view plain_text = "text/plain; charset=utf-8";
 struct storage_probe {
     std::optional<std::string> not_ready; ///< the first readiness check that failed, and why
     std::optional<std::uint64_t> users;
+    std::optional<std::uint64_t> partial_bytes;
 };
 
 } // namespace
@@ -132,8 +133,9 @@ asio::awaitable<std::string> server::metrics_text()
     g.worker_queue_limit = cfg_.workers.queue_limit;
     g.hash_queue_limit = cfg_.workers.hash_queue_limit;
 
-    // One worker job asks the database for the user count and runs the
-    // readiness checks; with the queue full, both are left out of this scrape.
+    // One worker job asks the database for the user count and the bytes of
+    // partial uploads and runs the readiness checks; with the queue full,
+    // they are left out of this scrape (and fxd_ready is 0).
     const bool serving = started_ && !requests_.draining() && !finished_;
     if (store_ && workers_.has_room()) {
         const auto* checks = &readiness_;
@@ -151,12 +153,17 @@ asio::awaitable<std::string> server::metrics_text()
             }
             try {
                 p.users = store->names().size();
+                std::uint64_t held = 0;
+                for (const auto& partial : store->all_partials())
+                    held += partial.second.bytes;
+                p.partial_bytes = held;
             } catch (const std::exception&) {
                 // the readiness check above says why
             }
             return p;
         });
         g.users = probe.users;
+        g.partial_bytes = probe.partial_bytes;
         g.ready = serving && !probe.not_ready;
     }
     refresh_gauges();

@@ -11,6 +11,7 @@
               this test is read back through Prometheus's HTTP API
   chromium    /status in headless Chromium: no console errors, the DOM shows
               the numbers, a screenshot (OUT_DIR/status_page.png)
+  tls         a TLS connection and its handshake in /metrics (needs openssl)
   journal     JOURNAL_STREAM naming stderr gives "<N>" priority lines without
               a timestamp; a stale JOURNAL_STREAM changes nothing
 
@@ -24,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -192,6 +194,14 @@ def case_endpoints(fxd, folder, _out):
         assert metric(text, "process_open_fds") >= 3
         assert abs(metric(text, "process_start_time_seconds") - time.time()) < 3600
 
+        # An upload cut off after 10 of its 1000 bytes is kept as a partial: its bytes are a gauge.
+        with d.client() as c:
+            c.login("ops", "correct horse")
+            c.send_raw(fxclient.encode_header({"op": "upload", "id": 4, "name": "cut", "size": 1000}) + b"y" * 10)
+            time.sleep(0.2)  # let the daemon take the bytes before the close
+        wait_for("the partial upload's bytes in /metrics",
+                 lambda: metric(d.get("/metrics")[2], "fxd_partial_upload_bytes") == 10)
+
         status, headers, page = d.get("/status")
         assert status == 200 and headers["Content-Type"].startswith("text/html"), headers
         assert "<canvas" in page and "status.json" in page and "http://" not in page and "https://" not in page
@@ -268,6 +278,33 @@ def case_endpoints(fxd, folder, _out):
     finally:
         off.stop()
     print("endpoints: healthz, readyz (ready, storage gone, draining), metrics after traffic, status, bounds: ok")
+
+
+def case_tls(fxd, folder, _out):
+    openssl = need("openssl")
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    d = Daemon(fxd, folder, sets=[f"tls.cert={cert}", f"tls.key={key}", "tls.port=0"])
+    try:
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        with socket.create_connection(("127.0.0.1", int(d.ports["tls"])), timeout=DEADLINE) as raw:
+            with context.wrap_socket(raw) as tls:
+                tls.sendall(fxclient.encode_frame({"op": "ping", "id": 1}))
+                reply, _ = fxclient.read_reply(tls)
+                assert reply.get("status") == "ok", reply
+                text = d.get("/metrics")[2]
+                assert metric(text, "fxd_connections_open", 'transport="tls"') == 1
+                assert metric(text, "fxd_connections_open", 'transport="tcp"') == 0
+        text = d.get("/metrics")[2]
+        assert metric(text, "fxd_tls_handshakes_total", 'result="ok"') == 1
+        assert metric(text, "fxd_tls_handshake_duration_seconds_count") == 1
+        assert metric(text, "fxd_tls_handshake_duration_seconds_sum") > 0
+    finally:
+        d.stop()
+    print("tls: the handshake and the TLS connection in /metrics")
 
 
 def case_promtool(fxd, folder, _out):
@@ -392,7 +429,7 @@ def case_journal(fxd, folder, _out):
     print("journal: priority prefixes under JOURNAL_STREAM, plain lines elsewhere")
 
 
-CASES = {"endpoints": case_endpoints, "promtool": case_promtool, "prometheus": case_prometheus,
+CASES = {"endpoints": case_endpoints, "tls": case_tls, "promtool": case_promtool, "prometheus": case_prometheus,
          "chromium": case_chromium, "journal": case_journal}
 
 
