@@ -29,6 +29,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -378,16 +379,16 @@ def case_chromium(fxd, folder, out):
         url = f"http://127.0.0.1:{d.admin}/status"
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--window-size=1100,900",
-                 # Long enough for the page's first two polls, so rates and the chart have data.
-                 "--virtual-time-budget=5000"]
+                 "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--window-size=1100,1250"]
 
-        def run(extra):
+        def run(extra, page_seconds):
+            # The page's own time (its 2 s polls) runs ahead of the clock for page_seconds before the output.
             profile = tempfile.mkdtemp(prefix="chromium-", dir=folder)
-            return subprocess.run([chromium, *flags, f"--user-data-dir={profile}", *extra, url],
+            return subprocess.run([chromium, *flags, f"--virtual-time-budget={page_seconds * 1000}",
+                                   f"--user-data-dir={profile}", *extra, url],
                                   capture_output=True, text=True, timeout=120)
 
-        dom = run(["--dump-dom"])
+        dom = run(["--dump-dom"], 5)
         assert dom.returncode == 0, dom.stderr[-3000:]
         console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
         assert not console, "console messages:\n" + "\n".join(console)
@@ -398,7 +399,23 @@ def case_chromium(fxd, folder, out):
 
         os.makedirs(out, exist_ok=True)
         png = os.path.join(out, "status_page.png")
-        shot = run([f"--screenshot={png}"])
+        # Pings and echoes while the screenshot's page polls, so its rates and chart have something to show.
+        stop = threading.Event()
+
+        def traffic():
+            with d.client() as c:
+                while not stop.is_set():
+                    c.ping()
+                    c.echo(b"status page")
+                    time.sleep(0.005)
+
+        driver = threading.Thread(target=traffic)
+        driver.start()
+        try:
+            shot = run([f"--screenshot={png}"], 9)
+        finally:
+            stop.set()
+            driver.join()
         assert shot.returncode == 0 and os.path.getsize(png) > 10_000, shot.stderr[-3000:]
         console = [line for line in shot.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
         assert not console, "console messages:\n" + "\n".join(console)
