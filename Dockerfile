@@ -6,6 +6,10 @@
 #              -v fxd-data:/var/lib/fxd fxd
 #   docker stop --time 35 fxd              SIGTERM: fxd drains (up to 30 s) and exits 0
 #
+# The admin listener (/metrics, /healthz, /readyz, /status) stays on the
+# container's loopback unless asked for: add --set admin.bind=0.0.0.0 and
+# -p 127.0.0.1:9470:9470 (9470 is left out of EXPOSE on purpose).
+#
 # scripts/container-test.sh builds, runs and checks all of that with podman.
 
 # --- build: compile, run the unit tests, make the Debian package -------------

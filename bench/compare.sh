@@ -135,7 +135,7 @@ mkdir -p "$work/www/files" "$work/www/up"
 start_fxd() { # dir [args...]
   local dir="$1"; shift
   mkdir -p "$dir"
-  local fxd_args=(--set tcp.port=0 --set udp.port=0 --set "storage.dir=$dir/var" --set log.level=warn "$@")
+  local fxd_args=(--set tcp.port=0 --set udp.port=0 --set admin.port=0 --set "storage.dir=$dir/var" --set log.level=warn "$@")
   # The bench needs these limits lifted; a daemon that does not know a key yet has no such limit.
   for kv in limits.max_connections=100000 limits.max_connections_per_address=100000 udp.rate_per_source=0; do
     if "$fxd" --set "$kv" --check-config >/dev/null 2>&1; then

@@ -18,7 +18,7 @@ trap cleanup EXIT
 start_fxd() {
   stop_fxd
   rm -rf "$work/var" "$work/ports"
-  "$fxd" --set tcp.port=0 --set udp.port=0 --set "storage.dir=$work/var" --set log.level=warn \
+  "$fxd" --set tcp.port=0 --set udp.port=0 --set admin.enabled=false --set "storage.dir=$work/var" --set log.level=warn \
     --set limits.max_connections=100000 --set limits.max_connections_per_address=100000 \
     --set udp.rate_per_source=0 --print-ports > "$work/ports" 2>> "$work/log" &
   pid=$!

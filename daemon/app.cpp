@@ -65,8 +65,9 @@ Options:
                       applied after the file; a boolean takes true or false)
   --check-config      validate the settings, print "config ok" and exit
   --print-ports       once the sockets are bound, print "tcp=PORT udp=PORT"
-                      on stdout, with " tls=PORT" when TLS is on (useful
-                      with port 0)
+                      on stdout, with " tls=PORT" when TLS is on and
+                      " admin=PORT" when the admin listener is (useful with
+                      port 0)
   --version           print the version and exit
   --help              print this help and exit
 
@@ -88,6 +89,9 @@ hashes, files, partial uploads) into an empty PostgreSQL one.
 
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
+
+The admin listener (HTTP, 127.0.0.1:9470 by default; admin.enabled=false
+turns it off) serves /metrics (Prometheus), /healthz, /readyz and /status.
 
 TLS listens on its own port (7443) once tls.cert and tls.key name PEM files;
 auth.plaintext decides where passwords may come over plain TCP (default:
@@ -226,12 +230,15 @@ void prepare_storage(const std::filesystem::path& dir)
 }
 
 /// What systemctl status shows once the daemon serves.
-/// "tcp=P udp=U", with " tls=T" when TLS is on: what --print-ports prints.
+/// "tcp=P udp=U", with " tls=T" when TLS is on and " admin=A" when the admin
+/// listener is: what --print-ports prints.
 std::string ports_line(const server& srv)
 {
     std::string line = "tcp=" + std::to_string(srv.tcp_port()) + " udp=" + std::to_string(srv.udp_port());
     if (const auto tls = srv.tls_port())
         line += " tls=" + std::to_string(*tls);
+    if (const auto admin = srv.admin_port())
+        line += " admin=" + std::to_string(*admin);
     return line;
 }
 

@@ -93,6 +93,9 @@ const key_spec keys[] = {
     {"database.statement_timeout_s", [](config& c) -> field_ref { return &c.database.statement_timeout_s; }, 0.1, 3600},
     {"database.sweep_interval_s", [](config& c) -> field_ref { return &c.database.sweep_interval_s; }, 0.1, 86400},
     {"proxy.trusted", [](config& c) -> field_ref { return &c.proxy.trusted; }, 0, 0, check::network},
+    {"admin.enabled", [](config& c) -> field_ref { return &c.admin.enabled; }},
+    {"admin.bind", [](config& c) -> field_ref { return &c.admin.bind; }, 0, 0, check::address},
+    {"admin.port", [](config& c) -> field_ref { return &c.admin.port; }, 0, 65535},
 };
 
 const key_spec* find_key(std::string_view name)

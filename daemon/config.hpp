@@ -116,6 +116,14 @@ struct config {
         bool operator==(const process_section&) const = default;
     } process;
 
+    struct admin_section {
+        /// The operator's HTTP listener: /metrics, /healthz, /readyz, /status.
+        bool enabled = true;
+        std::string bind = "127.0.0.1";
+        std::uint16_t port = 9470;
+        bool operator==(const admin_section&) const = default;
+    } admin;
+
     bool operator==(const config&) const = default;
 };
 

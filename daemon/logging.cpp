@@ -8,8 +8,13 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
+#include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
@@ -50,6 +55,34 @@ public:
 
 private:
     std::string line_;
+};
+
+/// One line for journald: "<PRIORITY>message". journald stamps the time itself
+/// and strips the prefix into the entry's PRIORITY field (sd-daemon(3)).
+class journal_formatter final : public spdlog::formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override
+    {
+        const char prefix[] = {'<', priority(msg.level), '>'};
+        dest.append(prefix, prefix + sizeof prefix);
+        dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+        dest.push_back('\n');
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<journal_formatter>(); }
+
+private:
+    /// syslog(3) priorities as the digit sd-daemon(3) expects.
+    static char priority(spdlog::level::level_enum level) noexcept
+    {
+        switch (level) {
+        case spdlog::level::critical: return '2'; // LOG_CRIT
+        case spdlog::level::err: return '3';      // LOG_ERR
+        case spdlog::level::warn: return '4';     // LOG_WARNING
+        case spdlog::level::info: return '6';     // LOG_INFO
+        default: return '7';                      // LOG_DEBUG: debug and trace
+        }
+    }
 };
 
 spdlog::level::level_enum parse_level(std::string_view level)
@@ -150,15 +183,42 @@ std::string escape_hidden(const std::string& escaped)
 
 } // namespace
 
+bool is_journal_stream(const char* journal_stream, int fd)
+{
+    if (!journal_stream)
+        return false;
+    const std::string_view text(journal_stream);
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos)
+        return false;
+    std::uint64_t device = 0, inode = 0;
+    const auto dev_end = text.data() + colon;
+    const auto [d, dev_ec] = std::from_chars(text.data(), dev_end, device);
+    const auto [i, ino_ec] = std::from_chars(dev_end + 1, text.data() + text.size(), inode);
+    if (dev_ec != std::errc() || d != dev_end || ino_ec != std::errc() || i != text.data() + text.size())
+        return false;
+    struct stat st {};
+    // The variable is inherited by children whose stderr was redirected
+    // elsewhere: only the very stream it names is the journal.
+    return ::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_dev) == device &&
+           static_cast<std::uint64_t>(st.st_ino) == inode;
+}
+
+std::unique_ptr<spdlog::formatter> make_formatter(std::string_view format, bool journal)
+{
+    if (format == "json")
+        return std::make_unique<json_formatter>();
+    if (format != "text")
+        throw config_error("config key 'log.format': '" + std::string(format) + "' is not text or json");
+    if (journal)
+        return std::make_unique<journal_formatter>();
+    return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e %l %v");
+}
+
 void configure_logger(spdlog::logger& log, std::string_view level, std::string_view format)
 {
     log.set_level(parse_level(level));
-    if (format == "json")
-        log.set_formatter(std::make_unique<json_formatter>());
-    else if (format == "text")
-        log.set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e %l %v"));
-    else
-        throw config_error("config key 'log.format': '" + std::string(format) + "' is not text or json");
+    log.set_formatter(make_formatter(format, is_journal_stream(std::getenv("JOURNAL_STREAM"), STDERR_FILENO)));
     log.flush_on(spdlog::level::trace); // stderr is unbuffered by intent: journald and Docker read it live
 }
 

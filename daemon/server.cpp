@@ -128,7 +128,7 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       dispatcher_(cfg_, stats_, log, workers_, hashes_),
       requests_([this] { finish(); }),
       memory_([this](std::size_t wanted, const connection* asking) { relieve_memory(wanted, asking); }),
-      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_,
+      session_env_(std::make_unique<session_env>(session_env{cfg_, dispatcher_, stats_, log_, requests_, memory_, timings_,
                                                              [this](connection& c) { return admit_client(c); }})),
       acceptor_(io),
       tls_acceptor_(io),
@@ -158,6 +158,7 @@ void server::start()
     files_->refresh_totals(true);
     dispatcher_.attach(*accounts_, *files_, store_->ledger());
     open_sockets();
+    open_admin_listener();
 
     spawn("accept", accept_loop(acceptor_, false), true);
     if (tls_)
@@ -168,6 +169,9 @@ void server::start()
     spawn("partial expiry", expire_partials(), false);
     if (const auto every = systemd::watchdog_interval())
         spawn("watchdog", systemd::keep_alive(watchdog_timer_, *every), false);
+    if (admin_)
+        spawn("admin accept", admin_->accept_loop(), false);
+    started_ = true;
 }
 
 void server::open_sockets()
@@ -510,6 +514,8 @@ void server::finish()
     drain_timer_.cancel();
     expiry_timer_.cancel();
     watchdog_timer_.cancel();
+    if (admin_)
+        admin_->close();
     for (auto& c : connections_)
         c->stop();
     log_.info("stopped: {} connection(s) closed", connections_.size());

@@ -4,9 +4,11 @@
 /// SIGTERM/SIGINT, a config reload on SIGHUP. All of it runs on the
 /// io_context's single thread.
 
+#include "admin_http.hpp"
 #include "config.hpp"
 #include "connection.hpp"
 #include "dispatcher.hpp"
+#include "metrics.hpp"
 #include "proxy_trust.hpp"
 #include "source_limiter.hpp"
 #include "worker_pool.hpp"
@@ -31,6 +33,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -56,6 +60,17 @@ public:
     std::uint16_t udp_port() const;
     /// The TLS listener's port; nullopt when TLS is off (tls.cert and tls.key unset).
     std::optional<std::uint16_t> tls_port() const;
+    /// The admin listener's port; nullopt when admin.enabled is false.
+    std::optional<std::uint16_t> admin_port() const;
+
+    /// One readiness condition for /readyz: runs on a worker thread (it may
+    /// block), returns why the daemon is not ready, or nullopt. start() adds
+    /// "storage" and "user database"; a store with its own needs adds its own.
+    using readiness_check = std::function<std::optional<std::string>()>;
+    void add_readiness_check(std::string what, readiness_check check)
+    {
+        readiness_.emplace_back(std::move(what), std::move(check));
+    }
 
     /// Stops accepting, refuses new requests with shutting_down, lets requests in
     /// flight finish for up to timeouts.drain_s, then closes everything so that
@@ -116,10 +131,21 @@ private:
 
     void finish();
 
+    // The admin listener's routes (server_admin.cpp).
+    void open_admin_listener();
+    boost::asio::awaitable<admin_response> admin_route(std::string path);
+    /// Why /readyz answers 503, or nullopt when ready.
+    boost::asio::awaitable<std::optional<std::string>> not_ready_reason();
+    boost::asio::awaitable<std::string> metrics_text();
+    std::string status_json();
+    /// Copies the values `stats` reads at the moment of asking into stats_.
+    void refresh_gauges();
+
     boost::asio::io_context& io_;
     config cfg_; ///< the server's own copy, replaced by reload()
     spdlog::logger& log_;
     services::counters stats_;
+    timings timings_; ///< the histograms of /metrics
     // The services the worker pool's jobs touch are declared before the pool,
     // so the pool is joined (destroyed) before any of them goes.
     std::unique_ptr<services::database> store_;
@@ -144,12 +170,15 @@ private:
     boost::asio::steady_timer expiry_timer_;
     boost::asio::steady_timer watchdog_timer_; ///< systemd keep-alives, when WatchdogSec= is set
     std::function<void()> reload_handler_;
+    std::vector<std::pair<std::string, readiness_check>> readiness_;
+    std::unique_ptr<admin_listener> admin_; ///< null while admin.enabled is false
     connection_list connections_;
     /// Connections being served per client address, an IPv6 one by its /64 (per_address_key).
     std::unordered_map<boost::asio::ip::address, std::uint32_t> per_address_;
     trusted_proxies trusted_; ///< proxy.trusted, parsed; replaced by reload()
     std::size_t sessions_ = 0;  ///< connections being served (max_connections applies)
     std::size_t rejecting_ = 0; ///< connections being told busy
+    bool started_ = false; ///< start() has finished: /readyz may say ready
     bool finished_ = false;
     bool failed_ = false;
 };

@@ -42,6 +42,7 @@ void server::reload(const config& next)
     keep_running("tls.bind", cfg_.tls.bind, applied.tls.bind, kept);
     keep_running("tls.port", cfg_.tls.port, applied.tls.port, kept);
     keep_running("process.user", cfg_.process.user, applied.process.user, kept); // privileges are gone by then
+    keep_running("admin", cfg_.admin, applied.admin, kept);
     if (cfg_.tls.enabled() != applied.tls.enabled()) {
         // The listener opens (or closes) only at start.
         applied.tls = cfg_.tls;

@@ -93,10 +93,12 @@ asio::awaitable<bool> session<Stream>::start()
         if (refused)
             co_return false;
     }
+    const auto began = clock::now();
     const auto ec = co_await stream_.start();
     if (!ec) {
         if constexpr (Stream::encrypted) {
             ++env_.stats.tls_handshakes;
+            env_.timing.tls_handshake_seconds.observe(clock::now() - began);
             context_.certificate_subject = stream_.peer_subject();
         }
         co_return true;
@@ -280,6 +282,7 @@ asio::awaitable<bool> session<Stream>::serve_buffered()
         case event::frame:
             env_.dispatch.serve(decoder_.header(), decoder_.body(), &context_, out_);
             end_request();
+            observe_request(decoder_.header().operation);
             break;
         case event::body_chunk: co_await on_body_chunk(); break;
         case event::body_end: co_await on_body_end(); break;
@@ -301,9 +304,11 @@ asio::awaitable<void> session<Stream>::on_header()
 {
     header_clock_ = false;
     framed_ = true;
+    request_began_ = clock::now();
     const auto& request = decoder_.header();
     decoder_.set_body_length(protocol::request_body_length(request));
     const admission plan = env_.dispatch.admit(request, transport::tcp, env_.requests.draining(), &context_);
+    const auto plan_op = request.operation; // `request` is the decoder's: awaiting below may move on
     switch (plan.action) {
     case admission::kind::refuse: refuse(request, plan.code, plan.message); break;
     case admission::kind::serve_now:
@@ -318,11 +323,16 @@ asio::awaitable<void> session<Stream>::on_header()
         }
         decoder_.buffer_body();
         begin_request();
-        break;
+        co_return; // answered once the body is in (event::frame)
     case admission::kind::work: co_await serve_work(); break;
-    case admission::kind::upload: co_await start_upload(); break;
+    case admission::kind::upload:
+        co_await start_upload();
+        if (upload_)
+            co_return; // answered once the body is in (on_body_end) or breaks (on_body_chunk)
+        break;
     case admission::kind::download: co_await serve_download(); break;
     }
+    observe_request(plan_op);
 }
 
 /// The discard rule, for every refusal: a body small enough is read and
@@ -404,6 +414,12 @@ void session<Stream>::end_request()
     env_.requests.finished();
 }
 
+template <class Stream>
+void session<Stream>::observe_request(std::optional<protocol::op> op)
+{
+    env_.timing.observe_request(op, clock::now() - request_began_);
+}
+
 /// Slow work off the loop; this connection waits (its replies stay in order)
 /// while every other one is served.
 template <class Stream>
@@ -443,6 +459,7 @@ asio::awaitable<void> session<Stream>::on_body_chunk()
         upload_.reset();
         co_await env_.dispatch.fail_upload(failed.request->header(), std::move(failed.up), ec, out_);
         end_request();
+        observe_request(protocol::op::upload);
         discard_or_close(decoder_.body_remaining());
     }
 }
@@ -455,8 +472,12 @@ asio::awaitable<void> session<Stream>::on_body_end()
     auto done = std::move(*upload_);
     upload_.reset();
     clear_deadline();
+    const auto bytes = protocol::request_body_length(done.request->header());
     co_await env_.dispatch.finish_upload(done.request->header(), context_, std::move(done.up), done.started, out_);
     end_request();
+    observe_request(protocol::op::upload);
+    env_.timing.upload_bytes.observe(static_cast<double>(bytes));
+    env_.timing.upload_seconds.observe(clock::now() - done.started);
 }
 
 template <class Stream>
@@ -474,8 +495,12 @@ asio::awaitable<void> session<Stream>::serve_download()
         bool sent = co_await flush_all();
         if (sent)
             sent = co_await send_file(file->fd.get(), file->offset, file->count);
-        env_.dispatch.end_download(request.header(), context_, *file, sent,
-                                   std::chrono::duration<double>(clock::now() - started).count());
+        const auto took = clock::now() - started;
+        env_.dispatch.end_download(request.header(), context_, *file, sent, std::chrono::duration<double>(took).count());
+        if (sent) {
+            env_.timing.download_bytes.observe(static_cast<double>(file->count));
+            env_.timing.download_seconds.observe(took);
+        }
         if (!sent)
             phase_ = phase::broken; // a transfer cut short: the stream cannot be followed
     }

@@ -7,6 +7,7 @@
 #include "connection.hpp"
 #include "dispatcher.hpp"
 #include "held_request.hpp"
+#include "metrics.hpp"
 
 #include <fxd/protocol/decoder.hpp>
 
@@ -32,6 +33,7 @@ struct session_env {
     spdlog::logger& log;
     request_gate& requests;
     memory_budget& memory; ///< limits.max_buffered_bytes, over every connection
+    timings& timing;       ///< the histograms of /metrics
     /// A trusted balancer's PROXY header named the client: counts the
     /// connection under it (limits.max_connections_per_address); false when
     /// that client has no room left, and the session answers busy.
@@ -94,6 +96,8 @@ private:
     void discard_or_close(std::uint64_t body_left);
     void begin_request();
     void end_request();
+    /// The request whose header came last is answered: its duration goes to /metrics.
+    void observe_request(std::optional<protocol::op> op);
     /// Reports this connection's share of the memory budget; when the total
     /// has passed limits.max_buffered_bytes, has the server relieve it.
     void account_memory();
@@ -123,6 +127,7 @@ private:
     std::size_t requests_open_ = 0; ///< admitted and not yet answered (each also counts in the gate)
     std::optional<streaming_upload> upload_;
     clock::time_point header_started_; ///< timeouts.header_s runs from a frame's first byte
+    clock::time_point request_began_;  ///< the current request's header was decoded (its duration histogram)
     bool header_clock_ = false;
     /// The last read found the stream empty: the next step is a wait. After a
     /// full read another read is tried first (pipelined bytes are likely there).

@@ -200,11 +200,13 @@ void server::handle_datagram(std::span<const char> datagram, std::string& out)
     request.size = body.size();
 
     const std::size_t mark = out.size();
+    const auto began = clock::now();
     const admission plan = dispatcher_.admit(request, transport::udp, requests_.draining(), nullptr);
     if (plan.action == admission::kind::refuse)
         dispatcher_.reply_error(out, &request, plan.code, plan.message);
     else
         dispatcher_.serve(request, body, nullptr, out);
+    timings_.observe_request(request.operation, clock::now() - began);
     if (!protocol::udp_reply_within_bound(datagram.size(), out.size() - mark)) {
         out.resize(mark); // never amplify, whatever the reply
         stats_.count_udp_drop(udp_drop::oversize_reply);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
 # --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
-# the openssl command that makes the TLS tests' certificates).
+# the openssl command that makes the TLS tests' certificates, promtool and
+# Prometheus, Chromium and lintian for tests/ops and the package check).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -12,11 +13,13 @@ packages=(
   libpq-dev  # the PostgreSQL client library (database.url)
   libutf8proc-dev  # file names in Unicode NFC
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
+  scdoc    # the man pages (docs/man)
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl
     postgresql-15)  # the cluster tests start their own servers
   packages+=(haproxy iproute2)  # the PROXY protocol tests: haproxy in front of fxd, ss to see it listen
+  packages+=(prometheus chromium lintian)  # tests/ops: promtool and a real Prometheus, the status page, the .deb
 fi
 
 missing=()

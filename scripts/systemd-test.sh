@@ -6,8 +6,11 @@
 #   - systemctl start returns once fxd is ready, and the ports answer at once;
 #   - systemctl reload re-reads the config; systemctl stop drains, exit 0;
 #   - a stopped (SIGSTOP) daemon is caught by the watchdog and restarted;
-#   - fxd.socket starts fxd on the first TCP connection and on a UDP datagram.
-# The box shares the host's network: ports 7070 and 7071 on 127.0.0.1 must be free.
+#   - fxd.socket starts fxd on the first TCP connection and on a UDP datagram;
+#   - the admin listener answers /readyz and /metrics; journald files the log
+#     lines at their priority; man fxd, man fxc and man fxd.json render
+#     without warnings.
+# The box shares the host's network: ports 7070, 7071 and 9470 on 127.0.0.1 must be free.
 #
 # Usage (as root): scripts/systemd-test.sh
 #   KEEP=1 leaves the box running; FXD_PKG_BUILD=DIR builds the package in DIR.
@@ -30,10 +33,10 @@ wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
     sleep 0.2
   done
 }
-ports_free() { ! ss -Hltnu '( sport = :7070 or sport = :7071 )' | grep -q .; }
+ports_free() { ! ss -Hltnu '( sport = :7070 or sport = :7071 or sport = :9470 )' | grep -q .; }
 cleanup() { [ "${KEEP:-0}" = 1 ] || "$box" down >/dev/null 2>&1 || true; }
 
-ports_free || { ss -ltnup '( sport = :7070 or sport = :7071 )'; echo "FAIL: 127.0.0.1:7070 or :7071 is in use on this machine (the box shares its network)"; exit 1; }
+ports_free || { ss -ltnup '( sport = :7070 or sport = :7071 or sport = :9470 )'; echo "FAIL: 127.0.0.1:7070, :7071 or :9470 is in use on this machine (the box shares its network)"; exit 1; }
 # shellcheck source=scripts/lib/debian.sh
 source "$here/lib/debian.sh"
 fxd_need_packages dpkg-dev file  # cpack's dpkg-shlibdeps, and what it runs
@@ -71,6 +74,36 @@ echo "  $state; STATUS=\"$(prop fxd.service StatusText)\"; ping answered without
 ready_us=$(( $(prop fxd.service ActiveEnterTimestampMonotonic) - $(prop fxd.service ExecMainStartTimestampMonotonic) ))
 echo "  exec to READY=1: $(( ready_us / 1000 )) ms"
 "${client[@]}" write || fail "talking to fxd under systemd"
+
+step "the admin listener and journald priorities"
+python3 - <<'PY' || fail "the admin listener on 127.0.0.1:9470"
+import urllib.request
+ready = urllib.request.urlopen("http://127.0.0.1:9470/readyz", timeout=5).read().decode()
+assert ready == "ready\n", ready
+metrics = urllib.request.urlopen("http://127.0.0.1:9470/metrics", timeout=5).read().decode()
+pings = [l for l in metrics.splitlines() if l.startswith('fxd_requests_total{op="ping"}')]
+assert pings and float(pings[0].split()[-1]) >= 1, pings
+print(f"  /readyz: ready; /metrics: {len(metrics.splitlines())} lines, {pings[0]}")
+PY
+inbox journalctl -b -u fxd.service -o json --no-pager | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+listening = [l for l in lines if "listening" in l.get("MESSAGE", "")]
+assert listening, "no listening line in the journal"
+entry = listening[-1]
+assert entry.get("PRIORITY") == "6" and entry["MESSAGE"].startswith("fxd "), entry
+print("  journal: PRIORITY=6, no timestamp of its own: " + entry["MESSAGE"][:70])
+' || fail "the journal entries of fxd"
+
+step "man fxd, man fxc, man fxd.json"
+inbox sh -c 'command -v man >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db >/dev/null 2>&1' \
+  || fail "installing man-db in the box"
+for page in fxd fxc fxd.json; do
+  warnings=$(inbox sh -c "MANWIDTH=80 man --warnings $page 2>&1 >/dev/null") || fail "man $page"
+  [ -z "$warnings" ] || fail "man $page warns: $warnings"
+  first=$(inbox sh -c "MANWIDTH=80 man $page 2>/dev/null | sed -n 4p")
+  echo "  man $page: no warnings; $(echo "$first" | sed 's/^ *//')"
+done
 
 step "systemctl reload fxd (SIGHUP, RELOADING=1 ... READY=1)"
 pid=$(prop fxd.service MainPID)

@@ -34,7 +34,7 @@ class Daemon:
             raise RuntimeError("set FXD_BINARY to the fxd binary to test against")
         self.dir = tempfile.TemporaryDirectory(prefix="fxclient-test-")
         self.proc = subprocess.Popen(
-            [binary, "--set", "tcp.port=0", "--set", "udp.port=0",
+            [binary, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0",
              "--set", f"storage.dir={self.dir.name}/storage", "--print-ports"],
             stdout=subprocess.PIPE, stderr=self._log_file(), text=True)
         line = self.proc.stdout.readline()

@@ -12,6 +12,7 @@ not installed). Every wait has a deadline; nothing asserts a time.
 
 import glob
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -119,6 +120,17 @@ def expect_error(code, fn, *args):
         assert e.code == code, f"expected {code}, got {e.code}: {e}"
         return e
     raise AssertionError(f"expected the error {code}, the call succeeded")
+
+
+def readyz(node):
+    """The admin listener's /readyz: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.admin, timeout=DEADLINE)
+    try:
+        conn.request("GET", "/readyz")
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode()
+    finally:
+        conn.close()
 
 
 def write_file(path, data):
@@ -267,6 +279,9 @@ def case_outage(fxd):
         with FxClient(port=cluster.nodes[1].tcp, timeout=DEADLINE) as c:
             expect_error("unavailable", c.login, "alice", PASSWORD)
             assert c.echo(b"still here") == b"STILL HERE"
+        # Probes see it too: not ready, and why.
+        status, body = readyz(cluster.nodes[1])
+        assert status == 503 and "database" in body, (status, body)
         # The connection that got `unavailable` is still usable.
         flying.ping()
         cluster.pg.start()
@@ -278,6 +293,7 @@ def case_outage(fxd):
             except FxError as e:
                 assert e.code == "unavailable", e
                 return None
+        wait_for("/readyz ready again", lambda: readyz(cluster.nodes[1])[0] == 200)
         with wait_for("a login once the database is back", logged_in_again) as c:
             def settled():
                 info = c.stat("flight.bin")

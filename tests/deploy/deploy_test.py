@@ -119,7 +119,7 @@ class daemon:
 
 
 def fxd_argv(fxd):
-    return [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--print-ports"]
+    return [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--print-ports"]
 
 
 def case_notify(fxd, folder):

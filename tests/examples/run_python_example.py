@@ -33,7 +33,8 @@ def check_one_line_refusal(out, *needles):
 passed = 0
 with tempfile.TemporaryDirectory() as storage:
     daemon = subprocess.Popen(
-        [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", f"storage.dir={storage}/var", "--print-ports"],
+        [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--set", f"storage.dir={storage}/var",
+         "--print-ports"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         ports = dict(kv.split("=") for kv in daemon.stdout.readline().split())

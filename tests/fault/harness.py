@@ -106,8 +106,8 @@ class Daemon:
         self._log_start = 0
 
     def argv(self):
-        args = [self.fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", f"storage.dir={self.storage}",
-                "--print-ports"]
+        args = [self.fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0",
+                "--set", f"storage.dir={self.storage}", "--print-ports"]
         for pair in FAST_AUTH + self.sets:
             args += ["--set", pair]
         return args
@@ -126,6 +126,7 @@ class Daemon:
         ports = dict(kv.split("=") for kv in line.split())
         self.tcp, self.udp = int(ports["tcp"]), int(ports["udp"])
         self.tls = int(ports["tls"]) if "tls" in ports else None
+        self.admin = int(ports["admin"]) if "admin" in ports else None
         return self
 
     @property

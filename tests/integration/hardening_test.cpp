@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_CASE(a_process_user_it_cannot_switch_to_refuses_the_start, *utf:
 {
     temp_dir top;
     const auto r = run_fxd({"--set", "storage.dir=" + (top.path() / "storage").string(), "--set", "tcp.port=0",
-                            "--set", "udp.port=0", "--set", "process.user=no-such-fxd-user"});
+                            "--set", "udp.port=0", "--set", "admin.port=0", "--set", "process.user=no-such-fxd-user"});
     BOOST_TEST(r.status == 1, r);
     BOOST_TEST(r.err.find("process.user 'no-such-fxd-user': no such user") != std::string::npos, r);
 }

@@ -38,7 +38,7 @@ namespace {
 /// Arguments that keep a daemon that does start off the default ports and storage.
 std::vector<std::string> safe_args(const temp_dir& dir, std::vector<std::string> more = {})
 {
-    std::vector<std::string> args{"--set", "tcp.port=0", "--set", "udp.port=0", "--set",
+    std::vector<std::string> args{"--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--set",
                                   "storage.dir=" + (dir.path() / "storage").string()};
     args.insert(args.end(), more.begin(), more.end());
     return args;
@@ -226,7 +226,8 @@ BOOST_AUTO_TEST_SUITE(command_line)
 BOOST_AUTO_TEST_CASE(print_ports_prints_both_ports_on_one_line_once_ready, *utf::timeout(60))
 {
     temp_dir dir;
-    const auto child = spawn_fxd_reading_first_line(safe_args(dir, {"--print-ports"}));
+    // Without the admin listener the line is exactly the two protocol ports.
+    const auto child = spawn_fxd_reading_first_line(safe_args(dir, {"--print-ports", "--set", "admin.enabled=false"}));
     std::smatch m;
     const bool matches = std::regex_match(child.first_line, m, std::regex(R"(tcp=(\d+) udp=(\d+)\n)"));
     BOOST_TEST(matches, "first stdout line: " << show(child.first_line));
@@ -503,7 +504,8 @@ BOOST_AUTO_TEST_CASE(world_writable_storage_dir_is_refused, *utf::timeout(30))
     fs::create_directory(open_dir);
     fs::permissions(open_dir, fs::perms::all);
     BOOST_TEST_REQUIRE(((fs::status(open_dir).permissions() & fs::perms::others_write) != fs::perms::none));
-    const auto r = run_fxd({"--set", "tcp.port=0", "--set", "udp.port=0", "--set", "storage.dir=" + open_dir.string()});
+    const auto r = run_fxd({"--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0", "--set",
+                             "storage.dir=" + open_dir.string()});
     BOOST_TEST(r.status == 1);
     BOOST_TEST(r.err.find("storage.dir") != std::string::npos, "stderr: " << r.err);
 }

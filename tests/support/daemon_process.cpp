@@ -92,7 +92,7 @@ daemon_process::daemon_process(std::vector<std::string> extra, std::optional<fs:
     log_file_ = storage_.parent_path() / ("fxd-" + std::to_string(::getpid()) + "-" +
                                           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".log");
 
-    std::vector<std::string> args{fxd_binary(), "--set", "tcp.port=0", "--set", "udp.port=0",
+    std::vector<std::string> args{fxd_binary(), "--set", "tcp.port=0", "--set", "udp.port=0", "--set", "admin.port=0",
                                   "--set", "storage.dir=" + storage_.string(), "--set", "log.level=debug", "--print-ports"};
     args.insert(args.end(), extra.begin(), extra.end());
 

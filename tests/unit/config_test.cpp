@@ -219,7 +219,8 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "process": {"user": "fxd"},
   "database": {"url": "postgresql://fxd@db.example/fxd", "pool_size": 7, "connect_timeout_s": 2.5,
                "statement_timeout_s": 3.5, "sweep_interval_s": 4.5},
-  "proxy": {"trusted": ["127.0.0.0/8", "2001:db8::/32", "192.0.2.10"]}
+  "proxy": {"trusted": ["127.0.0.0/8", "2001:db8::/32", "192.0.2.10"]},
+  "admin": {"enabled": false, "bind": "::1", "port": 1023}
 })";
     config want;
     want.tcp.bind = "0.0.0.0";
@@ -273,6 +274,9 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
     want.proxy.trusted = {"127.0.0.0/8", "2001:db8::/32", "192.0.2.10"};
+    want.admin.enabled = false;
+    want.admin.bind = "::1";
+    want.admin.port = 1023;
 
     BOOST_TEST((load_text(file) == want));
 
@@ -295,6 +299,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "database.url=postgresql://fxd@db.example/fxd", "database.pool_size=7", "database.connect_timeout_s=2.5",
         "database.statement_timeout_s=3.5", "database.sweep_interval_s=4.5",
         "proxy.trusted=127.0.0.0/8,2001:db8::/32,192.0.2.10",
+        "admin.enabled=false", "admin.bind=::1", "admin.port=1023",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
