@@ -45,6 +45,8 @@ std::optional<refusal> check_upload(const protocol::request_header& request, con
     if (const auto* sha = request.fields->if_contains("sha256");
         sha && !(sha->is_string() && protocol::is_sha256_hex(sha->get_string())))
         return refusal{errc::bad_request, "sha256 must be 64 lowercase hex digits"};
+    if (protocol::has_field(request, "mtime") && !protocol::mtime_field(request))
+        return refusal{errc::bad_request, "mtime must be whole seconds since 1970 from 0 to 253402300799 (9999-12-31)"};
     if (request.size > cfg.limits.max_upload_bytes)
         return refusal{errc::body_too_large, "size exceeds limits.max_upload_bytes"};
     return std::nullopt;

@@ -283,7 +283,8 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     return {file_status::ok, std::move(up), 0};
 }
 
-file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published)
+file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
+                                std::optional<std::int64_t> mtime)
 {
     const std::string sha = up.hash_.finish_hex();
     if (expected_sha256 && *expected_sha256 != sha) {
@@ -307,7 +308,7 @@ file_status local_files::commit(upload& up, const std::optional<std::string>& ex
         std::lock_guard lock(publish_mutex_);
         stale = catalog_.find_partial(up.record_.user, up.record_.name);
         const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
-        published = {up.record_.name, up.received_, sha, util::unix_now()};
+        published = {up.record_.name, up.received_, sha, mtime.value_or(util::unix_now())};
         try {
             catalog_.prepare_publish(up.record_, published);
         } catch (const catalog_full&) {

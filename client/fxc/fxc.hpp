@@ -43,7 +43,9 @@ struct options {
     bool udp = false;                ///< echo/ping --udp
     /// --tls (or FXC_TLS), --cacert, --cert, --key. Only file names: fxc keeps no secret anywhere.
     fxd::client::tls_options tls;
-    std::optional<std::string> output; ///< download -o FILE
+    std::optional<std::string> output; ///< download -o FILE, FOLDER or - (standard output)
+    std::optional<std::string> as_name; ///< upload --as NAME (one file)
+    bool force = false;                ///< download -f: replace a local file with other content
     std::string command;
     std::vector<std::string> args;
 };
@@ -61,6 +63,9 @@ public:
                  const std::string& hint, int status) const;
     /// An informational line on stderr, unless --quiet or --json.
     void note(const std::string& text) const;
+    /// The line after a command on several files: how many, how many bytes,
+    /// how many failed (stdout; in JSON mode an object with "summary": true).
+    void summary(const std::string& command, std::size_t files, std::uint64_t bytes, std::size_t failed) const;
 
 private:
     const options& opts_;
@@ -82,6 +87,10 @@ public:
     void finish(bool ok = true);
     /// The mode for fxc's stderr and options.
     static mode choose(const options& opts);
+
+    /// The bar as drawn at this width (without the carriage return): at most
+    /// columns - 1 characters, the label whole unless nothing else fits.
+    std::string line(int columns, bool last) const;
 
 private:
     void draw(bool last);
@@ -118,11 +127,19 @@ std::string required_user(const options& opts, const std::string& command);
 int run_command(const options& opts, const output& out, fxd::client::session& s);
 /// ping or echo over UDP.
 int run_udp_command(const options& opts, const output& out);
-/// Upload and download with progress, shared with the shell; print their result.
-void do_upload(const options& opts, const output& out, fxd::client::session& s, const std::string& file,
-               const std::string& name);
-void do_download(const options& opts, const output& out, fxd::client::session& s, const std::string& name,
-                 const std::string& file);
+/// Upload and download with progress, shared with the shell; print their
+/// result and return the bytes moved. A `file` of "-" downloads to stdout.
+std::uint64_t do_upload(const options& opts, const output& out, fxd::client::session& s, const std::string& file,
+                        const std::string& name);
+std::uint64_t do_download(const options& opts, const output& out, fxd::client::session& s, const std::string& name,
+                          const std::string& file);
+/// Checks the files of `fxc upload` before anything is sent (throws usage_error).
+void check_upload_files(const options& opts);
+/// JSON text with every number in plain decimal (never 1.7E-3).
+std::string json_text(const boost::json::value& v);
+/// Prints the failure the exception being handled stands for; returns its exit
+/// status. `connected`: whether the connection had been made.
+int report_failure(const options& opts, const output& out, const std::string& command, bool connected);
 void do_list(const output& out, fxd::client::session& s);
 /// Checks a file name against the contract's rules; throws usage_error.
 void check_file_name(const std::string& name);

@@ -26,6 +26,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// What answered is not an fxd server (an HTTP server, say): its first reply
+/// is not a frame. what() says so, naming the protocol when it is recognised.
+class not_fxd_error : public connection_error {
+public:
+    using connection_error::connection_error;
+};
+
 /// A TLS handshake, certificate check or TLS record failed; what() names the
 /// reason, e.g. "TLS: certificate verify failed: self-signed certificate".
 class tls_error : public connection_error {
