@@ -64,7 +64,7 @@ constexpr std::array<op_spec, protocol::op_count> table{{
     {op::echo,             tcp_and_udp, false, body::whole,   shape::loop,     check_echo,      &d::serve_echo},
     {op::register_user,    tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::register_user},
     {op::login,            tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::login},
-    {op::logout,           tcp_only,    false, body::none,    shape::loop,     nullptr,         &d::serve_logout},
+    {op::logout,           tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::logout},
     {op::whoami,           tcp_only,    false, body::none,    shape::loop,     nullptr,         &d::serve_whoami},
     {op::upload,           tcp_only,    true,  body::streamed, shape::upload,  check_upload},
     {op::download,         tcp_only,    true,  body::none,    shape::download, check_file_name},

@@ -89,12 +89,6 @@ std::string join(const std::vector<std::string>& parts, const char* sep)
     return out;
 }
 
-void login(const options& opts, session& s, const std::string& command)
-{
-    const std::string user = required_user(opts, command);
-    s.login(user, password_for(user, false));
-}
-
 json::value text_value(const std::string& bytes)
 {
     // Echo bodies come from the command line, so they are text; keep invalid
@@ -251,6 +245,33 @@ void output::summary(const std::string& command, std::size_t files, std::uint64_
                   << ", " << failed << " failed\n";
     }
     std::cout.flush();
+}
+
+std::string server_key(const options& opts)
+{
+    return opts.host + ":" + std::to_string(opts.port);
+}
+
+void login(const options& opts, const output& out, session& s, const std::string& command)
+{
+    const std::string user = required_user(opts, command);
+    if (std::getenv("FXC_PASSWORD") == nullptr) {
+        credentials_file remembered;
+        if (const auto token = remembered.token(server_key(opts), user)) {
+            try {
+                s.login_token(user, *token);
+                return;
+            } catch (const fxd::client::server_error& e) {
+                if (e.code() != "bad_credentials")
+                    throw;
+                // Expired, or revoked by `fxd user passwd` or `del`: of no more use.
+                remembered.remove(server_key(opts), user);
+                out.note("the remembered login of " + user + " on " + server_key(opts) +
+                         " has expired or was revoked ('fxc login' remembers a new one)");
+            }
+        }
+    }
+    s.login(user, password_for(user, false));
 }
 
 std::string required_user(const options& opts, const std::string& command)
@@ -535,26 +556,52 @@ int run_command(const options& opts, const output& out, session& s)
         const std::string user = required_user(opts, cmd);
         const auto name = s.register_user(user, password_for(user, true));
         out.result("register", "registered " + name, {{"user", name}});
+    } else if (cmd == "login") {
+        const std::string user = required_user(opts, cmd);
+        const auto r = s.login_remembered(user, password_for(user, false));
+        credentials_file remembered;
+        remembered.put(server_key(opts), user, r.token, r.expires);
+        out.result("login",
+                   "logged in as " + r.user + " on " + server_key(opts) + "; remembered in " +
+                       remembered.path().string() + " until " + local_time(r.expires) + " ('fxc logout' forgets it)",
+                   {{"user", r.user}, {"server", server_key(opts)}, {"expires", r.expires}});
+    } else if (cmd == "logout") {
+        const std::string user = required_user(opts, cmd);
+        credentials_file remembered;
+        const auto token = remembered.token(server_key(opts), user);
+        if (!token) {
+            out.result("logout", "no remembered login of " + user + " on " + server_key(opts),
+                       {{"user", user}, {"server", server_key(opts)}, {"revoked", false}});
+            return exit_ok;
+        }
+        // The server forgets it first: a copy left anywhere is of no use after this.
+        const bool revoked = s.revoke_token(*token);
+        remembered.remove(server_key(opts), user);
+        out.result("logout",
+                   "logged out " + user + " on " + server_key(opts) +
+                       (revoked ? ": the server revoked the login" : ": the server no longer knew the login") +
+                       " and it was removed from " + remembered.path().string(),
+                   {{"user", user}, {"server", server_key(opts)}, {"revoked", revoked}});
     } else if (cmd == "whoami") {
         if (opts.user)
-            login(opts, s, cmd);
+            login(opts, out, s, cmd);
         const auto who = s.whoami();
         out.result("whoami", who ? *who : "(not logged in)", {{"user", who ? json::value(*who) : json::value(nullptr)}});
     } else if (cmd == "upload") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         return for_each_item(opts, out, cmd, args, [&](const std::string& file) {
             return do_upload(opts, out, s, file, opts.as_name.value_or(fs::path(file).filename().string()));
         });
     } else if (cmd == "download") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         return for_each_item(opts, out, cmd, args, [&](const std::string& name) {
             return do_download(opts, out, s, name, opts.output.value_or(""));
         });
     } else if (cmd == "ls") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         do_list(out, s);
     } else if (cmd == "stat") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         const auto st = s.stat(args[0]);
         if (!st)
             throw fxd::client::server_error(
@@ -576,7 +623,7 @@ int run_command(const options& opts, const output& out, session& s)
             text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
         out.result("stat", text.str(), std::move(fields));
     } else if (cmd == "rm") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         return for_each_item(opts, out, cmd, args, [&](const std::string& name) {
             const auto size = s.stat(name);
             s.remove(name);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -143,6 +144,57 @@ int report_failure(const options& opts, const output& out, const std::string& co
 void do_list(const output& out, fxd::client::session& s);
 /// Checks a file name against the contract's rules; throws usage_error.
 void check_file_name(const std::string& name);
+
+// settings.cpp
+/// $XDG_CONFIG_HOME/fxc, else ~/.config/fxc (empty when neither is known).
+std::filesystem::path config_dir();
+/// $XDG_STATE_HOME/fxc, else ~/.local/state/fxc (the shell's history).
+std::filesystem::path state_dir();
+
+/// Defaults from config_dir()/config, plain `key = value` lines ('#' starts a
+/// comment): host, port, user, tls, cacert. Options and FXC_* override them.
+struct config_file {
+    std::optional<std::string> host;
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> user;
+    std::optional<bool> tls;
+    std::optional<std::string> cacert;
+};
+/// Reads it (nothing when there is no file); throws usage_error naming the file and line.
+config_file read_config_file();
+
+/// Remembered logins in config_dir()/credentials (mode 0600): per server
+/// (host:port) and user, the token fxd issued and when it expires.
+class credentials_file {
+public:
+    /// Reads the file; throws usage_error when others may read it or it cannot be read.
+    credentials_file();
+    std::optional<std::string> token(const std::string& server, const std::string& user) const;
+    /// The users with an unexpired login on a server.
+    std::vector<std::string> users(const std::string& server) const;
+    /// Adds or replaces a login and writes the file (whole, 0600, renamed into place).
+    void put(const std::string& server, const std::string& user, const std::string& token, std::int64_t expires);
+    /// Forgets a login and writes the file; false when there was none.
+    bool remove(const std::string& server, const std::string& user);
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    struct entry {
+        std::string server;
+        std::string user;
+        std::string token;
+        std::int64_t expires = 0;
+    };
+    void save() const;
+    std::filesystem::path path_;
+    std::vector<entry> entries_;
+};
+
+/// "host:port", the key of remembered logins.
+std::string server_key(const options& opts);
+/// Logs the session in as the command's user: FXC_PASSWORD when set, else a
+/// remembered login, else the password asked on the terminal.
+void login(const options& opts, const output& out, fxd::client::session& s, const std::string& command);
 
 // shell.cpp
 int run_shell(const options& opts, const output& out, fxd::client::session& s);

@@ -141,6 +141,8 @@ const std::map<std::string, command_spec, std::less<>>& commands()
         {"stats", {0, 0, "stats"}},
         {"register", {0, 0, "register"}},
         {"whoami", {0, 0, "whoami"}},
+        {"login", {0, 0, "login"}},
+        {"logout", {0, 0, "logout"}},
         {"upload", {1, SIZE_MAX, "upload FILE... (or upload FILE --as NAME)"}},
         {"download", {1, SIZE_MAX, "download NAME... [-o FILE|FOLDER|-] [-f]"}},
         {"ls", {0, 0, "ls"}},
@@ -232,6 +234,16 @@ void check_tls(const options& opts)
 /// Options may stand anywhere on the line; '--' ends them (CLI11's own rules).
 bool parse(int argc, char** argv, options& opts)
 {
+    // $XDG_CONFIG_HOME/fxc/config first: what the command line and FXC_* give overrides it.
+    const auto file = read_config_file();
+    if (file.host)
+        opts.host = *file.host;
+    if (file.port)
+        opts.port = *file.port;
+    if (file.user)
+        opts.user = *file.user;
+    if (file.tls)
+        opts.tls.enabled = *file.tls;
     CLI::App app("", "fxc");
     app.option_defaults()->disable_flag_override(); // --quiet=x is an error, not a value for --quiet
     app.set_help_flag("-h,--help");
@@ -268,10 +280,19 @@ bool parse(int argc, char** argv, options& opts)
     } catch (const CLI::ParseError& e) {
         throw usage_error(e.what());
     }
+    // The CA file applies when TLS ends up on, however it was turned on.
+    if (file.cacert && opts.tls.enabled && opts.tls.ca_file.empty())
+        opts.tls.ca_file = *file.cacert;
     check_command(opts, std::move(positional), output->count() > 0, as->count() > 0);
     check_tls(opts);
-    if (opts.tls.enabled && port->count() == 0)
+    if (opts.tls.enabled && port->count() == 0 && !file.port)
         opts.port = default_tls_port;
+    // No user named anywhere: the one remembered login on this server, if there is exactly one.
+    if (!opts.user && opts.command != "register") {
+        const auto users = credentials_file().users(opts.host + ":" + std::to_string(opts.port));
+        if (users.size() == 1)
+            opts.user = users.front();
+    }
     return true;
 }
 
@@ -382,7 +403,8 @@ int main(int argc, char** argv)
         }
         // Command lines that cannot work fail before anything is sent.
         if (opts.command == "upload" || opts.command == "download" || opts.command == "ls" ||
-            opts.command == "stat" || opts.command == "rm" || opts.command == "register")
+            opts.command == "stat" || opts.command == "rm" || opts.command == "register" ||
+            opts.command == "login" || opts.command == "logout")
             required_user(opts, opts.command);
         if (opts.command == "stat" || opts.command == "rm" || opts.command == "download") {
             for (const auto& name : opts.args)

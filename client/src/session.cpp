@@ -99,7 +99,14 @@ session::session(std::string host, std::uint16_t port, tls_options tls, std::chr
 session::~session()
 {
     if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
+        OPENSSL_cleanse(credentials_->secret.data(), credentials_->secret.size());
+}
+
+void session::remember_credentials(credentials c)
+{
+    if (credentials_)
+        OPENSSL_cleanse(credentials_->secret.data(), credentials_->secret.size());
+    credentials_ = std::move(c);
 }
 
 session::session(session&&) noexcept = default;
@@ -111,9 +118,10 @@ void session::reconnect()
     broken_ = false;
     conn_.emplace(host_, port_, tls_, timeout_);
     if (credentials_) {
-        const auto [user, password] = *credentials_;
-        const auto r = conn_->call({{"op", "login"}, {"user", user}, {"password", password}});
+        const auto& c = *credentials_;
+        const auto r = conn_->call({{"op", "login"}, {"user", c.user}, {c.is_token ? "token" : "password", c.secret}});
         if (!r.ok()) {
+            remember_credentials({});
             credentials_.reset();
             throw server_error("login", r.header);
         }
@@ -191,18 +199,42 @@ std::string session::register_user(const std::string& user, const std::string& p
 std::string session::login(const std::string& user, const std::string& password)
 {
     const auto r = request({{"op", "login"}, {"user", user}, {"password", password}});
-    if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
-    credentials_.emplace(user, password);
+    remember_credentials({user, password, false});
+    return string_of(r.header, "user");
+}
+
+session::remembered session::login_remembered(const std::string& user, const std::string& password)
+{
+    const auto r = request({{"op", "login"}, {"user", user}, {"password", password}, {"remember", true}});
+    remembered out{string_of(r.header, "user"), string_of(r.header, "token"), int_of(r.header, "expires")};
+    if (out.token.empty())
+        throw connection_error("the server gave no token: it does not offer remembered logins");
+    // Reconnections use the token: the password need not stay in memory.
+    remember_credentials({user, out.token, true});
+    return out;
+}
+
+std::string session::login_token(const std::string& user, const std::string& token)
+{
+    const auto r = request({{"op", "login"}, {"user", user}, {"token", token}});
+    remember_credentials({user, token, true});
     return string_of(r.header, "user");
 }
 
 void session::logout()
 {
     request({{"op", "logout"}});
-    if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
+    remember_credentials({});
     credentials_.reset();
+}
+
+bool session::revoke_token(const std::string& token)
+{
+    const auto r = request({{"op", "logout"}, {"token", token}});
+    remember_credentials({});
+    credentials_.reset();
+    const auto* revoked = r.header.if_contains("revoked");
+    return revoked && revoked->is_bool() && revoked->get_bool();
 }
 
 std::optional<std::string> session::whoami()

@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -57,8 +58,12 @@ std::string fxc_binary()
 }
 
 /// fxc's environment: ours without FXC_* (so a developer's settings cannot leak in), plus `changes`.
-std::vector<std::string> fxc_environment(const env_changes& changes)
+/// Unless `changes` names them, fxc's config and state folders are ones that do
+/// not exist: no ~/.config/fxc of the developer's is read, nothing is written there.
+std::vector<std::string> fxc_environment(env_changes changes)
 {
+    changes.try_emplace("XDG_CONFIG_HOME", "/nonexistent/fxc-test-config");
+    changes.try_emplace("XDG_STATE_HOME", "/nonexistent/fxc-test-state");
     return environment_with(changes, {"FXC_"});
 }
 
@@ -1179,6 +1184,165 @@ BOOST_AUTO_TEST_CASE(a_resumed_or_restarted_upload_is_told_once, *utf::timeout(3
     BOOST_TEST(said.find("resumed") == std::string::npos, "a restarted upload is not also called resumed");
     BOOST_TEST(said.find("whole file was sent") != std::string::npos);
     BOOST_TEST(up.err.find("upload r.bin: 1.0 MiB in") != std::string::npos);
+}
+
+namespace {
+
+/// The remembered logins file fxc writes under `config`.
+fs::path credentials_in(const fs::path& config)
+{
+    return config / "fxc" / "credentials";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(login_is_remembered_until_logout_or_a_password_change, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    const auto config = env.path("config").string();
+    const env_changes with_password{{"XDG_CONFIG_HOME", config}, {"FXC_PASSWORD", password}};
+    const env_changes no_password{{"XDG_CONFIG_HOME", config}};
+
+    // Without a remembered login and without a terminal, there is no password to be had.
+    const auto before = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST(before.status == 2);
+
+    const auto login = env.fxc({"--user", "alice", "login"}, with_password);
+    BOOST_TEST_INFO(login);
+    BOOST_TEST(login.status == 0);
+    BOOST_TEST(login.out.find("fxc logout") != std::string::npos);
+    const auto file = credentials_in(config);
+    BOOST_REQUIRE(fs::exists(file));
+    BOOST_TEST(((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write)),
+               "the credentials file is not mode 0600");
+    const auto saved = read_file(file);
+    BOOST_TEST(saved.find(password) == std::string::npos, "the password was written down");
+    BOOST_TEST(saved.find("127.0.0.1:" + std::to_string(env.daemon.tcp_port()) + " alice ") != std::string::npos);
+
+    // Later commands log in with it: no password anywhere, not even --user (the one login on this server).
+    const auto ls = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(ls);
+    BOOST_TEST(ls.status == 0);
+    write_file(env.path("t.txt"), "token upload");
+    const auto up = env.fxc({"upload", env.path("t.txt").string()}, no_password);
+    BOOST_TEST_INFO(up);
+    BOOST_TEST(up.status == 0);
+
+    // Others may not read it: refused, like ssh refuses such a key.
+    fs::permissions(file, fs::perms::group_read, fs::perm_options::add);
+    const auto exposed = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(exposed);
+    BOOST_TEST(exposed.status == 2);
+    BOOST_TEST(exposed.err.find("chmod 600") != std::string::npos);
+    fs::permissions(file, fs::perms::group_read, fs::perm_options::remove);
+
+    // `fxd user passwd` revokes it: the next command says so and forgets it.
+    const auto passwd = fxd_user(env.daemon.storage(), {"passwd", "alice"}, "alice-new-password\n");
+    BOOST_TEST_INFO(passwd);
+    BOOST_REQUIRE(passwd.status == 0);
+    const auto revoked = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(revoked);
+    BOOST_TEST(revoked.status == 2);
+    BOOST_TEST(revoked.err.find("expired or was revoked") != std::string::npos);
+    BOOST_TEST(read_file(file).find(" alice ") == std::string::npos);
+
+    // logout: the server forgets the token, then the file does.
+    const env_changes new_password{{"XDG_CONFIG_HOME", config}, {"FXC_PASSWORD", "alice-new-password"}};
+    BOOST_REQUIRE(env.fxc({"--user", "alice", "login"}, new_password).status == 0);
+    const auto line = read_file(file);
+    const auto at = line.find(" alice ") + 7;
+    const std::string token = line.substr(at, 64);
+    BOOST_TEST(token.find_first_not_of("0123456789abcdef") == std::string::npos);
+    const auto out = env.fxc({"--user", "alice", "logout"}, no_password);
+    BOOST_TEST_INFO(out);
+    BOOST_TEST(out.status == 0);
+    BOOST_TEST(out.out.find("revoked") != std::string::npos);
+    BOOST_TEST(read_file(file).find(" alice ") == std::string::npos);
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    BOOST_CHECK_THROW(s.login_token("alice", token), fxd::client::server_error);
+}
+
+BOOST_AUTO_TEST_CASE(tokens_on_the_wire, *utf::timeout(300))
+{
+    fxc_env env{daemon_process({"--set", "auth.token_ttl_s=120"})};
+    env.register_user("alice");
+    env.register_user("bob");
+    fxd::client::connection c(localhost, env.daemon.tcp_port());
+    const auto before = static_cast<std::int64_t>(std::time(nullptr));
+    const auto r = c.call({{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", true}});
+    BOOST_REQUIRE(r.ok());
+    const auto token = str(r, "token");
+    BOOST_TEST(token.size() == 64u);
+    const auto expires = r.header.at("expires").to_number<std::int64_t>();
+    BOOST_TEST(expires >= before + 120);
+    BOOST_TEST(expires <= static_cast<std::int64_t>(std::time(nullptr)) + 121);
+    // Without remember, no token.
+    BOOST_TEST(!c.call({{"op", "login"}, {"user", "alice"}, {"password", password}}).header.contains("token"));
+
+    fxd::client::connection t(localhost, env.daemon.tcp_port());
+    const auto by_token = t.call({{"op", "login"}, {"user", "alice"}, {"token", token}});
+    BOOST_TEST(by_token.ok());
+    BOOST_TEST(str(t.call({{"op", "whoami"}}), "user") == "alice");
+    BOOST_TEST(t.call({{"op", "list"}}).ok());
+    // Another user's name with alice's token: no.
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "bob"}, {"token", token}}).code() == "bad_credentials");
+
+    for (const auto& bad : std::vector<json::object>{
+             {{"op", "login"}, {"user", "alice"}, {"password", password}, {"token", token}},
+             {{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", "yes"}},
+             {{"op", "login"}, {"user", "alice"}, {"token", "not-a-token"}},
+             {{"op", "login"}, {"user", "alice"}, {"token", 42}},
+             {{"op", "logout"}, {"token", "short"}}}) {
+        BOOST_TEST_INFO(json::serialize(bad));
+        BOOST_TEST(t.call(bad).code() == "bad_request");
+    }
+
+    // An unknown token is a failed login, counted like a wrong password.
+    fxd::client::connection guesser(localhost, env.daemon.tcp_port());
+    std::string last;
+    for (int i = 0; i < 8; ++i)
+        last = guesser.call({{"op", "login"}, {"user", "bob"}, {"token", std::string(64, 'a' + i % 6)}}).code();
+    BOOST_TEST(last == "rate_limited");
+
+    // logout with the token revokes it; a second time there is nothing to revoke.
+    const auto out = t.call({{"op", "logout"}, {"token", token}});
+    BOOST_TEST(out.ok());
+    BOOST_TEST(out.header.at("revoked").as_bool());
+    BOOST_TEST(!t.call({{"op", "logout"}, {"token", token}}).header.at("revoked").as_bool());
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "alice"}, {"token", token}}).code() == "bad_credentials");
+
+    // `fxd user del` revokes too.
+    const auto again = c.call({{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", true}});
+    const auto fresh = str(again, "token");
+    BOOST_REQUIRE(fxd_user(env.daemon.storage(), {"del", "alice"}).status == 0);
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "alice"}, {"token", fresh}}).code() == "bad_credentials");
+}
+
+BOOST_AUTO_TEST_CASE(the_config_file_gives_defaults_that_options_override, *utf::timeout(120))
+{
+    fxc_env env;
+    env.register_user("alice");
+    const auto config = env.path("config");
+    fs::create_directories(config / "fxc");
+    write_file(config / "fxc" / "config", "# fxc defaults\nhost = 127.0.0.1\nport = " +
+                                              std::to_string(env.daemon.tcp_port()) + "\nuser = alice\ntls = false\n");
+    const env_changes vars{{"XDG_CONFIG_HOME", config.string()}, {"FXC_PASSWORD", password}};
+    const auto who = run_fxc({"whoami"}, vars);
+    BOOST_TEST_INFO(who);
+    BOOST_TEST(who.status == 0);
+    BOOST_TEST(who.out.find("alice") != std::string::npos);
+
+    const auto overridden = run_fxc({"--port", std::to_string(closed_port()), "ping"}, vars);
+    BOOST_TEST(overridden.status == 3);
+
+    write_file(config / "fxc" / "config", "port = 7070\ncolour = blue\n");
+    const auto unknown = run_fxc({"ping"}, vars);
+    BOOST_TEST_INFO(unknown);
+    BOOST_TEST(unknown.status == 2);
+    BOOST_TEST(unknown.err.find("config:2") != std::string::npos);
+    BOOST_TEST(unknown.err.find("colour") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
-           "max_registrations_per_address": 1020, "register_window_s": 6.5},
+           "max_registrations_per_address": 1020, "register_window_s": 6.5, "token_ttl_s": 1023},
   "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
   "process": {"user": "fxd"}
 })";
@@ -260,6 +260,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.workers.queue_limit = 1009;
     want.auth.max_registrations_per_address = 1020;
     want.auth.register_window_s = 6.5;
+    want.auth.token_ttl_s = 1023;
     want.workers.hash_threads = 4;
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
@@ -281,7 +282,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
         "auth.max_registrations_per_address=1020", "auth.register_window_s=6.5", "workers.hash_threads=4",
         "workers.hash_queue_limit=1021",
-        "process.user=fxd",
+        "process.user=fxd", "auth.token_ttl_s=1023",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 

@@ -149,7 +149,19 @@ public:
     std::string register_user(const std::string& user, const std::string& password);
     /// Logs in; the session remembers the credentials to log in again after a reconnect.
     std::string login(const std::string& user, const std::string& password);
+    /// A remembered login: logs in with the password and "remember": true;
+    /// the server's token (and until when it lasts) comes back for later runs.
+    struct remembered {
+        std::string user;
+        std::string token;
+        std::int64_t expires = 0; ///< unix seconds
+    };
+    remembered login_remembered(const std::string& user, const std::string& password);
+    /// Logs in with a token from login_remembered instead of the password.
+    std::string login_token(const std::string& user, const std::string& token);
     void logout();
+    /// logout with the token: the server forgets it. False when it did not know it.
+    bool revoke_token(const std::string& token);
     std::optional<std::string> whoami();
     boost::json::object stats();
 
@@ -197,7 +209,14 @@ private:
     tls_options tls_;
     std::optional<connection> conn_;
     bool broken_ = false;
-    std::optional<std::pair<std::string, std::string>> credentials_;
+    /// What logged in, to log in again after a reconnect: user, then password or token.
+    struct credentials {
+        std::string user;
+        std::string secret;
+        bool is_token = false;
+    };
+    std::optional<credentials> credentials_;
+    void remember_credentials(credentials c);
 };
 
 /// The .part path a download into `file` writes to.
