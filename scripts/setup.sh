@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
 # --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
-# the openssl command that makes the TLS tests' certificates).
+# the openssl command that makes the TLS tests' certificates, tmux for fxc's
+# terminal tests).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -10,9 +11,11 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
+  libedit-dev  # fxc's shell: line editing, history, completion
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl)
+  packages+=(tmux)  # fxc's progress bar and shell on a real terminal (tests/cli/fxc_tmux_test.py)
 fi
 
 missing=()

@@ -316,6 +316,16 @@ void check_upload_files(const options& opts)
     }
 }
 
+namespace {
+
+void stop_if_asked(const options& opts)
+{
+    if (opts.stop_requested && opts.stop_requested())
+        throw fxd::client::cancelled_error("interrupted");
+}
+
+} // namespace
+
 std::uint64_t do_upload(const options& opts, const output& out, session& s, const std::string& file,
                         const std::string& name)
 {
@@ -328,11 +338,17 @@ std::uint64_t do_upload(const options& opts, const output& out, session& s, cons
     {
         // Hashing a large file takes a while: show it on a terminal only.
         progress_bar hashing("sha256 " + name, mode == progress_bar::mode::bar ? mode : progress_bar::mode::off);
-        o.sha256 = fxd::util::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) { hashing.update(d, t); });
+        o.sha256 = fxd::util::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) {
+            stop_if_asked(opts);
+            hashing.update(d, t);
+        });
         hashing.finish();
     }
     progress_bar bar("upload " + name, mode);
-    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    o.progress = [&](std::uint64_t d, std::uint64_t t) {
+        stop_if_asked(opts);
+        bar.update(d, t);
+    };
     fxd::client::upload_result r;
     try {
         r = s.upload(file, name, o);
@@ -385,7 +401,10 @@ std::uint64_t do_download(const options& opts, const output& out, session& s, co
     progress_bar bar("download " + name, progress_bar::choose(opts));
     fxd::client::download_options o;
     o.force = opts.force;
-    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    o.progress = [&](std::uint64_t d, std::uint64_t t) {
+        stop_if_asked(opts);
+        bar.update(d, t);
+    };
     if (file == "-") {
         fxd::client::download_result r;
         try {
@@ -436,6 +455,30 @@ std::uint64_t do_download(const options& opts, const output& out, session& s, co
              << human_bytes(static_cast<double>(r.size - r.resumed_from)) << " fetched";
     out.result("download", text.str(), std::move(fields));
     return r.size - r.resumed_from;
+}
+
+void do_stat(const output& out, session& s, const std::string& name)
+{
+    const auto st = s.stat(name);
+    if (!st)
+        throw fxd::client::server_error(
+            "stat", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
+    std::ostringstream text;
+    text << "name:    " << st->name << "\n";
+    text << "exists:  " << (st->exists ? "yes" : "no (only an interrupted upload)") << "\n";
+    json::object fields{{"name", st->name}, {"exists", st->exists}, {"partial", st->partial}};
+    if (st->exists) {
+        text << "size:    " << st->size << " (" << human_bytes(static_cast<double>(st->size)) << ")\n";
+        text << "sha256:  " << st->sha256 << "\n";
+        text << "mtime:   " << local_time(st->mtime) << " (" << st->mtime << ")\n";
+        fields["size"] = st->size;
+        fields["sha256"] = st->sha256;
+        fields["mtime"] = st->mtime;
+    }
+    text << "partial: " << st->partial;
+    if (st->partial > 0)
+        text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
+    out.result("stat", text.str(), std::move(fields));
 }
 
 void do_list(const output& out, session& s)
@@ -602,26 +645,7 @@ int run_command(const options& opts, const output& out, session& s)
         do_list(out, s);
     } else if (cmd == "stat") {
         login(opts, out, s, cmd);
-        const auto st = s.stat(args[0]);
-        if (!st)
-            throw fxd::client::server_error(
-                "stat", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
-        std::ostringstream text;
-        text << "name:    " << st->name << "\n";
-        text << "exists:  " << (st->exists ? "yes" : "no (only an interrupted upload)") << "\n";
-        json::object fields{{"name", st->name}, {"exists", st->exists}, {"partial", st->partial}};
-        if (st->exists) {
-            text << "size:    " << st->size << " (" << human_bytes(static_cast<double>(st->size)) << ")\n";
-            text << "sha256:  " << st->sha256 << "\n";
-            text << "mtime:   " << local_time(st->mtime) << " (" << st->mtime << ")\n";
-            fields["size"] = st->size;
-            fields["sha256"] = st->sha256;
-            fields["mtime"] = st->mtime;
-        }
-        text << "partial: " << st->partial;
-        if (st->partial > 0)
-            text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
-        out.result("stat", text.str(), std::move(fields));
+        do_stat(out, s, args[0]);
     } else if (cmd == "rm") {
         login(opts, out, s, cmd);
         return for_each_item(opts, out, cmd, args, [&](const std::string& name) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,9 @@ struct options {
     std::optional<std::string> output; ///< download -o FILE, FOLDER or - (standard output)
     std::optional<std::string> as_name; ///< upload --as NAME (one file)
     bool force = false;                ///< download -f: replace a local file with other content
+    /// The shell's Ctrl-C: transfers check it as they go and stop with
+    /// fxd::client::cancelled_error when it says so. Empty: never.
+    std::function<bool()> stop_requested;
     std::string command;
     std::vector<std::string> args;
 };
@@ -142,6 +146,7 @@ std::string json_text(const boost::json::value& v);
 /// status. `connected`: whether the connection had been made.
 int report_failure(const options& opts, const output& out, const std::string& command, bool connected);
 void do_list(const output& out, fxd::client::session& s);
+void do_stat(const output& out, fxd::client::session& s, const std::string& name);
 /// Checks a file name against the contract's rules; throws usage_error.
 void check_file_name(const std::string& name);
 

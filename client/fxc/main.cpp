@@ -235,15 +235,15 @@ void check_tls(const options& opts)
 bool parse(int argc, char** argv, options& opts)
 {
     // $XDG_CONFIG_HOME/fxc/config first: what the command line and FXC_* give overrides it.
-    const auto file = read_config_file();
-    if (file.host)
-        opts.host = *file.host;
-    if (file.port)
-        opts.port = *file.port;
-    if (file.user)
-        opts.user = *file.user;
-    if (file.tls)
-        opts.tls.enabled = *file.tls;
+    const auto defaults = read_config_file();
+    if (defaults.host)
+        opts.host = *defaults.host;
+    if (defaults.port)
+        opts.port = *defaults.port;
+    if (defaults.user)
+        opts.user = *defaults.user;
+    if (defaults.tls)
+        opts.tls.enabled = *defaults.tls;
     CLI::App app("", "fxc");
     app.option_defaults()->disable_flag_override(); // --quiet=x is an error, not a value for --quiet
     app.set_help_flag("-h,--help");
@@ -281,11 +281,11 @@ bool parse(int argc, char** argv, options& opts)
         throw usage_error(e.what());
     }
     // The CA file applies when TLS ends up on, however it was turned on.
-    if (file.cacert && opts.tls.enabled && opts.tls.ca_file.empty())
-        opts.tls.ca_file = *file.cacert;
+    if (defaults.cacert && opts.tls.enabled && opts.tls.ca_file.empty())
+        opts.tls.ca_file = *defaults.cacert;
     check_command(opts, std::move(positional), output->count() > 0, as->count() > 0);
     check_tls(opts);
-    if (opts.tls.enabled && port->count() == 0 && !file.port)
+    if (opts.tls.enabled && port->count() == 0 && !defaults.port)
         opts.port = default_tls_port;
     // No user named anywhere: the one remembered login on this server, if there is exactly one.
     if (!opts.user && opts.command != "register") {

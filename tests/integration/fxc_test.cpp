@@ -795,7 +795,7 @@ BOOST_AUTO_TEST_CASE(shell_menu_register_login_upload_list_download, *utf::timeo
     BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
     sh.send_line("9");
-    BOOST_REQUIRE(sh.expect("unknown choice"));
+    BOOST_REQUIRE(sh.expect("unknown command"));
     BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
     sh.send_line("4");
@@ -1266,7 +1266,7 @@ BOOST_AUTO_TEST_CASE(login_is_remembered_until_logout_or_a_password_change, *utf
 
 BOOST_AUTO_TEST_CASE(tokens_on_the_wire, *utf::timeout(300))
 {
-    fxc_env env{daemon_process({"--set", "auth.token_ttl_s=120"})};
+    fxc_env env{daemon_process({"--set", "auth.token_ttl_s=120"}), temp_dir()};
     env.register_user("alice");
     env.register_user("bob");
     fxd::client::connection c(localhost, env.daemon.tcp_port());
@@ -1303,7 +1303,7 @@ BOOST_AUTO_TEST_CASE(tokens_on_the_wire, *utf::timeout(300))
     fxd::client::connection guesser(localhost, env.daemon.tcp_port());
     std::string last;
     for (int i = 0; i < 8; ++i)
-        last = guesser.call({{"op", "login"}, {"user", "bob"}, {"token", std::string(64, 'a' + i % 6)}}).code();
+        last = guesser.call({{"op", "login"}, {"user", "bob"}, {"token", std::string(64, static_cast<char>('a' + i % 6))}}).code();
     BOOST_TEST(last == "rate_limited");
 
     // logout with the token revokes it; a second time there is nothing to revoke.
