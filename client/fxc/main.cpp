@@ -38,6 +38,10 @@ Commands:
   register                create the account --user NAME (password: see below)
   whoami                  show who the connection acts as; logs in first when
                           a user is given
+  login                   log in once and remember it: later commands need no
+                          password (see Password below)
+  logout                  the server revokes the remembered login; its local
+                          copy is deleted
   upload FILE...          store each FILE under its base name, with its SHA-256
                           and modification time; when the server holds an
                           interrupted upload of a name, continues from where
@@ -57,8 +61,13 @@ Commands:
   ls                      list your files (size, modified, name)
   stat NAME               show a file's size, SHA-256, mtime and partial bytes
   rm NAME...              delete files
-  shell                   interactive menu on one connection: 1 register,
-                          2 login, 3 download, 4 upload, 5 list, q quit
+  shell                   an interactive shell on one connection: ls, get NAME
+                          [FILE], put FILE [NAME], rm, stat, login [USER],
+                          logout, help, quit, and the menu 1 register, 2 login,
+                          3 download, 4 upload, 5 list, q quit. On a terminal:
+                          line editing, history ($XDG_STATE_HOME/fxc/history),
+                          Tab completes commands and the server's names;
+                          Ctrl-C stops a transfer (it resumes) and keeps the shell
 
 Options (anywhere on the line; '--' ends them):
   --host H          server address (default 127.0.0.1)
@@ -85,10 +94,17 @@ Options (anywhere on the line; '--' ends them):
   -h, --help        this text
   -V, --version     fxc's version
 
-Password: taken from $FXC_PASSWORD, else asked on the terminal without echo
-(twice for register). ls, stat, rm, upload and download need a user. fxc
-writes nothing to disk but the files you download: no password, session or
-certificate is remembered between runs.
+Password: taken from $FXC_PASSWORD, else from a login remembered by
+'fxc login', else asked on the terminal without echo (twice for register).
+ls, stat, rm, upload and download need a user; with one remembered login on
+the server, that user is the default. 'fxc login' keeps the server's token
+(never the password) in $XDG_CONFIG_HOME/fxc/credentials (~/.config/fxc/
+credentials), mode 0600, per server and user, until it expires
+(auth.token_ttl_s on the server, 30 days by default) or 'fxc logout'.
+
+Config: $XDG_CONFIG_HOME/fxc/config (~/.config/fxc/config) holds defaults as
+'key = value' lines: host, port, user, tls (true/false), cacert. Options and
+FXC_* variables override them.
 
 TLS: over plain TCP, fxd accepts passwords from loopback only by default
 (auth.plaintext); from elsewhere use --tls. FXC_TLS=1 in the environment

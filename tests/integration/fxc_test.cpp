@@ -2,6 +2,9 @@
 // every command's success and error exits, --json output, resumed uploads
 // and downloads, a corrupted .part, the progress bar on a terminal and not
 // elsewhere, and the interactive shell driven through a pseudo-terminal.
+// fxc_habits (issue 19): safe local writes, many files, remembered logins,
+// file times, the config file and messages. tests/cli/fxc_tmux_test.py checks
+// the bar's width and the shell's editing and completion on a real terminal.
 //
 // File-op tests first require hello to offer the file ops: they fail, not
 // skip, when it stops offering them.
@@ -293,7 +296,8 @@ BOOST_AUTO_TEST_CASE(help_documents_every_command_and_exit_status, *utf::timeout
     for (const char* word : {"ping", "hello", "echo", "stats", "register", "whoami", "upload", "download", "ls",
                              "stat", "rm", "shell", "--host", "--port", "--udp-port", "--timeout", "--user",
                              "--quiet", "--json", "FXC_USER", "FXC_PASSWORD", "Exit status", "--tls", "--cacert",
-                             "--cert FILE", "--key FILE", "FXC_TLS", "7443"})
+                             "--cert FILE", "--key FILE", "FXC_TLS", "7443", "login", "logout", "--force",
+                             "--as NAME", "-o -", "credentials", "XDG_CONFIG_HOME", "summary"})
         BOOST_TEST(r.out.find(word) != std::string::npos, word);
 }
 
