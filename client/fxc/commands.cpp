@@ -421,7 +421,8 @@ std::uint64_t do_download(const options& opts, const output& out, session& s, co
     }
     fs::path target = file.empty() ? fs::path(name) : fs::path(file);
     std::error_code ec;
-    if (fs::is_directory(target, ec) && !fs::is_symlink(target, ec))
+    // A folder (a link to one too, like ~/Downloads often is) takes the file under its name.
+    if (fs::is_directory(target, ec))
         target /= name;
     fxd::client::download_result r;
     try {
