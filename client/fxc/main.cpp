@@ -304,7 +304,8 @@ bool parse(int argc, char** argv, options& opts)
     if (opts.tls.enabled && port->count() == 0 && !defaults.port)
         opts.port = default_tls_port;
     // No user named anywhere: the one remembered login on this server, if there is exactly one.
-    if (!opts.user && opts.command != "register") {
+    static constexpr std::string_view logs_in[] = {"upload", "download", "ls", "stat", "rm", "login", "logout"};
+    if (!opts.user && std::find(std::begin(logs_in), std::end(logs_in), opts.command) != std::end(logs_in)) {
         const auto users = credentials_file().users(opts.host + ":" + std::to_string(opts.port));
         if (users.size() == 1)
             opts.user = users.front();
