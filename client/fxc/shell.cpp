@@ -10,10 +10,12 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -291,12 +293,37 @@ private:
         return answer.empty() ? fallback : answer;
     }
 
+    /// A password, typed without echo. Ctrl-C drops the question (the shell's
+    /// handler stays: the one-shot prompt's would end the program).
     static std::string ask_secret(const std::string& question)
     {
-        auto secret = read_secret_from_stdin(question + ": ");
-        if (!secret)
+        std::cout << question << ": " << std::flush;
+        termios saved{};
+        const bool terminal = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+        if (terminal) {
+            termios quiet = saved;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            quiet.c_lflag |= ECHONL;
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        }
+        std::string line;
+        const bool got = static_cast<bool>(std::getline(std::cin, line));
+        if (terminal)
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        else
+            std::cout << "\n";
+        if (!got && interrupted != 0) {
+            interrupted = 0;
+            std::cin.clear();
+            std::clearerr(stdin); // the interrupted read left its error on the C stream under std::cin
+            std::cout << "\n";
+            throw line_interrupted{};
+        }
+        if (!got)
             throw end_of_input{};
-        return *secret;
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        return line;
     }
 
     void log_in(const std::string& name)

@@ -146,8 +146,13 @@ class OnATerminal(unittest.TestCase):
             self.fxc("--user", "alice", "upload", self.path(n))
         t = self.tmux("shell", 100, 30, ["shell"])
         t.wait_for("fxc> ")
+        # Ctrl-C at the password question drops the question, not the shell.
         t.keys("login alice", "Enter")
         t.wait_for("password: ")
+        t.keys("half a pass", "C-c")
+        t.wait_for("password: \nfxc> ")
+        t.keys("login alice", "Enter")
+        t.wait_for("fxc> login alice\npassword: ")
         t.keys(PASSWORD, "Enter")
         t.wait_for("fxc [alice]> ")
 
