@@ -297,7 +297,7 @@ private:
     /// handler stays: the one-shot prompt's would end the program).
     static std::string ask_secret(const std::string& question)
     {
-        std::cout << question << ": " << std::flush;
+        // Echo goes off before the question shows, so nothing typed after it is echoed.
         termios saved{};
         const bool terminal = ::tcgetattr(STDIN_FILENO, &saved) == 0;
         if (terminal) {
@@ -306,6 +306,7 @@ private:
             quiet.c_lflag |= ECHONL;
             ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
         }
+        std::cout << question << ": " << std::flush;
         std::string line;
         const bool got = static_cast<bool>(std::getline(std::cin, line));
         if (terminal)
