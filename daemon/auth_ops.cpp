@@ -8,6 +8,7 @@
 #include <fxd/util/time.hpp>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/json/object.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
@@ -149,13 +150,64 @@ boost::asio::awaitable<void> dispatcher::register_user(const protocol::request_h
     reply_user(out, request, user);
 }
 
+struct dispatcher::login_fields {
+    std::string user;
+    secret credential; ///< the password, or the token
+    bool by_token = false;
+    bool remember = false;
+};
+
+bool dispatcher::read_login(const protocol::request_header& request, login_fields& fields, std::string& out)
+{
+    const auto name = protocol::string_field(request, "user");
+    const bool has_password = protocol::has_field(request, "password");
+    const bool has_token = protocol::has_field(request, "token");
+    if (has_password && has_token) {
+        reply_error(out, &request, errc::bad_request, "give a password or a token, not both");
+        return false;
+    }
+    if (!has_token)
+        return read_credentials(request, fields.user, fields.credential.text, out) && read_remember(request, fields, out);
+    const auto token = protocol::string_field(request, "token");
+    if (!name || !token) {
+        reply_error(out, &request, errc::bad_request, "user and token are required strings");
+        return false;
+    }
+    if (!protocol::is_valid_user_name(*name)) {
+        reply_error(out, &request, errc::bad_request,
+                    "user must be 1 to 32 characters of a-z 0-9 _ . - starting with a letter or digit");
+        return false;
+    }
+    // Tokens are 64 lowercase hex digits, like a SHA-256.
+    if (!protocol::is_sha256_hex(*token)) {
+        reply_error(out, &request, errc::bad_request, "token must be 64 lowercase hex digits");
+        return false;
+    }
+    fields.user = *name;
+    fields.credential.text = *token;
+    fields.by_token = true;
+    return read_remember(request, fields, out);
+}
+
+bool dispatcher::read_remember(const protocol::request_header& request, login_fields& fields, std::string& out)
+{
+    const auto* remember = request.fields->if_contains("remember");
+    if (remember && !remember->is_bool()) {
+        reply_error(out, &request, errc::bad_request, "remember must be true or false");
+        return false;
+    }
+    // A token login is remembered already: it gets no second token.
+    fields.remember = remember && remember->get_bool() && !fields.by_token;
+    return true;
+}
+
 boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& request, session_context& session,
                                                std::string& out)
 {
-    std::string user;
-    secret password;
-    if (!may_send_password(request, session, out) || !read_credentials(request, user, password.text, out))
+    login_fields fields;
+    if (!may_send_password(request, session, out) || !read_login(request, fields, out))
         co_return;
+    const std::string& user = fields.user;
     using limiter = services::login_limiter;
     for (;;) {
         const auto verdict = limiter_.begin_attempt(user, session.address_key, limiter::clock::now());
@@ -170,7 +222,11 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         // Attempts in flight could still use up the limit: their results decide.
         co_await login_attempt_ended();
     }
-    if (!has_hash_room(request, out)) {
+    // A password costs a hash (the hashing pool); a token, and issuing one, a
+    // database call (the worker pool).
+    const bool room = (fields.by_token || has_hash_room(request, out)) &&
+                      ((!fields.by_token && !fields.remember) || has_worker_room(request, out));
+    if (!room) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         co_return;
     }
@@ -184,26 +240,36 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     outcome result{};
     services::user_identity who;
     try {
-        result = co_await hashes_.run([&, accounts, ledger] {
-            if (!ledger)
-                return accounts->verify(user, password.text, who);
-            // Failures on every instance count: a guesser spreading attempts
-            // over a cluster meets the same backoff as on one host.
+        const std::string& credential = fields.credential.text;
+        const bool by_token = fields.by_token;
+        // A password is checked on the hashing pool, a token (a database read)
+        // on the worker pool. With other instances, failures on every one of
+        // them count (the ledger): a guesser spreading attempts over a
+        // cluster meets the same backoff as on one host.
+        auto check = [&, accounts, ledger, by_token] {
             const auto now = util::unix_now();
-            if (ledger->events(login_pair_key(user, address), now, window) >= max_pair ||
-                ledger->events(login_address_key(address), now, window) >= max_address) {
+            if (ledger && (ledger->events(login_pair_key(user, address), now, window) >= max_pair ||
+                           ledger->events(login_address_key(address), now, window) >= max_address)) {
                 over_shared_limit = true;
                 return outcome::bad_credentials;
             }
-            const auto verified = accounts->verify(user, password.text, who);
-            if (verified == outcome::ok) {
+            const auto verified =
+                by_token ? accounts->verify_token(user, credential, now, who) : accounts->verify(user, credential, who);
+            if (ledger && verified == outcome::ok) {
                 ledger->clear_events(login_pair_key(user, address));
-            } else {
+            } else if (ledger) {
                 ledger->add_event(login_pair_key(user, address), now, window);
                 ledger->add_event(login_address_key(address), now, window);
             }
             return verified;
-        });
+        };
+        if (by_token) {
+            const auto checked = co_await workers_.run(check);
+            result = checked;
+        } else {
+            const auto checked = co_await hashes_.run(check);
+            result = checked;
+        }
     } catch (...) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         throw;
@@ -218,20 +284,64 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     if (result != outcome::ok) {
         end_login_attempt(user, session.address_key, limiter::result::failed);
         ++stats_.logins_failed;
-        log_.warn("auth failure: user=\"{}\" addr={}", user, session.peer_address);
-        reply_error(out, &request, errc::bad_credentials, "unknown user or wrong password");
+        log_.warn("auth failure: user=\"{}\" addr={}{}", user, session.peer_address,
+                  fields.by_token ? " (unknown, expired or revoked token)" : "");
+        reply_error(out, &request, errc::bad_credentials,
+                    fields.by_token ? "unknown, expired or revoked token; log in with the password"
+                                    : "unknown user or wrong password");
         co_return;
     }
     end_login_attempt(user, session.address_key, limiter::result::succeeded);
+    secret token;
+    std::int64_t expires = 0;
+    if (fields.remember) {
+        expires = util::unix_now() + static_cast<std::int64_t>(cfg_.auth.token_ttl_s);
+        token.text = co_await workers_.run([accounts, who, expires] { return accounts->issue_token(who, expires); });
+    }
     ++stats_.logins_ok;
     session.user = user;
     session.login = who;
+    const char* how = fields.by_token ? " (token)" : fields.remember ? " (remembered)" : "";
     if (session.certificate_subject.empty())
-        log_.info("login: user=\"{}\" addr={}", user, session.peer_address);
+        log_.info("login: user=\"{}\" addr={}{}", user, session.peer_address, how);
     else
-        log_.info("login: user=\"{}\" addr={} cert={}", user, session.peer_address,
-                  escape_for_log(session.certificate_subject));
-    reply_user(out, request, user);
+        log_.info("login: user=\"{}\" addr={} cert={}{}", user, session.peer_address,
+                  escape_for_log(session.certificate_subject), how);
+    protocol::reply_writer reply(out);
+    reply.begin(protocol::to_string(*request.operation), request.id, true);
+    reply.field("user", user);
+    if (fields.remember) {
+        reply.field("token", token.text);
+        reply.field("expires", expires);
+    }
+    reply.end(0);
+}
+
+boost::asio::awaitable<void> dispatcher::logout(const protocol::request_header& request, session_context& session,
+                                                std::string& out)
+{
+    bool revoked = false;
+    if (protocol::has_field(request, "token")) {
+        const auto token = protocol::string_field(request, "token");
+        if (!token || !protocol::is_sha256_hex(*token)) {
+            reply_error(out, &request, errc::bad_request, "token must be 64 lowercase hex digits");
+            co_return;
+        }
+        if (!has_worker_room(request, out))
+            co_return;
+        auto* accounts = accounts_;
+        const secret copy{std::string(*token)};
+        revoked = co_await workers_.run([accounts, &copy] { return accounts->revoke_token(copy.text); });
+        if (revoked)
+            log_.info("token revoked: user=\"{}\" addr={}", session.user, session.peer_address);
+    }
+    session.user.clear();
+    session.login = {};
+    protocol::reply_writer reply(out);
+    reply.begin(protocol::to_string(op::logout), request.id, true);
+    if (protocol::has_field(request, "token"))
+        reply.field("revoked", revoked);
+    reply.end(0);
 }
 
 boost::asio::awaitable<void> dispatcher::login_attempt_ended()

@@ -84,6 +84,7 @@ const key_spec keys[] = {
     {"workers.queue_limit", [](config& c) -> field_ref { return &c.workers.queue_limit; }, 1, 1000000},
     {"auth.max_registrations_per_address", [](config& c) -> field_ref { return &c.auth.max_registrations_per_address; }, 1, 1000000},
     {"auth.register_window_s", [](config& c) -> field_ref { return &c.auth.register_window_s; }, 0.01, 1e7},
+    {"auth.token_ttl_s", [](config& c) -> field_ref { return &c.auth.token_ttl_s; }, 60, 315360000},
     {"workers.hash_threads", [](config& c) -> field_ref { return &c.workers.hash_threads; }, 1, 64},
     {"workers.hash_queue_limit", [](config& c) -> field_ref { return &c.workers.hash_queue_limit; }, 1, 1000000},
     {"process.user", [](config& c) -> field_ref { return &c.process.user; }},

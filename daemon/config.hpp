@@ -81,6 +81,8 @@ struct config {
         std::uint64_t hash_memory_bytes = 19922944; // 19 MiB
         std::uint32_t max_registrations_per_address = 20; ///< per IPv4 address or IPv6 /64
         double register_window_s = 3600;
+        /// How long a remembered login (login with "remember": true) lasts: 30 days.
+        std::uint64_t token_ttl_s = 2592000;
         bool operator==(const auth_section&) const = default;
     } auth;
     struct workers_section {

@@ -170,18 +170,6 @@ void dispatcher::serve_stats(const protocol::request_header& request, std::span<
     services::serve_stats(request, stats_, out);
 }
 
-void dispatcher::serve_logout(const protocol::request_header& request, std::span<const char>, session_context* session,
-                              std::string& out)
-{
-    if (!session)
-        throw std::logic_error("logout without a session");
-    session->user.clear();
-    session->login = {};
-    protocol::reply_writer reply(out);
-    reply.begin(protocol::to_string(op::logout), request.id, true);
-    reply.end(0);
-}
-
 void dispatcher::serve_whoami(const protocol::request_header& request, std::span<const char>, session_context* session,
                               std::string& out)
 {

@@ -149,8 +149,9 @@ public:
                     std::string& out);
     void serve_stats(const protocol::request_header& request, std::span<const char> body, session_context* session,
                      std::string& out);
-    void serve_logout(const protocol::request_header& request, std::span<const char> body, session_context* session,
-                      std::string& out);
+    /// Ends the login; with a "token", also forgets that remembered login (a database call, on the worker pool).
+    boost::asio::awaitable<void> logout(const protocol::request_header& request, session_context& session,
+                                        std::string& out);
     void serve_whoami(const protocol::request_header& request, std::span<const char> body, session_context* session,
                       std::string& out);
     boost::asio::awaitable<void> register_user(const protocol::request_header& request, session_context& session,
@@ -192,6 +193,11 @@ private:
     /// user and password fields checked by the contract's rules; false after replying bad_request.
     bool read_credentials(const protocol::request_header& request, std::string& user, std::string& password,
                           std::string& out);
+    /// A login's fields: user, then password or token (exactly one), and
+    /// remember. False after replying bad_request.
+    struct login_fields;
+    bool read_login(const protocol::request_header& request, login_fields& fields, std::string& out);
+    bool read_remember(const protocol::request_header& request, login_fields& fields, std::string& out);
 
     const config& cfg_;
     services::counters& stats_;

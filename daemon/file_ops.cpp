@@ -116,6 +116,7 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
     std::optional<std::string> expected;
     if (const auto sha = protocol::string_field(request, "sha256"))
         expected = std::string(*sha);
+    const auto mtime = protocol::mtime_field(request); // checked by the op table when present
     const std::string name = up->name();
     struct result {
         std::optional<file_status> status; ///< none when the commit threw
@@ -124,10 +125,10 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         bool unavailable = false; ///< it threw because the database cannot be reached
     };
     auto* files = files_;
-    const auto r = co_await workers_.run([files, &up, &expected] {
+    const auto r = co_await workers_.run([files, &up, &expected, mtime] {
         result res;
         try {
-            res.status = files->commit(*up, expected, res.file);
+            res.status = files->commit(*up, expected, res.file, mtime);
         } catch (const services::store_unavailable& e) {
             res.failure = e.what();
             res.unavailable = true;
@@ -147,6 +148,7 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         reply.field("name", r.file.name);
         reply.field("total", r.file.size); // "size" is the reply's body length (0) by the frame rule
         reply.field("sha256", r.file.sha256);
+        reply.field("mtime", r.file.mtime);
         reply.end(0);
         log_.info("upload user={} name={} bytes={} seconds={:.3f} MB/s={:.1f} sha256={}", session.user,
                   escape_for_log(r.file.name), r.file.size, seconds, rate_mb_s(r.file.size, seconds), r.file.sha256);
@@ -267,6 +269,7 @@ dispatcher::begin_download(const protocol::request_header& request, session_cont
         reply.field("name", file.info.name);
         reply.field("total", file.info.size);
         reply.field("sha256", file.info.sha256);
+        reply.field("mtime", file.info.mtime);
         reply.end(file.info.size - offset);
         co_return download{std::move(file.fd), offset, file.info.size - offset};
     } catch (const std::exception& e) {

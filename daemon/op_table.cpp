@@ -46,6 +46,8 @@ std::optional<refusal> check_upload(const protocol::request_header& request, con
     if (const auto* sha = request.fields->if_contains("sha256");
         sha && !(sha->is_string() && protocol::is_sha256_hex(sha->get_string())))
         return refusal{errc::bad_request, "sha256 must be 64 lowercase hex digits"};
+    if (protocol::has_field(request, "mtime") && !protocol::mtime_field(request))
+        return refusal{errc::bad_request, "mtime must be whole seconds since 1970 from 0 to 253402300799 (9999-12-31)"};
     if (request.size > cfg.limits.max_upload_bytes)
         return refusal{errc::body_too_large, "size exceeds limits.max_upload_bytes"};
     return std::nullopt;
@@ -63,7 +65,7 @@ constexpr std::array<op_spec, protocol::op_count> table{{
     {op::echo,             tcp_and_udp, false, body::whole,   shape::loop,     check_echo,      &d::serve_echo},
     {op::register_user,    tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::register_user},
     {op::login,            tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::login},
-    {op::logout,           tcp_only,    false, body::none,    shape::loop,     nullptr,         &d::serve_logout},
+    {op::logout,           tcp_only,    false, body::none,    shape::worker,   nullptr,         nullptr, &d::logout},
     {op::whoami,           tcp_only,    false, body::none,    shape::loop,     nullptr,         &d::serve_whoami},
     {op::upload,           tcp_only,    true,  body::streamed, shape::upload,  check_upload},
     {op::download,         tcp_only,    true,  body::none,    shape::download, check_file_name},

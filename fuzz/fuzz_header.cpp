@@ -154,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     switch (plan.action) {
     case kind::work:
-        FXD_FUZZ_CHECK(is_one_of(o, {op::register_user, op::login, op::stat, op::list, op::delete_file}));
+        FXD_FUZZ_CHECK(is_one_of(o, {op::register_user, op::login, op::logout, op::stat, op::list, op::delete_file}));
         return 0;
     case kind::upload: {
         FXD_FUZZ_CHECK(o == op::upload);
@@ -168,7 +168,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FXD_FUZZ_CHECK(o == op::download);
         return 0;
     case kind::serve_now:
-        FXD_FUZZ_CHECK(is_one_of(o, {op::ping, op::hello, op::stats, op::logout, op::whoami}));
+        FXD_FUZZ_CHECK(is_one_of(o, {op::ping, op::hello, op::stats, op::whoami}));
         h.dispatcher.serve(request, {}, udp ? nullptr : &session, out);
         break;
     case kind::buffer: {

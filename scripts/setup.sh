@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages fxd needs to build, test and run.
 # --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
 # the openssl command that makes the TLS tests' certificates, promtool and
-# Prometheus, Chromium and lintian for tests/ops and the package check).
+# Prometheus, Chromium and lintian for tests/ops and the package check, tmux
+# for fxc's terminal tests, PostgreSQL and HAProxy for the cluster tests).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -14,12 +15,14 @@ packages=(
   libutf8proc-dev  # file names in Unicode NFC
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
   scdoc    # the man pages (docs/man)
+  libedit-dev  # fxc's shell: line editing, history, completion
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl
     postgresql-15)  # the cluster tests start their own servers
   packages+=(haproxy iproute2)  # the PROXY protocol tests: haproxy in front of fxd, ss to see it listen
   packages+=(prometheus chromium lintian)  # tests/ops: promtool and a real Prometheus, the status page, the .deb
+  packages+=(tmux)  # fxc's progress bar and shell on a real terminal (tests/cli/fxc_tmux_test.py)
 fi
 
 missing=()

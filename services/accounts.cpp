@@ -1,4 +1,5 @@
 #include <fxd/services/accounts.hpp>
+#include <fxd/util/time.hpp>
 
 #include <sodium.h>
 
@@ -58,6 +59,44 @@ accounts::outcome accounts::change_password(std::string_view name, std::string_v
 accounts::outcome accounts::remove_user(std::string_view name)
 {
     return store_.remove(name) ? outcome::ok : outcome::unknown_user;
+}
+
+std::string accounts::token_hash(std::string_view token)
+{
+    std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
+    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(token.data()), token.size());
+    std::array<char, crypto_hash_sha256_BYTES * 2 + 1> hex{};
+    sodium_bin2hex(hex.data(), hex.size(), digest.data(), digest.size());
+    return std::string(hex.data());
+}
+
+std::string accounts::issue_token(const user_identity& who, std::int64_t expires)
+{
+    std::array<unsigned char, 32> secret{}; // 256 bits
+    randombytes_buf(secret.data(), secret.size());
+    std::array<char, 65> hex{};
+    sodium_bin2hex(hex.data(), hex.size(), secret.data(), secret.size());
+    sodium_memzero(secret.data(), secret.size());
+    std::string token(hex.data());
+    sodium_memzero(hex.data(), hex.size());
+    store_.add_token(who.id, who.generation, token_hash(token), expires);
+    store_.remove_expired_tokens(util::unix_now());
+    return token;
+}
+
+accounts::outcome accounts::verify_token(std::string_view name, std::string_view token, std::int64_t now,
+                                         user_identity& who)
+{
+    const auto found = store_.token_identity(token_hash(token), now);
+    if (!found || found->first != name)
+        return outcome::bad_credentials;
+    who = found->second;
+    return outcome::ok;
+}
+
+bool accounts::revoke_token(std::string_view token)
+{
+    return store_.remove_token(token_hash(token));
 }
 
 } // namespace fxd::services

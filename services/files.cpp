@@ -350,10 +350,11 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
     return {file_status::ok, std::move(up), 0};
 }
 
-file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published)
+file_status local_files::commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
+                                std::optional<std::int64_t> mtime)
 {
     try {
-        return commit_now(up, expected_sha256, published);
+        return commit_now(up, expected_sha256, published, mtime);
     } catch (const store_unavailable&) {
         abandon(up);
         throw;
@@ -380,7 +381,7 @@ void local_files::abandon(upload& up)
 }
 
 file_status local_files::commit_now(upload& up, const std::optional<std::string>& expected_sha256,
-                                    file_record& published)
+                                    file_record& published, std::optional<std::int64_t> mtime)
 {
     const std::string sha = up.hash_.finish_hex();
     if (expected_sha256 && *expected_sha256 != sha) {
@@ -407,7 +408,7 @@ file_status local_files::commit_now(upload& up, const std::optional<std::string>
         catalog_.exclusive(name_lock(up.record_.user, up.record_.name), [&] {
             stale = catalog_.find_partial(up.record_.user, up.record_.name);
             const auto previous = catalog_.find_file(up.record_.user, up.record_.name);
-            published = {up.record_.name, up.received_, sha, util::unix_now()};
+            published = {up.record_.name, up.received_, sha, mtime.value_or(util::unix_now())};
             try {
                 catalog_.prepare_publish(up.record_, published);
             } catch (const catalog_full&) {

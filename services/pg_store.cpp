@@ -61,6 +61,15 @@ constexpr const char* migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  window_start BIGINT NOT NULL,"
     "  count INTEGER NOT NULL);",
+    // 1 -> 2: remembered logins, as the SQLite store's version 5: only the
+    // token's SHA-256, valid while the user's id and generation are these.
+    "CREATE TABLE tokens ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user_id BIGINT NOT NULL,"
+    "  generation BIGINT NOT NULL,"
+    "  expires BIGINT NOT NULL);"
+    "CREATE INDEX tokens_by_user ON tokens (user_id);"
+    "CREATE INDEX tokens_by_expiry ON tokens (expires);",
 };
 
 // Advisory lock classes (the first key of the two-key form), fixed forever:
@@ -471,17 +480,63 @@ std::optional<std::string> pg_store::password_hash(std::string_view name)
 
 bool pg_store::set_password_hash(std::string_view name, std::string_view password_hash)
 {
-    lease l(*impl_);
-    rows r = run(l.get(),
-                 "UPDATE users SET password_hash = $1, password_changed = $2, generation = generation + 1 WHERE name = $3",
-                 {std::string(password_hash), num(util::unix_now()), std::string(name)});
-    return r.changed() == 1;
+    bool changed = false;
+    in_transaction(*impl_, [&](PGconn* c) {
+        changed = run(c,
+                      "UPDATE users SET password_hash = $1, password_changed = $2, generation = generation + 1"
+                      " WHERE name = $3",
+                      {std::string(password_hash), num(util::unix_now()), std::string(name)})
+                      .changed() == 1;
+        // The new generation already revokes the user's tokens; their rows go too.
+        run(c, "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE name = $1)", {std::string(name)});
+    });
+    return changed;
 }
 
 bool pg_store::remove(std::string_view name)
 {
+    bool removed = false;
+    in_transaction(*impl_, [&](PGconn* c) {
+        run(c, "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE name = $1)", {std::string(name)});
+        removed = run(c, "DELETE FROM users WHERE name = $1", {std::string(name)}).changed() == 1;
+    });
+    return removed;
+}
+
+void pg_store::add_token(std::int64_t user_id, std::int64_t generation, std::string_view token_hash,
+                         std::int64_t expires)
+{
     lease l(*impl_);
-    return run(l.get(), "DELETE FROM users WHERE name = $1", {std::string(name)}).changed() == 1;
+    run(l.get(),
+        "INSERT INTO tokens (hash, user_id, generation, expires) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (hash) DO UPDATE SET user_id = EXCLUDED.user_id, generation = EXCLUDED.generation,"
+        " expires = EXCLUDED.expires",
+        {std::string(token_hash), num(user_id), num(generation), num(expires)});
+}
+
+std::optional<std::pair<std::string, user_identity>> pg_store::token_identity(std::string_view token_hash,
+                                                                               std::int64_t now)
+{
+    lease l(*impl_);
+    rows r = run(l.get(),
+                 "SELECT u.name, u.id, u.generation, u.admin FROM tokens t JOIN users u ON u.id = t.user_id"
+                 " WHERE t.hash = $1 AND t.expires > $2 AND t.generation = u.generation",
+                 {std::string(token_hash), num(now)});
+    if (r.empty())
+        return std::nullopt;
+    return std::pair{r.text(0, 0), user_identity{r.integer(0, 1), r.integer(0, 2), r.boolean(0, 3)}};
+}
+
+bool pg_store::remove_token(std::string_view token_hash)
+{
+    lease l(*impl_);
+    return run(l.get(), "DELETE FROM tokens WHERE hash = $1", {std::string(token_hash)}).changed() == 1;
+}
+
+std::uint64_t pg_store::remove_expired_tokens(std::int64_t now)
+{
+    lease l(*impl_);
+    return static_cast<std::uint64_t>(run(l.get(), "DELETE FROM tokens WHERE expires <= $1", {num(now)}).changed());
 }
 
 std::vector<std::string> pg_store::names()

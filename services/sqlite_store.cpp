@@ -61,6 +61,16 @@ constexpr const char* migrations[] = {
     "  SELECT name, password_hash, created, password_changed FROM users ORDER BY name;"
     "DROP TABLE users;"
     "ALTER TABLE users_v4 RENAME TO users;",
+    // 4 -> 5: remembered logins (issue 19). Only the token's SHA-256 is kept;
+    // it logs in while the user's id and generation are still these.
+    "CREATE TABLE tokens ("
+    "  hash TEXT PRIMARY KEY NOT NULL,"
+    "  user_id INTEGER NOT NULL,"
+    "  generation INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX tokens_by_user ON tokens (user_id);"
+    "CREATE INDEX tokens_by_expiry ON tokens (expires);",
 };
 
 /// A prepared statement, finalized on scope exit.
@@ -223,12 +233,18 @@ bool sqlite_store::set_password_hash(std::string_view name, std::string_view pas
     std::lock_guard lock(mutex_);
     statement s(db_, "UPDATE users SET password_hash = ?, password_changed = ?, generation = generation + 1 WHERE name = ?");
     s.bind(1, password_hash).bind(2, util::unix_now()).bind(3, name).step();
-    return sqlite3_changes(db_) == 1;
+    const bool changed = sqlite3_changes(db_) == 1;
+    // The new generation already revokes the user's tokens; their rows go too.
+    statement tokens(db_, "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE name = ?)");
+    tokens.bind(1, name).step();
+    return changed;
 }
 
 bool sqlite_store::remove(std::string_view name)
 {
     std::lock_guard lock(mutex_);
+    statement tokens(db_, "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE name = ?)");
+    tokens.bind(1, name).step();
     statement s(db_, "DELETE FROM users WHERE name = ?");
     s.bind(1, name).step();
     return sqlite3_changes(db_) == 1;
@@ -278,6 +294,42 @@ std::vector<user_entry> sqlite_store::entries()
     while (s.step() == SQLITE_ROW)
         out.push_back({s.text(0), s.integer(1) != 0});
     return out;
+}
+
+void sqlite_store::add_token(std::int64_t user_id, std::int64_t generation, std::string_view token_hash,
+                             std::int64_t expires)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "INSERT OR REPLACE INTO tokens (hash, user_id, generation, expires) VALUES (?, ?, ?, ?)");
+    s.bind(1, token_hash).bind(2, user_id).bind(3, generation).bind(4, expires).step();
+}
+
+std::optional<std::pair<std::string, user_identity>> sqlite_store::token_identity(std::string_view token_hash,
+                                                                                   std::int64_t now)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_,
+                "SELECT u.name, u.id, u.generation, u.admin FROM tokens t JOIN users u ON u.id = t.user_id "
+                "WHERE t.hash = ? AND t.expires > ? AND t.generation = u.generation");
+    if (s.bind(1, token_hash).bind(2, now).step() != SQLITE_ROW)
+        return std::nullopt;
+    return std::pair{s.text(0), user_identity{s.integer(1), s.integer(2), s.integer(3) != 0}};
+}
+
+bool sqlite_store::remove_token(std::string_view token_hash)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "DELETE FROM tokens WHERE hash = ?");
+    s.bind(1, token_hash).step();
+    return sqlite3_changes(db_) == 1;
+}
+
+std::uint64_t sqlite_store::remove_expired_tokens(std::int64_t now)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "DELETE FROM tokens WHERE expires <= ?");
+    s.bind(1, now).step();
+    return static_cast<std::uint64_t>(sqlite3_changes(db_));
 }
 
 namespace {

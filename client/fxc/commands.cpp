@@ -10,13 +10,20 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <utility>
 
 namespace fxc {
 
@@ -82,13 +89,7 @@ std::string join(const std::vector<std::string>& parts, const char* sep)
     return out;
 }
 
-void login(const options& opts, session& s, const std::string& command)
-{
-    const std::string user = required_user(opts, command);
-    s.login(user, password_for(user, false));
-}
-
-json::value json_text(const std::string& bytes)
+json::value text_value(const std::string& bytes)
 {
     // Echo bodies come from the command line, so they are text; keep invalid
     // UTF-8 out of the JSON output all the same.
@@ -100,7 +101,60 @@ json::value json_text(const std::string& bytes)
     return json::value(safe);
 }
 
+void plain_decimal(std::string& out, double d)
+{
+    if (!std::isfinite(d)) {
+        out += "null";
+        return;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", d);
+    std::string text = buf;
+    text.erase(text.find_last_not_of('0') + 1);
+    if (text.back() == '.')
+        text.pop_back();
+    out += text == "-0" ? "0" : text;
+}
+
+void write_json(std::string& out, const json::value& v)
+{
+    if (v.is_double()) {
+        plain_decimal(out, v.get_double());
+    } else if (v.is_object()) {
+        out += '{';
+        bool first = true;
+        for (const auto& kv : v.get_object()) {
+            if (!std::exchange(first, false))
+                out += ',';
+            out += json::serialize(json::value(kv.key()));
+            out += ':';
+            write_json(out, kv.value());
+        }
+        out += '}';
+    } else if (v.is_array()) {
+        out += '[';
+        bool first = true;
+        for (const auto& item : v.get_array()) {
+            if (!std::exchange(first, false))
+                out += ',';
+            write_json(out, item);
+        }
+        out += ']';
+    } else {
+        out += json::serialize(v);
+    }
+}
+
 } // namespace
+
+std::string json_text(const json::value& v)
+{
+    // Boost.JSON writes doubles in exponent form (1.715551E-3), which some
+    // tools and people read badly; fxc's doubles are times and rates.
+    std::string out;
+    write_json(out, v);
+    return out;
+}
 
 std::string hint_for(const std::string& code)
 {
@@ -147,7 +201,7 @@ void output::result(const std::string& command, const std::string& text, json::o
         json::object o{{"command", command}, {"ok", true}};
         for (auto& kv : fields)
             o[kv.key()] = std::move(kv.value());
-        std::cout << json::serialize(o) << "\n";
+        std::cout << json_text(o) << "\n";
     } else if (!text.empty()) {
         std::cout << text;
         if (text.back() != '\n')
@@ -163,7 +217,7 @@ void output::failure(const std::string& command, const std::string& code, const 
         json::object o{{"command", command}, {"ok", false}, {"code", code}, {"message", message}, {"exit", status}};
         if (!hint.empty())
             o["hint"] = hint;
-        std::cout << json::serialize(o) << "\n";
+        std::cout << json_text(o) << "\n";
         std::cout.flush();
     }
     std::cerr << "fxc: " << command << ": " << message;
@@ -176,8 +230,48 @@ void output::failure(const std::string& command, const std::string& code, const 
 
 void output::note(const std::string& text) const
 {
-    if (!opts_.quiet)
+    if (!opts_.quiet && !opts_.json)
         std::cerr << "fxc: " << text << "\n";
+}
+
+void output::summary(const std::string& command, std::size_t files, std::uint64_t bytes, std::size_t failed) const
+{
+    if (opts_.json) {
+        const json::object o{{"command", command}, {"ok", failed == 0}, {"summary", true},
+                             {"files", files},     {"bytes", bytes},     {"failed", failed}};
+        std::cout << json_text(o) << "\n";
+    } else {
+        std::cout << command << ": " << files << (files == 1 ? " file, " : " files, ") << human_bytes(static_cast<double>(bytes))
+                  << ", " << failed << " failed\n";
+    }
+    std::cout.flush();
+}
+
+std::string server_key(const options& opts)
+{
+    return opts.host + ":" + std::to_string(opts.port);
+}
+
+void login(const options& opts, const output& out, session& s, const std::string& command)
+{
+    const std::string user = required_user(opts, command);
+    if (std::getenv("FXC_PASSWORD") == nullptr) {
+        credentials_file remembered;
+        if (const auto token = remembered.token(server_key(opts), user)) {
+            try {
+                s.login_token(user, *token);
+                return;
+            } catch (const fxd::client::server_error& e) {
+                if (e.code() != "bad_credentials")
+                    throw;
+                // Expired, or revoked by `fxd user passwd` or `del`: of no more use.
+                remembered.remove(server_key(opts), user);
+                out.note("the remembered login of " + user + " on " + server_key(opts) +
+                         " has expired or was revoked ('fxc login' remembers a new one)");
+            }
+        }
+    }
+    s.login(user, password_for(user, false));
 }
 
 std::string required_user(const options& opts, const std::string& command)
@@ -198,7 +292,42 @@ void check_file_name(const std::string& name)
                           "control characters, not starting with '.'");
 }
 
-void do_upload(const options& opts, const output& out, session& s, const std::string& file, const std::string& name)
+void check_upload_files(const options& opts)
+{
+    const auto& files = opts.args;
+    if (opts.as_name && files.size() != 1)
+        throw usage_error("--as NAME renames one file; " + std::to_string(files.size()) + " were given");
+    for (const auto& file : files) {
+        std::error_code ec;
+        const auto st = fs::status(file, ec);
+        if (fs::is_directory(st))
+            throw usage_error(file + " is a folder: names on the server have no folders yet; upload the files in it "
+                                     "(fxc upload " + (fs::path(file) / "*").string() + ")");
+        if (!fs::exists(st)) {
+            // `fxc upload FILE NAME` used to rename; it now means two files.
+            if (files.size() == 2 && &file == &files.back() && fs::exists(files.front(), ec))
+                throw usage_error(file + " does not exist; to store " + files.front() +
+                                  " under another name: fxc upload " + files.front() + " --as " + file);
+            throw usage_error(file + " does not exist");
+        }
+        if (!fs::is_regular_file(st))
+            throw usage_error(file + " is not a regular file");
+        check_file_name(opts.as_name ? *opts.as_name : fs::path(file).filename().string());
+    }
+}
+
+namespace {
+
+void stop_if_asked(const options& opts)
+{
+    if (opts.stop_requested && opts.stop_requested())
+        throw fxd::client::cancelled_error("interrupted");
+}
+
+} // namespace
+
+std::uint64_t do_upload(const options& opts, const output& out, session& s, const std::string& file,
+                        const std::string& name)
 {
     check_file_name(name);
     std::error_code ec;
@@ -209,11 +338,17 @@ void do_upload(const options& opts, const output& out, session& s, const std::st
     {
         // Hashing a large file takes a while: show it on a terminal only.
         progress_bar hashing("sha256 " + name, mode == progress_bar::mode::bar ? mode : progress_bar::mode::off);
-        o.sha256 = fxd::util::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) { hashing.update(d, t); });
+        o.sha256 = fxd::util::sha256_file(file, [&](std::uint64_t d, std::uint64_t t) {
+            stop_if_asked(opts);
+            hashing.update(d, t);
+        });
         hashing.finish();
     }
     progress_bar bar("upload " + name, mode);
-    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    o.progress = [&](std::uint64_t d, std::uint64_t t) {
+        stop_if_asked(opts);
+        bar.update(d, t);
+    };
     fxd::client::upload_result r;
     try {
         r = s.upload(file, name, o);
@@ -224,30 +359,71 @@ void do_upload(const options& opts, const output& out, session& s, const std::st
     bar.finish(true);
     std::ostringstream text;
     text << "uploaded " << file << " as " << r.name << ": " << r.size << " bytes, sha256 " << r.sha256;
-    if (r.resumed_from > 0)
-        text << " (resumed at " << r.resumed_from << " bytes)";
+    // One account of how it went: resumed, sent again whole, or neither.
     if (r.restarted)
-        text << " (the partial held did not fit, so it was sent whole)";
+        text << "; the server held part of another version, so the whole file was sent";
+    else if (r.resumed_from > 0)
+        text << "; resumed: the server held " << human_bytes(static_cast<double>(r.resumed_from)) << ", "
+             << human_bytes(static_cast<double>(r.size - r.resumed_from)) << " sent";
     out.result("upload", text.str(),
                {{"file", file},
                 {"name", r.name},
                 {"size", r.size},
                 {"sha256", r.sha256},
+                {"mtime", r.mtime},
                 {"resumed_from", r.resumed_from},
                 {"restarted", r.restarted},
                 {"seconds", r.seconds}});
+    return r.size - r.resumed_from;
 }
 
-void do_download(const options& opts, const output& out, session& s, const std::string& name, const std::string& file)
+namespace {
+
+/// Writes a streamed download to standard output.
+void write_stdout(std::span<const char> piece)
+{
+    while (!piece.empty()) {
+        const ssize_t n = ::write(STDOUT_FILENO, piece.data(), piece.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw fxd::client::local_file_error(std::string("cannot write to standard output: ") + std::strerror(errno));
+        piece = piece.subspan(static_cast<std::size_t>(n));
+    }
+}
+
+} // namespace
+
+std::uint64_t do_download(const options& opts, const output& out, session& s, const std::string& name,
+                          const std::string& file)
 {
     check_file_name(name);
-    fs::path target = file.empty() ? fs::path(name) : fs::path(file);
-    std::error_code ec;
-    if (fs::is_directory(target, ec))
-        target /= name;
     progress_bar bar("download " + name, progress_bar::choose(opts));
     fxd::client::download_options o;
-    o.progress = [&](std::uint64_t d, std::uint64_t t) { bar.update(d, t); };
+    o.force = opts.force;
+    o.progress = [&](std::uint64_t d, std::uint64_t t) {
+        stop_if_asked(opts);
+        bar.update(d, t);
+    };
+    if (file == "-") {
+        fxd::client::download_result r;
+        try {
+            r = s.download_to(name, write_stdout, o);
+        } catch (...) {
+            bar.finish(false);
+            throw;
+        }
+        bar.finish(true);
+        // stdout holds the file: the result goes to stderr.
+        out.note("downloaded " + name + " to standard output: " + std::to_string(r.size) + " bytes, sha256 " +
+                 r.sha256 + " verified");
+        return r.size;
+    }
+    fs::path target = file.empty() ? fs::path(name) : fs::path(file);
+    std::error_code ec;
+    // A folder (a link to one too, like ~/Downloads often is) takes the file under its name.
+    if (fs::is_directory(target, ec))
+        target /= name;
     fxd::client::download_result r;
     try {
         r = s.download(name, target, o);
@@ -255,20 +431,55 @@ void do_download(const options& opts, const output& out, session& s, const std::
         bar.finish(false);
         throw;
     }
+    json::object fields{{"name", name},
+                        {"file", target.string()},
+                        {"size", r.size},
+                        {"sha256", r.sha256},
+                        {"mtime", r.mtime},
+                        {"skipped", r.skipped},
+                        {"resumed_from", r.resumed_from},
+                        {"restarted", r.restarted},
+                        {"seconds", r.seconds}};
+    if (r.skipped) {
+        out.result("download", target.string() + " already holds " + name + " (sha256 " + r.sha256 + "): skipped",
+                   std::move(fields));
+        return 0;
+    }
     bar.finish(true);
     std::ostringstream text;
     text << "downloaded " << name << " to " << target.string() << ": " << r.size << " bytes, sha256 " << r.sha256
          << " verified";
-    if (r.resumed_from > 0)
-        text << " (resumed at " << r.resumed_from << " bytes)";
-    out.result("download", text.str(),
-               {{"name", name},
-                {"file", target.string()},
-                {"size", r.size},
-                {"sha256", r.sha256},
-                {"resumed_from", r.resumed_from},
-                {"restarted", r.restarted},
-                {"seconds", r.seconds}});
+    if (r.restarted)
+        text << "; the .part held was of another version, so the whole file was fetched";
+    else if (r.resumed_from > 0)
+        text << "; resumed: " << human_bytes(static_cast<double>(r.resumed_from)) << " were already here, "
+             << human_bytes(static_cast<double>(r.size - r.resumed_from)) << " fetched";
+    out.result("download", text.str(), std::move(fields));
+    return r.size - r.resumed_from;
+}
+
+void do_stat(const output& out, session& s, const std::string& name)
+{
+    const auto st = s.stat(name);
+    if (!st)
+        throw fxd::client::server_error(
+            "stat", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
+    std::ostringstream text;
+    text << "name:    " << st->name << "\n";
+    text << "exists:  " << (st->exists ? "yes" : "no (only an interrupted upload)") << "\n";
+    json::object fields{{"name", st->name}, {"exists", st->exists}, {"partial", st->partial}};
+    if (st->exists) {
+        text << "size:    " << st->size << " (" << human_bytes(static_cast<double>(st->size)) << ")\n";
+        text << "sha256:  " << st->sha256 << "\n";
+        text << "mtime:   " << local_time(st->mtime) << " (" << st->mtime << ")\n";
+        fields["size"] = st->size;
+        fields["sha256"] = st->sha256;
+        fields["mtime"] = st->mtime;
+    }
+    text << "partial: " << st->partial;
+    if (st->partial > 0)
+        text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
+    out.result("stat", text.str(), std::move(fields));
 }
 
 void do_list(const output& out, session& s)
@@ -303,7 +514,7 @@ int run_udp_command(const options& opts, const output& out)
         throw fxd::client::server_error(opts.command, std::move(r.header));
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (is_echo) {
-        out.result("echo", r.body, {{"transport", "udp"}, {"text", json_text(r.body)}});
+        out.result("echo", r.body, {{"transport", "udp"}, {"text", text_value(r.body)}});
     } else {
         char line[128];
         std::snprintf(line, sizeof line, "pong from %s:%u over UDP in %.2f ms", opts.host.c_str(), opts.udp_port, ms);
@@ -311,6 +522,33 @@ int run_udp_command(const options& opts, const output& out)
     }
     return exit_ok;
 }
+
+namespace {
+
+/// Runs `each` on every file or name of a command, reporting each failure as
+/// it happens and going on with the next; after several, a summary line.
+/// Returns the highest exit status met (0 when all went well).
+template <class Each>
+int for_each_item(const options& opts, const output& out, const std::string& command,
+                  const std::vector<std::string>& items, Each&& each)
+{
+    std::uint64_t bytes = 0;
+    std::size_t failed = 0;
+    int status = exit_ok;
+    for (const auto& item : items) {
+        try {
+            bytes += each(item);
+        } catch (...) {
+            ++failed;
+            status = std::max(status, report_failure(opts, out, command, true));
+        }
+    }
+    if (items.size() > 1)
+        out.summary(command, items.size(), bytes, failed);
+    return status;
+}
+
+} // namespace
 
 int run_command(const options& opts, const output& out, session& s)
 {
@@ -352,7 +590,7 @@ int run_command(const options& opts, const output& out, session& s)
         out.result("hello", text.str(), std::move(h));
     } else if (cmd == "echo") {
         const auto reply = s.echo(join(args, " "));
-        out.result("echo", reply, {{"transport", "tcp"}, {"text", json_text(reply)}});
+        out.result("echo", reply, {{"transport", "tcp"}, {"text", text_value(reply)}});
     } else if (cmd == "stats") {
         auto stats = s.stats();
         std::ostringstream text;
@@ -362,47 +600,61 @@ int run_command(const options& opts, const output& out, session& s)
         const std::string user = required_user(opts, cmd);
         const auto name = s.register_user(user, password_for(user, true));
         out.result("register", "registered " + name, {{"user", name}});
+    } else if (cmd == "login") {
+        const std::string user = required_user(opts, cmd);
+        const auto r = s.login_remembered(user, password_for(user, false));
+        credentials_file remembered;
+        remembered.put(server_key(opts), user, r.token, r.expires);
+        out.result("login",
+                   "logged in as " + r.user + " on " + server_key(opts) + "; remembered in " +
+                       remembered.path().string() + " until " + local_time(r.expires) + " ('fxc logout' forgets it)",
+                   {{"user", r.user}, {"server", server_key(opts)}, {"expires", r.expires}});
+    } else if (cmd == "logout") {
+        const std::string user = required_user(opts, cmd);
+        credentials_file remembered;
+        const auto token = remembered.token(server_key(opts), user);
+        if (!token) {
+            out.result("logout", "no remembered login of " + user + " on " + server_key(opts),
+                       {{"user", user}, {"server", server_key(opts)}, {"revoked", false}});
+            return exit_ok;
+        }
+        // The server forgets it first: a copy left anywhere is of no use after this.
+        const bool revoked = s.revoke_token(*token);
+        remembered.remove(server_key(opts), user);
+        out.result("logout",
+                   "logged out " + user + " on " + server_key(opts) +
+                       (revoked ? ": the server revoked the login" : ": the server no longer knew the login") +
+                       " and it was removed from " + remembered.path().string(),
+                   {{"user", user}, {"server", server_key(opts)}, {"revoked", revoked}});
     } else if (cmd == "whoami") {
         if (opts.user)
-            login(opts, s, cmd);
+            login(opts, out, s, cmd);
         const auto who = s.whoami();
         out.result("whoami", who ? *who : "(not logged in)", {{"user", who ? json::value(*who) : json::value(nullptr)}});
     } else if (cmd == "upload") {
-        login(opts, s, cmd);
-        const std::string name = args.size() > 1 ? args[1] : fs::path(args[0]).filename().string();
-        do_upload(opts, out, s, args[0], name);
+        login(opts, out, s, cmd);
+        return for_each_item(opts, out, cmd, args, [&](const std::string& file) {
+            return do_upload(opts, out, s, file, opts.as_name.value_or(fs::path(file).filename().string()));
+        });
     } else if (cmd == "download") {
-        login(opts, s, cmd);
-        do_download(opts, out, s, args[0], opts.output.value_or(""));
+        login(opts, out, s, cmd);
+        return for_each_item(opts, out, cmd, args, [&](const std::string& name) {
+            return do_download(opts, out, s, name, opts.output.value_or(""));
+        });
     } else if (cmd == "ls") {
-        login(opts, s, cmd);
+        login(opts, out, s, cmd);
         do_list(out, s);
     } else if (cmd == "stat") {
-        login(opts, s, cmd);
-        const auto st = s.stat(args[0]);
-        if (!st)
-            throw fxd::client::server_error(
-                "stat", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
-        std::ostringstream text;
-        text << "name:    " << st->name << "\n";
-        text << "exists:  " << (st->exists ? "yes" : "no (only an interrupted upload)") << "\n";
-        json::object fields{{"name", st->name}, {"exists", st->exists}, {"partial", st->partial}};
-        if (st->exists) {
-            text << "size:    " << st->size << " (" << human_bytes(static_cast<double>(st->size)) << ")\n";
-            text << "sha256:  " << st->sha256 << "\n";
-            text << "mtime:   " << local_time(st->mtime) << " (" << st->mtime << ")\n";
-            fields["size"] = st->size;
-            fields["sha256"] = st->sha256;
-            fields["mtime"] = st->mtime;
-        }
-        text << "partial: " << st->partial;
-        if (st->partial > 0)
-            text << " bytes held of an interrupted upload ('fxc upload' resumes it)";
-        out.result("stat", text.str(), std::move(fields));
+        login(opts, out, s, cmd);
+        do_stat(out, s, args[0]);
     } else if (cmd == "rm") {
-        login(opts, s, cmd);
-        s.remove(args[0]);
-        out.result("rm", "deleted " + args[0], {{"name", args[0]}});
+        login(opts, out, s, cmd);
+        return for_each_item(opts, out, cmd, args, [&](const std::string& name) {
+            const auto size = s.stat(name);
+            s.remove(name);
+            out.result("rm", "deleted " + name, {{"name", name}});
+            return size ? size->size : std::uint64_t{0};
+        });
     } else {
         throw usage_error("unknown command '" + cmd + "'");
     }

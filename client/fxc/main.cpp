@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <system_error>
@@ -37,19 +38,36 @@ Commands:
   register                create the account --user NAME (password: see below)
   whoami                  show who the connection acts as; logs in first when
                           a user is given
-  upload FILE [NAME]      store FILE as NAME (default: FILE's base name). Sends
-                          its SHA-256; when the server holds an interrupted
-                          upload of NAME, continues from where it stopped
-  download NAME [-o FILE] fetch NAME into FILE (default: NAME). Bytes go to
-                          FILE.part, renamed to FILE once the SHA-256 matches;
-                          an existing FILE.part is continued; on a mismatch the
-                          .part is removed and fxc exits 1. FILE may be a
-                          folder: the file goes in it under NAME
+  login                   log in once and remember it: later commands need no
+                          password (see Password below)
+  logout                  the server revokes the remembered login; its local
+                          copy is deleted
+  upload FILE...          store each FILE under its base name, with its SHA-256
+                          and modification time; when the server holds an
+                          interrupted upload of a name, continues from where
+                          it stopped. Folders are refused (names have none)
+  upload FILE --as NAME   store one FILE as NAME
+  download NAME...        fetch each NAME into the current folder, or -o FILE,
+                          -o FOLDER (the only choice with several names), or
+                          -o - (standard output: no .part, SHA-256 still
+                          checked). Bytes go to FILE.part, created beside
+                          FILE, renamed to FILE once the SHA-256 matches, and
+                          FILE gets the server's modification time; an
+                          existing FILE.part is continued; on a mismatch the
+                          .part is removed and fxc exits 1. Writes regular
+                          files only: a link, FIFO or device is refused (exit
+                          2). An existing FILE with the same SHA-256 is
+                          skipped; with other content it is kept unless -f
   ls                      list your files (size, modified, name)
   stat NAME               show a file's size, SHA-256, mtime and partial bytes
-  rm NAME                 delete a file
-  shell                   interactive menu on one connection: 1 register,
-                          2 login, 3 download, 4 upload, 5 list, q quit
+  rm NAME...              delete files
+  shell                   an interactive shell on one connection: ls, get NAME
+                          [FILE], put FILE [NAME], rm, stat, login [USER],
+                          logout, help, quit, and the menu 1 register, 2 login,
+                          3 download, 4 upload, 5 list, q quit. On a terminal:
+                          line editing, history ($XDG_STATE_HOME/fxc/history),
+                          Tab completes commands and the server's names;
+                          Ctrl-C stops a transfer (it resumes) and keeps the shell
 
 Options (anywhere on the line; '--' ends them):
   --host H          server address (default 127.0.0.1)
@@ -65,7 +83,10 @@ Options (anywhere on the line; '--' ends them):
                     instead of the system's store
   --cert FILE       with --tls: client certificate (PEM) for mutual TLS;
   --key FILE          its private key (PEM, not encrypted); both or neither
-  -o, --output FILE download: where to write
+  -o, --output FILE download: where to write (a file, a folder, or - for
+                    standard output)
+  -f, --force       download: replace a local file with other content
+  --as NAME         upload: the name to store one file under
   -q, --quiet       no progress bars or notes on stderr (errors still print)
   --json            one JSON object per command on stdout, for scripts:
                     {"command": ..., "ok": true, ...} or
@@ -73,10 +94,17 @@ Options (anywhere on the line; '--' ends them):
   -h, --help        this text
   -V, --version     fxc's version
 
-Password: taken from $FXC_PASSWORD, else asked on the terminal without echo
-(twice for register). ls, stat, rm, upload and download need a user. fxc
-writes nothing to disk but the files you download: no password, session or
-certificate is remembered between runs.
+Password: taken from $FXC_PASSWORD, else from a login remembered by
+'fxc login', else asked on the terminal without echo (twice for register).
+ls, stat, rm, upload and download need a user; with one remembered login on
+the server, that user is the default. 'fxc login' keeps the server's token
+(never the password) in $XDG_CONFIG_HOME/fxc/credentials (~/.config/fxc/
+credentials), mode 0600, per server and user, until it expires
+(auth.token_ttl_s on the server, 30 days by default) or 'fxc logout'.
+
+Config: $XDG_CONFIG_HOME/fxc/config (~/.config/fxc/config) holds defaults as
+'key = value' lines: host, port, user, tls (true/false), cacert. Options and
+FXC_* variables override them.
 
 TLS: over plain TCP, fxd accepts passwords from loopback only by default
 (auth.plaintext); from elsewhere use --tls. FXC_TLS=1 in the environment
@@ -87,19 +115,28 @@ time left) when stderr is a terminal, and print one plain line at the end
 otherwise. Interrupting one (Ctrl-C) keeps what arrived: run the same command
 again to resume it.
 
+Several files: upload, download and rm go on past a file that fails
+(reporting it), then print a summary line (files, bytes, failures); with
+--json, one object per file, then {"command": ..., "summary": true,
+"files": N, "bytes": B, "failed": F, "ok": ...}. The exit status is the
+highest one met.
+
 Exit status:
   0  success
   1  the server answered an error (its code and message are printed), or a
      downloaded file did not match its SHA-256
   2  usage error, or a local file that cannot be read or written
-  3  could not connect, the connection broke or timed out, or TLS failed
-     (for instance a certificate that does not verify: the reason is printed)
+  3  could not connect, the connection broke or timed out, TLS failed
+     (for instance a certificate that does not verify: the reason is printed),
+     or what answered is not an fxd server
 
 Examples:
   fxc --port 7070 ping
   FXC_USER=alice fxc register
   fxc --user alice upload big.iso          # interrupted? run it again to resume
+  fxc --user alice upload *.txt                # each under its own name
   fxc --user alice download big.iso -o copy.iso
+  fxc --user alice download notes.txt -o - | less
   fxc --json --user alice ls
   fxc --tls --host files.example.org --user alice ls          # CA from the system store
   fxc --tls --cacert ca.pem --cert me.pem --key me.key ping   # mutual TLS
@@ -120,11 +157,13 @@ const std::map<std::string, command_spec, std::less<>>& commands()
         {"stats", {0, 0, "stats"}},
         {"register", {0, 0, "register"}},
         {"whoami", {0, 0, "whoami"}},
-        {"upload", {1, 2, "upload FILE [NAME]"}},
-        {"download", {1, 1, "download NAME [-o FILE]"}},
+        {"login", {0, 0, "login"}},
+        {"logout", {0, 0, "logout"}},
+        {"upload", {1, SIZE_MAX, "upload FILE... (or upload FILE --as NAME)"}},
+        {"download", {1, SIZE_MAX, "download NAME... [-o FILE|FOLDER|-] [-f]"}},
         {"ls", {0, 0, "ls"}},
         {"stat", {1, 1, "stat NAME"}},
-        {"rm", {1, 1, "rm NAME"}},
+        {"rm", {1, SIZE_MAX, "rm NAME..."}},
         {"shell", {0, 0, "shell"}},
     };
     return table;
@@ -159,7 +198,7 @@ std::string not_empty(const std::string& text)
 }
 
 /// Checks the command and its arguments once the options are read.
-void check_command(options& opts, std::vector<std::string> positional, bool output_given)
+void check_command(options& opts, std::vector<std::string> positional, bool output_given, bool as_given)
 {
     if (positional.empty())
         throw usage_error("no command given");
@@ -181,6 +220,17 @@ void check_command(options& opts, std::vector<std::string> positional, bool outp
         throw usage_error("-o applies to download only");
     if (output_given && opts.output->empty())
         throw usage_error("-o needs a file name");
+    if (as_given && opts.command != "upload")
+        throw usage_error("--as applies to upload only");
+    if (opts.force && opts.command != "download")
+        throw usage_error("--force applies to download only");
+    if (output_given && opts.args.size() > 1 && *opts.output == "-")
+        throw usage_error("-o - writes one file to standard output; " + std::to_string(opts.args.size()) +
+                          " names were given");
+    if (output_given && opts.args.size() > 1 && !std::filesystem::is_directory(*opts.output))
+        throw usage_error("with several names, -o must be an existing folder; " + *opts.output + " is not one");
+    if (output_given && *opts.output == "-" && opts.json)
+        throw usage_error("-o - puts the file on standard output, where --json would print too: use one of them");
     if (opts.udp && opts.tls.enabled)
         throw usage_error("--udp is plain UDP: it cannot be used with --tls (or FXC_TLS=1)");
 }
@@ -200,6 +250,16 @@ void check_tls(const options& opts)
 /// Options may stand anywhere on the line; '--' ends them (CLI11's own rules).
 bool parse(int argc, char** argv, options& opts)
 {
+    // $XDG_CONFIG_HOME/fxc/config first: what the command line and FXC_* give overrides it.
+    const auto defaults = read_config_file();
+    if (defaults.host)
+        opts.host = *defaults.host;
+    if (defaults.port)
+        opts.port = *defaults.port;
+    if (defaults.user)
+        opts.user = *defaults.user;
+    if (defaults.tls)
+        opts.tls.enabled = *defaults.tls;
     CLI::App app("", "fxc");
     app.option_defaults()->disable_flag_override(); // --quiet=x is an error, not a value for --quiet
     app.set_help_flag("-h,--help");
@@ -221,6 +281,8 @@ bool parse(int argc, char** argv, options& opts)
     app.add_option("--cert", opts.tls.cert_file)->check(CLI::ExistingFile);
     app.add_option("--key", opts.tls.key_file)->check(CLI::ExistingFile);
     auto* output = app.add_option_function<std::string>("-o,--output", [&](const std::string& file) { opts.output = file; });
+    auto* as = app.add_option_function<std::string>("--as", [&](const std::string& name) { opts.as_name = name; });
+    app.add_flag("-f,--force", opts.force);
     std::vector<std::string> positional;
     app.add_option("command", positional);
     try {
@@ -234,10 +296,20 @@ bool parse(int argc, char** argv, options& opts)
     } catch (const CLI::ParseError& e) {
         throw usage_error(e.what());
     }
-    check_command(opts, std::move(positional), output->count() > 0);
+    // The CA file applies when TLS ends up on, however it was turned on.
+    if (defaults.cacert && opts.tls.enabled && opts.tls.ca_file.empty())
+        opts.tls.ca_file = *defaults.cacert;
+    check_command(opts, std::move(positional), output->count() > 0, as->count() > 0);
     check_tls(opts);
-    if (opts.tls.enabled && port->count() == 0)
+    if (opts.tls.enabled && port->count() == 0 && !defaults.port)
         opts.port = default_tls_port;
+    // No user named anywhere: the one remembered login on this server, if there is exactly one.
+    static constexpr std::string_view logs_in[] = {"upload", "download", "ls", "stat", "rm", "login", "logout"};
+    if (!opts.user && std::find(std::begin(logs_in), std::end(logs_in), opts.command) != std::end(logs_in)) {
+        const auto users = credentials_file().users(opts.host + ":" + std::to_string(opts.port));
+        if (users.size() == 1)
+            opts.user = users.front();
+    }
     return true;
 }
 
@@ -256,55 +328,34 @@ extern "C" void on_interrupt(int)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
-    options opts;
-    try {
-        if (!parse(argc, argv, opts))
-            return exit_ok;
-    } catch (const usage_error& e) {
-        std::cerr << "fxc: " << e.what() << "\nTry 'fxc --help' for more.\n";
-        return exit_usage;
-    }
 
-    const output out(opts);
+namespace fxc {
+
+int report_failure(const options& opts, const output& out, const std::string& command, bool connected)
+{
     const std::string where = opts.host + ":" + std::to_string(opts.port);
-    bool connected = false;
     try {
-        if (opts.udp) {
-            // UDP needs no TCP session.
-            return run_udp_command(opts, out);
-        }
-        // Command lines that cannot work fail before anything is sent.
-        if (opts.command == "upload" || opts.command == "download" || opts.command == "ls" ||
-            opts.command == "stat" || opts.command == "rm" || opts.command == "register")
-            required_user(opts, opts.command);
-        if (opts.command == "stat" || opts.command == "rm" || opts.command == "download")
-            check_file_name(opts.args.at(0));
-        fxd::client::session s(opts.host, opts.port, opts.tls, opts.timeout);
-        connected = true;
-        if (is_transfer(opts.command)) {
-            std::signal(SIGINT, on_interrupt);
-            std::signal(SIGTERM, on_interrupt);
-        }
-        if (opts.command == "shell")
-            return run_shell(opts, out, s);
-        return run_command(opts, out, s);
+        throw;
     } catch (const usage_error& e) {
         std::cerr << "fxc: " << e.what() << "\n";
         return exit_usage;
     } catch (const fxd::client::server_error& e) {
-        out.failure(opts.command, e.code(), e.message(), hint_for(e.code()), exit_server_error);
+        out.failure(command, e.code(), e.message(), hint_for(e.code()), exit_server_error);
         return exit_server_error;
     } catch (const fxd::client::checksum_error& e) {
-        out.failure(opts.command, "checksum_mismatch", e.what(), hint_for("checksum_mismatch"), exit_server_error);
+        out.failure(command, "checksum_mismatch", e.what(), hint_for("checksum_mismatch"), exit_server_error);
         return exit_server_error;
     } catch (const fxd::client::local_file_error& e) {
-        out.failure(opts.command, "local_file", e.what(), "", exit_usage);
+        out.failure(command, "local_file", e.what(), "", exit_usage);
         return exit_usage;
     } catch (const std::system_error& e) {
-        out.failure(opts.command, "local_file", e.what(), "", exit_usage);
+        out.failure(command, "local_file", e.what(), "", exit_usage);
         return exit_usage;
+    } catch (const fxd::client::not_fxd_error& e) {
+        out.failure(command, "not_fxd", where + ": " + e.what(),
+                    "check --host and --port: fxd listens on 7070 (7443 for --tls) unless configured otherwise",
+                    exit_connection);
+        return exit_connection;
     } catch (const fxd::client::tls_error& e) {
         // Before the connection_error handler: a TLS failure is not a missing
         // server, and the reason (e.g. "certificate verify failed: ...") is the message.
@@ -318,31 +369,76 @@ int main(int argc, char** argv)
                    "give one it trusts with --cert FILE --key FILE";
         else
             hint = "is " + where + " fxd's TLS port (tls.port, default 7443)?";
-        out.failure(opts.command, "tls_failed", where + ": " + text, hint, exit_connection);
+        out.failure(command, "tls_failed", where + ": " + text, hint, exit_connection);
         return exit_connection;
     } catch (const fxd::client::connection_error& e) {
         const std::string text = e.what();
         if (opts.udp) {
-            out.failure(opts.command, "no_reply", text,
+            out.failure(command, "no_reply", text,
                         "is fxd's UDP socket on " + opts.host + ":" + std::to_string(opts.udp_port) + "? (--udp-port)",
                         exit_connection);
         } else if (!connected) {
-            out.failure(opts.command, "connect_failed", text,
+            out.failure(command, "connect_failed", text,
                         "is fxd running on " + where + "? (start it, or pass --host and --port)", exit_connection);
         } else if (text.find("timed out") != std::string::npos) {
-            out.failure(opts.command, "timeout", "no answer from " + where + ": " + text,
+            out.failure(command, "timeout", "no answer from " + where + ": " + text,
                         "the server may be overloaded; a longer --timeout waits more" +
-                            std::string(is_transfer(opts.command) ? "; run the same command again to resume" : ""),
+                            std::string(is_transfer(command) ? "; run the same command again to resume" : ""),
                         exit_connection);
         } else {
-            out.failure(opts.command, "connection_broken", "the connection to " + where + " broke: " + text,
-                        is_transfer(opts.command) ? "run the same command again to resume"
-                                                  : "is fxd still running on " + where + "?",
+            out.failure(command, "connection_broken", "the connection to " + where + " broke: " + text,
+                        is_transfer(command) ? "run the same command again to resume"
+                                             : "is fxd still running on " + where + "?",
                         exit_connection);
         }
         return exit_connection;
     } catch (const std::exception& e) {
-        out.failure(opts.command, "client_error", e.what(), "", exit_server_error);
+        out.failure(command, "client_error", e.what(), "", exit_server_error);
         return exit_server_error;
+    }
+}
+
+} // namespace fxc
+
+int main(int argc, char** argv)
+{
+    options opts;
+    try {
+        if (!parse(argc, argv, opts))
+            return exit_ok;
+    } catch (const usage_error& e) {
+        std::cerr << "fxc: " << e.what() << "\nTry 'fxc --help' for more.\n";
+        return exit_usage;
+    }
+
+    const output out(opts);
+    bool connected = false;
+    try {
+        if (opts.udp) {
+            // UDP needs no TCP session.
+            return run_udp_command(opts, out);
+        }
+        // Command lines that cannot work fail before anything is sent.
+        if (opts.command == "upload" || opts.command == "download" || opts.command == "ls" ||
+            opts.command == "stat" || opts.command == "rm" || opts.command == "register" ||
+            opts.command == "login" || opts.command == "logout")
+            required_user(opts, opts.command);
+        if (opts.command == "stat" || opts.command == "rm" || opts.command == "download") {
+            for (const auto& name : opts.args)
+                check_file_name(name);
+        }
+        if (opts.command == "upload")
+            check_upload_files(opts);
+        fxd::client::session s(opts.host, opts.port, opts.tls, opts.timeout);
+        connected = true;
+        if (is_transfer(opts.command)) {
+            std::signal(SIGINT, on_interrupt);
+            std::signal(SIGTERM, on_interrupt);
+        }
+        if (opts.command == "shell")
+            return run_shell(opts, out, s);
+        return run_command(opts, out, s);
+    } catch (...) {
+        return report_failure(opts, out, opts.command, connected);
     }
 }

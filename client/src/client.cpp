@@ -114,6 +114,23 @@ struct openssl_deleter {
 
 using detail::io_step;
 
+/// A reply that is no frame: when it starts like text, the peer speaks
+/// another protocol (an HTTP server answers "HTTP/1.1 400 ..."), so say that
+/// rather than quote a length read from its letters.
+[[noreturn]] void not_a_frame(std::string_view start, const std::string& why)
+{
+    const bool text = start.size() >= 4 && std::all_of(start.begin(), start.begin() + 4, [](char c) {
+        return c >= 0x20 && c < 0x7f;
+    });
+    if (start.starts_with("HTTP"))
+        throw not_fxd_error("this is not an fxd server: it answered in HTTP");
+    if (start.starts_with("SSH-"))
+        throw not_fxd_error("this is not an fxd server: it answered in SSH");
+    if (text)
+        throw not_fxd_error("this is not an fxd server: it answered with text, not fxd's frames");
+    fail(why);
+}
+
 std::vector<util::endpoint> resolve(const std::string& host, std::uint16_t port, int socktype)
 {
     try {
@@ -574,11 +591,16 @@ reply connection::receive_header()
     // Exact reads: nothing past the header leaves the socket, so the body can
     // then be read whole or streamed (receive_body) straight from it.
     protocol::reply_decoder decoder;
+    std::string start; // the reply's first bytes, to say what answered when it is no frame
     try {
-        while (decoder.next() == protocol::reply_decoder::event::need_more)
-            decoder.feed(receive_exact(decoder.needed()));
+        while (decoder.next() == protocol::reply_decoder::event::need_more) {
+            auto bytes = receive_exact(decoder.needed());
+            if (start.size() < 16)
+                start += bytes.substr(0, 16 - start.size());
+            decoder.feed(bytes);
+        }
     } catch (const protocol::reply_format_error& e) {
-        fail(e.what());
+        not_a_frame(start, e.what());
     }
     return {decoder.header(), {}};
 }
@@ -602,7 +624,7 @@ reply parse_frame(std::string_view frame)
         auto decoded = protocol::decode_reply(frame);
         return {std::move(decoded.header), std::string(decoded.body)};
     } catch (const protocol::reply_format_error& e) {
-        fail(e.what());
+        not_a_frame(frame.substr(0, 16), e.what());
     }
 }
 

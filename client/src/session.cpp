@@ -99,7 +99,14 @@ session::session(std::string host, std::uint16_t port, tls_options tls, std::chr
 session::~session()
 {
     if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
+        OPENSSL_cleanse(credentials_->secret.data(), credentials_->secret.size());
+}
+
+void session::remember_credentials(credentials c)
+{
+    if (credentials_)
+        OPENSSL_cleanse(credentials_->secret.data(), credentials_->secret.size());
+    credentials_ = std::move(c);
 }
 
 session::session(session&&) noexcept = default;
@@ -111,9 +118,10 @@ void session::reconnect()
     broken_ = false;
     conn_.emplace(host_, port_, tls_, timeout_);
     if (credentials_) {
-        const auto [user, password] = *credentials_;
-        const auto r = conn_->call({{"op", "login"}, {"user", user}, {"password", password}});
+        const auto& c = *credentials_;
+        const auto r = conn_->call({{"op", "login"}, {"user", c.user}, {c.is_token ? "token" : "password", c.secret}});
         if (!r.ok()) {
+            remember_credentials({});
             credentials_.reset();
             throw server_error("login", r.header);
         }
@@ -191,18 +199,42 @@ std::string session::register_user(const std::string& user, const std::string& p
 std::string session::login(const std::string& user, const std::string& password)
 {
     const auto r = request({{"op", "login"}, {"user", user}, {"password", password}});
-    if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
-    credentials_.emplace(user, password);
+    remember_credentials({user, password, false});
+    return string_of(r.header, "user");
+}
+
+session::remembered session::login_remembered(const std::string& user, const std::string& password)
+{
+    const auto r = request({{"op", "login"}, {"user", user}, {"password", password}, {"remember", true}});
+    remembered out{string_of(r.header, "user"), string_of(r.header, "token"), int_of(r.header, "expires")};
+    if (out.token.empty())
+        throw connection_error("the server gave no token: it does not offer remembered logins");
+    // Reconnections use the token: the password need not stay in memory.
+    remember_credentials({user, out.token, true});
+    return out;
+}
+
+std::string session::login_token(const std::string& user, const std::string& token)
+{
+    const auto r = request({{"op", "login"}, {"user", user}, {"token", token}});
+    remember_credentials({user, token, true});
     return string_of(r.header, "user");
 }
 
 void session::logout()
 {
     request({{"op", "logout"}});
-    if (credentials_)
-        OPENSSL_cleanse(credentials_->second.data(), credentials_->second.size());
+    remember_credentials({});
     credentials_.reset();
+}
+
+bool session::revoke_token(const std::string& token)
+{
+    const auto r = request({{"op", "logout"}, {"token", token}});
+    remember_credentials({});
+    credentials_.reset();
+    const auto* revoked = r.header.if_contains("revoked");
+    return revoked && revoked->is_bool() && revoked->get_bool();
 }
 
 std::optional<std::string> session::whoami()
@@ -278,6 +310,10 @@ upload_result session::upload(const fs::path& file, const std::string& name, con
     if (!S_ISREG(st.st_mode))
         throw local_file_error(file.string() + " is not a regular file");
     const auto total = static_cast<std::uint64_t>(st.st_size);
+    // The contract takes whole seconds from 1970 on: an older file keeps the server's clock.
+    std::optional<std::int64_t> mtime;
+    if (options.send_mtime && st.st_mtime >= 0)
+        mtime = static_cast<std::int64_t>(st.st_mtime);
 
     std::string sha;
     if (options.sha256) {
@@ -296,7 +332,7 @@ upload_result session::upload(const fs::path& file, const std::string& name, con
     bool restarted = false;
     for (int attempt = 0;; ++attempt) {
         try {
-            auto result = upload_once(fd.get(), total, sha, name, offset, options);
+            auto result = upload_once(fd.get(), total, sha, name, offset, mtime, options);
             result.restarted = restarted;
             return result;
         } catch (const server_error& e) {
@@ -321,12 +357,15 @@ upload_result session::upload(const fs::path& file, const std::string& name, con
 }
 
 upload_result session::upload_once(int fd, std::uint64_t total, const std::string& sha, const std::string& name,
-                                   std::uint64_t offset, const upload_options& options)
+                                   std::uint64_t offset, std::optional<std::int64_t> mtime,
+                                   const upload_options& options)
 {
     return guarded([&] {
         json::object header{{"op", "upload"}, {"name", name}, {"sha256", sha}};
         if (offset > 0)
             header["offset"] = offset;
+        if (mtime)
+            header["mtime"] = *mtime;
         const auto start = clock_type::now();
         // The contract's resumed upload: "size" stays the whole file's and the
         // body is the rest after "offset".
@@ -358,10 +397,118 @@ upload_result session::upload_once(int fd, std::uint64_t total, const std::strin
         result.sha256 = string_of(r.header, "sha256");
         result.resumed_from = offset;
         result.seconds = seconds_since(start);
+        result.mtime = int_of(r.header, "mtime");
         if (result.sha256 != sha)
-            throw checksum_error("the server stored SHA-256 " + result.sha256 + " but the file's is " + sha);
+            throw checksum_error("the bytes the server stored hash to " + result.sha256 + " but the file's SHA-256 is " + sha);
         return result;
     });
+}
+
+namespace {
+
+/// What a download may write to: nothing there, or a regular file. Anything
+/// else (a symbolic link, FIFO, device, socket or folder) is refused, so a
+/// download never writes through a link nor replaces one.
+/// Returns whether a regular file is there.
+bool check_local_target(const fs::path& path)
+{
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT)
+            return false;
+        local_fail("cannot inspect", path, errno);
+    }
+    if (S_ISREG(st.st_mode))
+        return true;
+    const char* what = S_ISLNK(st.st_mode)    ? "a symbolic link"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISDIR(st.st_mode)  ? "a folder"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    throw local_file_error(path.string() + " is " + what +
+                           ": fxc writes regular files only and never through or over anything else "
+                           "(remove it, or name another file with -o)");
+}
+
+/// The SHA-256 of a regular local file, opened without following a link.
+std::string local_sha256(const fs::path& path)
+{
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd)
+        local_fail("cannot open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        local_fail("cannot stat", path, errno);
+    util::sha256 h;
+    util::hash_file(fd.get(), static_cast<std::uint64_t>(st.st_size), h);
+    return h.finish_hex();
+}
+
+void write_all(int fd, std::span<const char> piece, const fs::path& path)
+{
+    while (!piece.empty()) {
+        const ssize_t n = ::write(fd, piece.data(), piece.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            local_fail("cannot write", path, errno);
+        piece = piece.subspan(static_cast<std::size_t>(n));
+    }
+}
+
+} // namespace
+
+reply session::begin_download(const std::string& name, std::uint64_t offset)
+{
+    auto r = guarded([&] {
+        json::object header{{"op", "download"}, {"name", name}};
+        if (offset > 0)
+            header["offset"] = offset;
+        conn_->send(std::move(header));
+        return conn_->receive_header();
+    });
+    if (!r.ok())
+        guarded([&] { return conn_->receive_exact(uint_of(r.header, "size")); });
+    return r;
+}
+
+download_result session::download_to(const std::string& name, const sink_fn& sink, const download_options& options)
+{
+    download_result result;
+    result.name = name;
+    const auto start = clock_type::now();
+    auto r = begin_download(name, 0);
+    if (!r.ok())
+        throw server_error("download", std::move(r.header));
+    const std::uint64_t total = uint_of(r.header, "total");
+    const std::string expected = string_of(r.header, "sha256");
+    util::sha256 hash;
+    std::uint64_t done = 0;
+    if (options.progress)
+        options.progress(done, total);
+    guarded([&] {
+        conn_->receive_body(uint_of(r.header, "size"), [&](std::span<const char> piece) {
+            hash.update(piece);
+            try {
+                sink(piece);
+            } catch (...) {
+                broken_ = true; // the rest of the body is still coming
+                throw;
+            }
+            done += piece.size();
+            if (options.progress)
+                options.progress(done, total);
+        });
+        return 0;
+    });
+    result.seconds = seconds_since(start);
+    result.size = total;
+    result.mtime = int_of(r.header, "mtime");
+    result.sha256 = hash.finish_hex();
+    if (result.sha256 != expected)
+        throw checksum_error("the bytes received hash to " + result.sha256 + " but the server's SHA-256 is " + expected);
+    return result;
 }
 
 download_result session::download(const std::string& name, const fs::path& file, const download_options& options)
@@ -370,32 +517,45 @@ download_result session::download(const std::string& name, const fs::path& file,
     download_result result;
     result.name = name;
     result.path = file;
+    if (check_local_target(file)) {
+        // Something is there already: the same bytes are kept as they are,
+        // other bytes are replaced only when asked to.
+        const auto held = stat(name);
+        if (!held || !held->exists)
+            throw server_error("download", json::object{{"status", "error"}, {"code", "not_found"}, {"message", "no such file"}});
+        if (local_sha256(file) == held->sha256) {
+            result.skipped = true;
+            result.size = held->size;
+            result.sha256 = held->sha256;
+            result.mtime = held->mtime;
+            return result;
+        }
+        if (!options.force)
+            throw local_file_error(file.string() + " exists with other content; --force (-f) replaces it");
+    }
+    check_local_target(part);
     for (int attempt = 0;; ++attempt) {
         unique_fd fd;
         std::uint64_t offset = 0;
         util::sha256 hash;
         if (options.resume) {
-            fd.reset(::open(part.c_str(), O_RDWR | O_CLOEXEC));
+            // O_NOFOLLOW: a .part that became a link since the check is refused, not followed.
+            fd.reset(::open(part.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
             if (!fd && errno != ENOENT)
                 local_fail("cannot open", part, errno);
             if (fd) {
                 struct stat st {};
                 if (::fstat(fd.get(), &st) != 0)
                     local_fail("cannot stat", part, errno);
+                if (!S_ISREG(st.st_mode))
+                    throw local_file_error(part.string() + " is not a regular file: remove it");
                 offset = static_cast<std::uint64_t>(st.st_size);
                 util::hash_file(fd.get(), offset, hash);
             }
         }
         const auto start = clock_type::now();
-        auto r = guarded([&] {
-            json::object header{{"op", "download"}, {"name", name}};
-            if (offset > 0)
-                header["offset"] = offset;
-            conn_->send(std::move(header));
-            return conn_->receive_header();
-        });
+        auto r = begin_download(name, offset);
         if (!r.ok()) {
-            guarded([&] { return conn_->receive_exact(uint_of(r.header, "size")); });
             if (r.code() == "bad_offset" && offset > 0 && attempt == 0) {
                 // The .part is longer than the file: it belongs to another version.
                 fd.reset();
@@ -409,7 +569,8 @@ download_result session::download(const std::string& name, const fs::path& file,
         const std::uint64_t size = uint_of(r.header, "size");
         const std::string expected = string_of(r.header, "sha256");
         if (!fd) {
-            fd.reset(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            // Created here or not at all: never an existing file, never through a link.
+            fd.reset(::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
             if (!fd) {
                 broken_ = true; // the body is still coming
                 local_fail("cannot create", part, errno);
@@ -423,23 +584,25 @@ download_result session::download(const std::string& name, const fs::path& file,
             options.progress(done, total);
         guarded([&] {
             conn_->receive_body(size, [&](std::span<const char> piece) {
-                while (!piece.empty()) {
-                    const ssize_t n = ::write(fd.get(), piece.data(), piece.size());
-                    if (n < 0 && errno == EINTR)
-                        continue;
-                    if (n < 0) {
-                        broken_ = true;
-                        local_fail("cannot write", part, errno);
-                    }
-                    hash.update(piece.first(static_cast<std::size_t>(n)));
-                    piece = piece.subspan(static_cast<std::size_t>(n));
-                    done += static_cast<std::uint64_t>(n);
+                try {
+                    write_all(fd.get(), piece, part);
+                } catch (...) {
+                    broken_ = true;
+                    throw;
                 }
+                hash.update(piece);
+                done += piece.size();
                 if (options.progress)
                     options.progress(done, total);
             });
             return 0;
         });
+        result.mtime = int_of(r.header, "mtime");
+        if (options.set_mtime && r.header.contains("mtime")) {
+            // The server's time for the file, not the time it arrived here (rsync -t).
+            const timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(result.mtime), 0}};
+            ::futimens(fd.get(), times);
+        }
         if (::fsync(fd.get()) != 0 || fd.close() != 0)
             local_fail("cannot write", part, errno);
         result.seconds = seconds_since(start);
@@ -451,6 +614,10 @@ download_result session::download(const std::string& name, const fs::path& file,
             throw checksum_error("the bytes received hash to " + result.sha256 + " but the server's SHA-256 is " +
                                  expected + (offset > 0 ? " (the .part resumed from did not belong to this file)" : ""));
         }
+        // Checked again just before the rename: what appeared meanwhile is not replaced either.
+        if (check_local_target(file) && !options.force)
+            throw local_file_error(file.string() + " appeared during the download; --force (-f) replaces it (the bytes are in " +
+                                   part.string() + ")");
         std::error_code ec;
         fs::rename(part, file, ec);
         if (ec)

@@ -95,6 +95,14 @@ std::optional<std::uint64_t> uint_field(const request_header& h, std::string_vie
     return std::nullopt;
 }
 
+std::optional<std::int64_t> mtime_field(const request_header& h) noexcept
+{
+    const auto seconds = uint_field(h, "mtime");
+    if (!seconds || *seconds > static_cast<std::uint64_t>(max_mtime))
+        return std::nullopt;
+    return static_cast<std::int64_t>(*seconds);
+}
+
 std::uint64_t request_body_length(const request_header& h) noexcept
 {
     if (h.operation != op::upload)

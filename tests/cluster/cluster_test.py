@@ -168,6 +168,11 @@ def case_accounts(fxd):
         # A password changed by the operator ends logins on every instance.
         on_a, on_b = cluster.client(0), cluster.client(1)
         assert on_a.list() == [] and on_b.list() == []
+        # A remembered login made on one instance logs in on the other.
+        with cluster.client(0, user=None) as c:
+            token = c.request("login", user="alice", password=PASSWORD, remember=True)[0]["token"]
+        with FxClient(port=cluster.nodes[1].tcp, timeout=DEADLINE) as c:
+            assert c.request("login", user="alice", token=token)[0]["user"] == "alice"
         changed = cluster.fxd_command("user", "passwd", "alice", password="a-new-password\n")
         assert changed.returncode == 0, changed
         expect_error("unauthorized", on_a.list)
@@ -175,6 +180,8 @@ def case_accounts(fxd):
         on_a.close()
         on_b.close()
         with FxClient(port=cluster.nodes[1].tcp, timeout=DEADLINE) as c:
+            # The token was revoked with the password.
+            expect_error("bad_credentials", lambda: c.request("login", user="alice", token=token))
             c.login("alice", "a-new-password")
         status = cluster.fxd_command("db", "status")
         assert status.returncode == 0 and "users: 1" in status.stdout and "***" in status.stdout, status

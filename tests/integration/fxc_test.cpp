@@ -2,6 +2,9 @@
 // every command's success and error exits, --json output, resumed uploads
 // and downloads, a corrupted .part, the progress bar on a terminal and not
 // elsewhere, and the interactive shell driven through a pseudo-terminal.
+// fxc_habits (issue 19): safe local writes, many files, remembered logins,
+// file times, the config file and messages. tests/cli/fxc_tmux_test.py checks
+// the bar's width and the shell's editing and completion on a real terminal.
 //
 // File-op tests first require hello to offer the file ops: they fail, not
 // skip, when it stops offering them.
@@ -22,14 +25,18 @@
 #include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -55,17 +62,23 @@ std::string fxc_binary()
 }
 
 /// fxc's environment: ours without FXC_* (so a developer's settings cannot leak in), plus `changes`.
-std::vector<std::string> fxc_environment(const env_changes& changes)
+/// Unless `changes` names them, fxc's config and state folders are ones that do
+/// not exist: no ~/.config/fxc of the developer's is read, nothing is written there.
+std::vector<std::string> fxc_environment(env_changes changes)
 {
+    changes.try_emplace("XDG_CONFIG_HOME", "/nonexistent/fxc-test-config");
+    changes.try_emplace("XDG_STATE_HOME", "/nonexistent/fxc-test-state");
     return environment_with(changes, {"FXC_"});
 }
 
 /// Runs fxc with pipes for stdin, stdout and stderr and no controlling
 /// terminal (so it can never prompt); kills it after the safety deadline.
-run_result run_fxc(std::vector<std::string> args, const env_changes& env = {}, const std::string& input = {})
+run_result run_fxc(std::vector<std::string> args, const env_changes& env = {}, const std::string& input = {},
+                   const fs::path& working_dir = {})
 {
     args.insert(args.begin(), fxc_binary());
     run_options options;
+    options.working_dir = working_dir.string();
     options.input = input;
     options.environment = fxc_environment(env);
     options.new_session = true;
@@ -139,6 +152,12 @@ struct fxc_env {
     {
         args.insert(args.begin(), {"--user", user});
         return fxc(std::move(args), {{"FXC_PASSWORD", password}});
+    }
+    /// The same, run in the scratch folder (relative names, as typed in a shell).
+    run_result as_in_work(const std::string& user, std::vector<std::string> args) const
+    {
+        args.insert(args.begin(), {"--user", user});
+        return run_fxc(with_ports(std::move(args)), {{"FXC_PASSWORD", password}}, {}, work.path());
     }
     fs::path path(const std::string& name) const { return work.path() / name; }
 
@@ -286,7 +305,8 @@ BOOST_AUTO_TEST_CASE(help_documents_every_command_and_exit_status, *utf::timeout
     for (const char* word : {"ping", "hello", "echo", "stats", "register", "whoami", "upload", "download", "ls",
                              "stat", "rm", "shell", "--host", "--port", "--udp-port", "--timeout", "--user",
                              "--quiet", "--json", "FXC_USER", "FXC_PASSWORD", "Exit status", "--tls", "--cacert",
-                             "--cert FILE", "--key FILE", "FXC_TLS", "7443"})
+                             "--cert FILE", "--key FILE", "FXC_TLS", "7443", "login", "logout", "--force",
+                             "--as NAME", "-o -", "credentials", "XDG_CONFIG_HOME", "summary"})
         BOOST_TEST(r.out.find(word) != std::string::npos, word);
 }
 
@@ -471,7 +491,7 @@ BOOST_AUTO_TEST_CASE(upload_stat_ls_download_rm_round_trip, *utf::timeout(300))
     BOOST_TEST(str(u, "sha256") == sha);
     BOOST_TEST(jnum(u, "resumed_from") == 0u);
 
-    const auto renamed = env.as("alice", {"upload", env.path("data.bin").string(), "copy one.bin"});
+    const auto renamed = env.as("alice", {"upload", env.path("data.bin").string(), "--as", "copy one.bin"});
     BOOST_TEST_INFO(renamed);
     BOOST_TEST(renamed.status == 0);
     BOOST_TEST(renamed.out.find("copy one.bin") != std::string::npos);
@@ -646,7 +666,7 @@ BOOST_AUTO_TEST_CASE(an_interrupted_download_is_resumed_from_its_part_file, *utf
     env.register_user("alice");
     const auto content = random_bytes(2 * 1024 * 1024 + 5, 5);
     write_file(env.path("src.bin"), content);
-    BOOST_REQUIRE(env.as("alice", {"upload", env.path("src.bin").string(), "file.bin"}).status == 0);
+    BOOST_REQUIRE(env.as("alice", {"upload", env.path("src.bin").string(), "--as", "file.bin"}).status == 0);
 
     // What an interrupted download leaves behind: the first bytes in FILE.part.
     const std::size_t have = 777777;
@@ -682,7 +702,7 @@ BOOST_AUTO_TEST_CASE(a_corrupted_part_file_is_detected_and_removed, *utf::timeou
     env.register_user("alice");
     const auto content = random_bytes(1024 * 1024, 6);
     write_file(env.path("src.bin"), content);
-    BOOST_REQUIRE(env.as("alice", {"upload", env.path("src.bin").string(), "file.bin"}).status == 0);
+    BOOST_REQUIRE(env.as("alice", {"upload", env.path("src.bin").string(), "--as", "file.bin"}).status == 0);
 
     auto corrupted = content.substr(0, 300000);
     corrupted[12345] = static_cast<char>(corrupted[12345] ^ 0x40);
@@ -727,7 +747,7 @@ BOOST_AUTO_TEST_CASE(progress_bar_only_when_stderr_is_a_terminal, *utf::timeout(
     BOOST_TEST(tty_down.output().find("\rdownload p.bin [") != std::string::npos);
 
     // Not a terminal: no bar at all, one plain line at the end.
-    const auto piped = env.as("alice", {"upload", env.path("p.bin").string(), "p2.bin"});
+    const auto piped = env.as("alice", {"upload", env.path("p.bin").string(), "--as", "p2.bin"});
     BOOST_TEST_INFO(piped);
     BOOST_TEST(piped.status == 0);
     BOOST_TEST(piped.err.find('\r') == std::string::npos);
@@ -737,11 +757,11 @@ BOOST_AUTO_TEST_CASE(progress_bar_only_when_stderr_is_a_terminal, *utf::timeout(
     BOOST_TEST(std::count(piped.err.begin(), piped.err.end(), '\n') == 1);
 
     // --quiet: nothing on stderr, on a terminal or not.
-    const auto quiet = env.as("alice", {"--quiet", "upload", env.path("p.bin").string(), "p3.bin"});
+    const auto quiet = env.as("alice", {"--quiet", "upload", env.path("p.bin").string(), "--as", "p3.bin"});
     BOOST_TEST_INFO(quiet);
     BOOST_TEST(quiet.status == 0);
     BOOST_TEST(quiet.err.empty());
-    auto quiet_tty = fxc_on_tty(env.with_ports({"--quiet", "--user", "alice", "upload", env.path("p.bin").string(), "p4.bin"}),
+    auto quiet_tty = fxc_on_tty(env.with_ports({"--quiet", "--user", "alice", "upload", env.path("p.bin").string(), "--as", "p4.bin"}),
                           {{"FXC_PASSWORD", password}});
     BOOST_TEST(quiet_tty.wait() == 0);
     BOOST_TEST(quiet_tty.output().find('\r' + std::string("upload")) == std::string::npos);
@@ -788,7 +808,7 @@ BOOST_AUTO_TEST_CASE(shell_menu_register_login_upload_list_download, *utf::timeo
     BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
     sh.send_line("9");
-    BOOST_REQUIRE(sh.expect("unknown choice"));
+    BOOST_REQUIRE(sh.expect("unknown command"));
     BOOST_REQUIRE(sh.expect("fxc [frank]> "));
 
     sh.send_line("4");
@@ -830,6 +850,522 @@ BOOST_AUTO_TEST_CASE(shell_menu_register_login_upload_list_download, *utf::timeo
     const auto stats = s.stats();
     // hello (require_file_ops), the shell, and this one.
     BOOST_TEST(stats.at("connections").as_object().at("total").to_number<std::uint64_t>() == 3u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 19: fxc as people use it (scp, rsync, curl and wget habits).
+BOOST_AUTO_TEST_SUITE(fxc_habits)
+
+namespace {
+
+/// A file `name` of `content` uploaded by alice, who is registered (through
+/// the client library: what is under test is fxc's handling of it).
+void upload_as_alice(const fxc_env& env, const std::string& name, const std::string& content)
+{
+    write_file(env.path("src-" + name), content);
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    s.login("alice", password);
+    s.upload(env.path("src-" + name), name);
+}
+
+std::int64_t mtime_of(const fs::path& p)
+{
+    struct stat st {};
+    BOOST_REQUIRE(::lstat(p.c_str(), &st) == 0);
+    return static_cast<std::int64_t>(st.st_mtime);
+}
+
+void set_mtime(const fs::path& p, std::int64_t t)
+{
+    const timespec times[2] = {{static_cast<time_t>(t), 0}, {static_cast<time_t>(t), 0}};
+    BOOST_REQUIRE(::utimensat(AT_FDCWD, p.c_str(), times, 0) == 0);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_download_never_writes_through_or_over_a_link_fifo_or_device, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    upload_as_alice(env, "f.bin", "new bytes");
+
+    // A symbolic link to a file: refused, the link and its target as they were.
+    write_file(env.path("target"), "old bytes");
+    fs::create_symlink(env.path("target"), env.path("link"));
+    const auto link = env.as("alice", {"download", "f.bin", "-o", env.path("link").string()});
+    BOOST_TEST_INFO(link);
+    BOOST_TEST(link.status == 2);
+    BOOST_TEST(link.err.find("symbolic link") != std::string::npos);
+    BOOST_TEST(fs::is_symlink(env.path("link")));
+    BOOST_TEST(read_file(env.path("target")) == "old bytes");
+    BOOST_TEST(!fs::exists(env.path("link.part")));
+
+    // A FIFO: refused at once (opening it would wait for a reader), still a FIFO.
+    BOOST_REQUIRE(::mkfifo(env.path("fifo").c_str(), 0600) == 0);
+    const auto fifo = env.as("alice", {"download", "f.bin", "-o", env.path("fifo").string()});
+    BOOST_TEST_INFO(fifo);
+    BOOST_TEST(fifo.status == 2);
+    BOOST_TEST(fifo.err.find("FIFO") != std::string::npos);
+    BOOST_TEST(fs::is_fifo(env.path("fifo")));
+
+    // A device (a null device of our own, never the system's /dev/null, which
+    // an fxc with this bug would replace): it stays the device. Making one needs root.
+    if (::mknod(env.path("null").c_str(), S_IFCHR | 0600, ::makedev(1, 3)) == 0) {
+        const auto device = env.as("alice", {"download", "f.bin", "-o", env.path("null").string()});
+        BOOST_TEST_INFO(device);
+        BOOST_TEST(device.status == 2);
+        BOOST_TEST(device.err.find("device") != std::string::npos);
+        BOOST_TEST(fs::is_character_file(env.path("null")));
+    } else {
+        BOOST_TEST_MESSAGE("not root: the device case is not run");
+    }
+
+    // A .part that is a link: the download neither follows nor replaces it.
+    write_file(env.path("victim"), "keep me");
+    fs::create_symlink(env.path("victim"), env.path("out.bin.part"));
+    const auto part = env.as("alice", {"download", "f.bin", "-o", env.path("out.bin").string()});
+    BOOST_TEST_INFO(part);
+    BOOST_TEST(part.status == 2);
+    BOOST_TEST(read_file(env.path("victim")) == "keep me");
+    BOOST_TEST(fs::is_symlink(env.path("out.bin.part")));
+    BOOST_TEST(!fs::exists(env.path("out.bin")));
+}
+
+BOOST_AUTO_TEST_CASE(dash_o_dash_streams_to_standard_output, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    const auto content = random_bytes(300 * 1024 + 9, 21);
+    upload_as_alice(env, "s.bin", content);
+    const auto r = env.as_in_work("alice", {"download", "s.bin", "-o", "-"});
+    BOOST_TEST(r.status == 0);
+    BOOST_TEST((r.out == content), "stdout holds the file's bytes");
+    BOOST_TEST(r.err.find("standard output") != std::string::npos);
+    BOOST_TEST(!fs::exists(env.path("-")), "a file named '-' was written");
+    BOOST_TEST(!fs::exists(env.path("-.part")));
+
+    // The SHA-256 is still checked: a stored blob changed behind the server's back is a mismatch, exit 1.
+    bool corrupted = false;
+    for (const auto& entry : fs::recursive_directory_iterator(env.daemon.storage())) {
+        if (entry.is_regular_file() && entry.file_size() == content.size()) {
+            auto bytes = read_file(entry.path());
+            bytes[1000] = static_cast<char>(bytes[1000] ^ 1);
+            write_file(entry.path(), bytes);
+            corrupted = true;
+        }
+    }
+    BOOST_REQUIRE(corrupted);
+    const auto bad = env.as("alice", {"download", "s.bin", "-o", "-"});
+    BOOST_TEST(bad.status == 1);
+    BOOST_TEST_INFO(bad.err);
+    BOOST_TEST(bad.err.find("SHA-256") != std::string::npos);
+
+    const auto with_json = env.as("alice", {"--json", "download", "s.bin", "-o", "-"});
+    BOOST_TEST(with_json.status == 2);
+}
+
+BOOST_AUTO_TEST_CASE(an_existing_file_is_skipped_when_identical_and_kept_unless_forced, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    upload_as_alice(env, "doc.txt", "the server's version");
+
+    write_file(env.path("doc.txt"), "my local edits");
+    const auto kept = env.as("alice", {"download", "doc.txt", "-o", env.path("doc.txt").string()});
+    BOOST_TEST_INFO(kept);
+    BOOST_TEST(kept.status == 2);
+    BOOST_TEST(kept.err.find("--force") != std::string::npos);
+    BOOST_TEST(read_file(env.path("doc.txt")) == "my local edits");
+    BOOST_TEST(!fs::exists(env.path("doc.txt.part")));
+
+    const auto forced = env.as("alice", {"download", "-f", "doc.txt", "-o", env.path("doc.txt").string()});
+    BOOST_TEST_INFO(forced);
+    BOOST_TEST(forced.status == 0);
+    BOOST_TEST(read_file(env.path("doc.txt")) == "the server's version");
+
+    const auto same = env.as("alice", {"--json", "download", "doc.txt", "-o", env.path("doc.txt").string()});
+    const auto o = json_out(same);
+    BOOST_TEST(same.status == 0);
+    BOOST_TEST(jbool(o, "skipped"));
+    const auto same_text = env.as("alice", {"download", "doc.txt", "-o", env.path("doc.txt").string()});
+    BOOST_TEST_INFO(same_text);
+    BOOST_TEST(same_text.status == 0);
+    BOOST_TEST(same_text.out.find("skipped") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(upload_takes_many_files_under_their_base_names, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    write_file(env.path("a.txt"), "alpha");
+    write_file(env.path("b.txt"), "bravo!");
+    write_file(env.path("c.txt"), "charlie");
+
+    // What `fxc upload *.txt` passes: each file under its own name, never a.txt stored as b.txt.
+    const auto two = env.as_in_work("alice", {"upload", "a.txt", "b.txt"});
+    BOOST_TEST_INFO(two);
+    BOOST_TEST(two.status == 0);
+    BOOST_TEST(two.out.find("2 files, 11 B, 0 failed") != std::string::npos);
+    {
+        fxd::client::session first(localhost, env.daemon.tcp_port());
+        first.login("alice", password);
+        const auto b = first.stat("b.txt");
+        BOOST_REQUIRE(b.has_value());
+        BOOST_TEST(b->size == 6u, "b.txt holds a.txt's bytes");
+    }
+    const auto three = env.as_in_work("alice", {"--json", "upload", "a.txt", "b.txt", "c.txt"});
+    BOOST_TEST_INFO(three);
+    BOOST_TEST(three.status == 0);
+    BOOST_TEST(std::count(three.out.begin(), three.out.end(), '\n') == 4); // one object per file and the summary
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    s.login("alice", password);
+    const auto files = s.list();
+    BOOST_REQUIRE(files.size() == 3u);
+    BOOST_TEST(files[0].name == "a.txt");
+    BOOST_TEST(files[0].size == 5u);
+    BOOST_TEST(files[1].name == "b.txt");
+    BOOST_TEST(files[1].size == 6u);
+
+    // The old rename form is refused with the way to say it now.
+    const auto old_form = env.as_in_work("alice", {"upload", "a.txt", "renamed.txt"});
+    BOOST_TEST_INFO(old_form);
+    BOOST_TEST(old_form.status == 2);
+    BOOST_TEST(old_form.err.find("--as renamed.txt") != std::string::npos);
+    const auto as_two = env.as("alice", {"upload", env.path("a.txt").string(), env.path("b.txt").string(), "--as", "x"});
+    BOOST_TEST(as_two.status == 2);
+    const auto as_one = env.as("alice", {"upload", env.path("a.txt").string(), "--as", "renamed.txt"});
+    BOOST_TEST_INFO(as_one);
+    BOOST_TEST(as_one.status == 0);
+    BOOST_TEST(s.stat("renamed.txt").has_value());
+
+    fs::create_directory(env.path("folder"));
+    const auto folder = env.as("alice", {"upload", env.path("folder").string()});
+    BOOST_TEST_INFO(folder);
+    BOOST_TEST(folder.status == 2);
+    BOOST_TEST(folder.err.find("folder") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(download_and_rm_take_many_names_and_fail_when_any_fails, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    upload_as_alice(env, "one", "1");
+    upload_as_alice(env, "two", "22");
+    fs::create_directory(env.path("into"));
+
+    const auto down = env.as("alice", {"download", "one", "missing", "two", "-o", env.path("into").string()});
+    BOOST_TEST_INFO(down);
+    BOOST_TEST(down.status == 1);
+    BOOST_TEST(read_file(env.path("into") / "one") == "1");
+    BOOST_TEST(read_file(env.path("into") / "two") == "22");
+    BOOST_TEST(down.out.find("3 files, 3 B, 1 failed") != std::string::npos);
+    BOOST_TEST(down.err.find("not_found") != std::string::npos);
+
+    // Several names need a folder for -o.
+    const auto not_folder = env.as("alice", {"download", "one", "two", "-o", env.path("x.bin").string()});
+    BOOST_TEST(not_folder.status == 2);
+
+    const auto rm = env.as("alice", {"--json", "rm", "one", "two"});
+    BOOST_TEST_INFO(rm);
+    BOOST_TEST(rm.status == 0);
+    BOOST_TEST(rm.out.find("\"summary\":true") != std::string::npos);
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    s.login("alice", password);
+    BOOST_TEST(s.list().empty());
+    const auto rm_missing = env.as("alice", {"rm", "one", "two"});
+    BOOST_TEST(rm_missing.status == 1);
+    BOOST_TEST(rm_missing.out.find("2 failed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_file_time_travels_with_the_file, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    const std::int64_t when = 1000000000; // 2001-09-09
+    write_file(env.path("old.txt"), "from another century");
+    set_mtime(env.path("old.txt"), when);
+    const auto up = env.as("alice", {"--json", "upload", env.path("old.txt").string()});
+    BOOST_TEST(up.status == 0);
+    BOOST_TEST(jnum(json_out(up), "mtime") == static_cast<std::uint64_t>(when));
+
+    const auto st = env.as("alice", {"--json", "stat", "old.txt"});
+    BOOST_TEST(jnum(json_out(st), "mtime") == static_cast<std::uint64_t>(when));
+    const auto ls = env.as("alice", {"ls"});
+    BOOST_TEST_INFO(ls);
+    BOOST_TEST(ls.out.find("2001-09-") != std::string::npos);
+
+    const auto down = env.as("alice", {"download", "old.txt", "-o", env.path("back.txt").string()});
+    BOOST_TEST_INFO(down);
+    BOOST_TEST(down.status == 0);
+    BOOST_TEST(mtime_of(env.path("back.txt")) == when);
+}
+
+BOOST_AUTO_TEST_CASE(a_hostile_mtime_is_a_bad_request, *utf::timeout(120))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    s.login("alice", password);
+    const std::vector<json::value> hostile{json::value(-1), json::value(1.5), json::value("1700000000"),
+                                           json::value(253402300800LL), json::value(1e20), json::value(nullptr),
+                                           json::value(true), json::array{1}};
+    for (const auto& mtime : hostile) {
+        const auto r = s.call({{"op", "upload"}, {"name", "t.txt"}, {"mtime", mtime}}, "");
+        BOOST_TEST_INFO("mtime " << json::serialize(mtime));
+        BOOST_TEST(r.code() == "bad_request");
+    }
+    const auto fine = s.call({{"op", "upload"}, {"name", "t.txt"}, {"mtime", 253402300799LL}}, "");
+    BOOST_TEST(fine.ok());
+    BOOST_TEST(s.stat("t.txt")->mtime == 253402300799LL);
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_that_is_not_fxd_is_named_as_such, *utf::timeout(60))
+{
+    // A listener that answers like a web server does to a request it cannot parse.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    ::listen(listener, 4);
+    std::thread web([listener] {
+        for (int i = 0; i < 2; ++i) {
+            const int c = ::accept(listener, nullptr, nullptr);
+            if (c < 0)
+                return;
+            char buf[256];
+            [[maybe_unused]] const auto n = ::recv(c, buf, sizeof buf, 0);
+            const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            [[maybe_unused]] const auto m = ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+            ::close(c);
+        }
+    });
+    const auto port = std::to_string(ntohs(a.sin_port));
+    const auto r = run_fxc({"--port", port, "ping"});
+    const auto j = run_fxc({"--port", port, "--json", "hello"});
+    web.join();
+    ::close(listener);
+    BOOST_TEST_INFO(r);
+    BOOST_TEST(r.status == 3);
+    BOOST_TEST(r.err.find("this is not an fxd server") != std::string::npos);
+    BOOST_TEST(r.err.find("HTTP") != std::string::npos);
+    BOOST_TEST(r.err.find("not sane") == std::string::npos);
+    BOOST_TEST(str(json_out(j), "code") == "not_fxd");
+}
+
+BOOST_AUTO_TEST_CASE(json_numbers_are_plain_decimals, *utf::timeout(60))
+{
+    fxc_env env;
+    for (int i = 0; i < 3; ++i) {
+        const auto r = env.fxc({"--json", "ping"});
+        BOOST_TEST_INFO(r);
+        BOOST_TEST(r.status == 0);
+        BOOST_TEST(r.out.find_first_of("eE", r.out.find("\"ms\":")) == std::string::npos, "an exponent in " << r.out);
+        BOOST_TEST(json_out(r).at("ms").is_number());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_resumed_or_restarted_upload_is_told_once, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    const auto content = random_bytes(1024 * 1024, 23);
+    write_file(env.path("r.bin"), content);
+    const auto other = random_bytes(content.size(), 24);
+    {
+        // A partial of other bytes: the resume fails its checksum and the file is sent whole.
+        fxd::client::session s(localhost, env.daemon.tcp_port());
+        s.login("alice", password);
+        s.conn().send_header({{"op", "upload"}, {"name", "r.bin"}}, other.size());
+        s.conn().send_raw(std::string_view(other).substr(0, other.size() / 2));
+    }
+    fxd::client::session check(localhost, env.daemon.tcp_port());
+    check.login("alice", password);
+    bool held = false;
+    for (int i = 0; i < 500 && !held; ++i) {
+        const auto st = check.stat("r.bin");
+        held = st && st->partial == other.size() / 2;
+        if (!held)
+            std::this_thread::sleep_for(20ms);
+    }
+    BOOST_REQUIRE(held);
+    const auto up = env.as("alice", {"upload", env.path("r.bin").string()});
+    BOOST_TEST_INFO(up);
+    BOOST_TEST(up.status == 0);
+    const auto said = up.out + up.err;
+    BOOST_TEST(said.find("resumed") == std::string::npos, "a restarted upload is not also called resumed");
+    BOOST_TEST(said.find("whole file was sent") != std::string::npos);
+    BOOST_TEST(up.err.find("upload r.bin: 1.0 MiB in") != std::string::npos);
+}
+
+namespace {
+
+/// The remembered logins file fxc writes under `config`.
+fs::path credentials_in(const fs::path& config)
+{
+    return config / "fxc" / "credentials";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(login_is_remembered_until_logout_or_a_password_change, *utf::timeout(300))
+{
+    fxc_env env;
+    env.require_file_ops();
+    env.register_user("alice");
+    const auto config = env.path("config").string();
+    const env_changes with_password{{"XDG_CONFIG_HOME", config}, {"FXC_PASSWORD", password}};
+    const env_changes no_password{{"XDG_CONFIG_HOME", config}};
+
+    // Without a remembered login and without a terminal, there is no password to be had.
+    const auto before = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST(before.status == 2);
+
+    const auto login = env.fxc({"--user", "alice", "login"}, with_password);
+    BOOST_TEST_INFO(login);
+    BOOST_TEST(login.status == 0);
+    BOOST_TEST(login.out.find("fxc logout") != std::string::npos);
+    const auto file = credentials_in(config);
+    BOOST_REQUIRE(fs::exists(file));
+    BOOST_TEST(((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write)),
+               "the credentials file is not mode 0600");
+    const auto saved = read_file(file);
+    BOOST_TEST(saved.find(password) == std::string::npos, "the password was written down");
+    BOOST_TEST(saved.find("127.0.0.1:" + std::to_string(env.daemon.tcp_port()) + " alice ") != std::string::npos);
+
+    // Later commands log in with it: no password anywhere, not even --user (the one login on this server).
+    const auto ls = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(ls);
+    BOOST_TEST(ls.status == 0);
+    write_file(env.path("t.txt"), "token upload");
+    const auto up = env.fxc({"upload", env.path("t.txt").string()}, no_password);
+    BOOST_TEST_INFO(up);
+    BOOST_TEST(up.status == 0);
+
+    // Others may not read it: refused, like ssh refuses such a key.
+    fs::permissions(file, fs::perms::group_read, fs::perm_options::add);
+    const auto exposed = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(exposed);
+    BOOST_TEST(exposed.status == 2);
+    BOOST_TEST(exposed.err.find("chmod 600") != std::string::npos);
+    fs::permissions(file, fs::perms::group_read, fs::perm_options::remove);
+
+    // `fxd user passwd` revokes it: the next command says so and forgets it.
+    const auto passwd = fxd_user(env.daemon.storage(), {"passwd", "alice"}, "alice-new-password\n");
+    BOOST_TEST_INFO(passwd);
+    BOOST_REQUIRE(passwd.status == 0);
+    const auto revoked = env.fxc({"--user", "alice", "ls"}, no_password);
+    BOOST_TEST_INFO(revoked);
+    BOOST_TEST(revoked.status == 2);
+    BOOST_TEST(revoked.err.find("expired or was revoked") != std::string::npos);
+    BOOST_TEST(read_file(file).find(" alice ") == std::string::npos);
+
+    // logout: the server forgets the token, then the file does.
+    const env_changes new_password{{"XDG_CONFIG_HOME", config}, {"FXC_PASSWORD", "alice-new-password"}};
+    BOOST_REQUIRE(env.fxc({"--user", "alice", "login"}, new_password).status == 0);
+    const auto line = read_file(file);
+    const auto at = line.find(" alice ") + 7;
+    const std::string token = line.substr(at, 64);
+    BOOST_TEST(token.find_first_not_of("0123456789abcdef") == std::string::npos);
+    const auto out = env.fxc({"--user", "alice", "logout"}, no_password);
+    BOOST_TEST_INFO(out);
+    BOOST_TEST(out.status == 0);
+    BOOST_TEST(out.out.find("revoked") != std::string::npos);
+    BOOST_TEST(read_file(file).find(" alice ") == std::string::npos);
+    fxd::client::session s(localhost, env.daemon.tcp_port());
+    BOOST_CHECK_THROW(s.login_token("alice", token), fxd::client::server_error);
+}
+
+BOOST_AUTO_TEST_CASE(tokens_on_the_wire, *utf::timeout(300))
+{
+    fxc_env env{daemon_process({"--set", "auth.token_ttl_s=120"}), temp_dir()};
+    env.register_user("alice");
+    env.register_user("bob");
+    fxd::client::connection c(localhost, env.daemon.tcp_port());
+    const auto before = static_cast<std::int64_t>(std::time(nullptr));
+    const auto r = c.call({{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", true}});
+    BOOST_REQUIRE(r.ok());
+    const auto token = str(r, "token");
+    BOOST_TEST(token.size() == 64u);
+    const auto expires = r.header.at("expires").to_number<std::int64_t>();
+    BOOST_TEST(expires >= before + 120);
+    BOOST_TEST(expires <= static_cast<std::int64_t>(std::time(nullptr)) + 121);
+    // Without remember, no token.
+    BOOST_TEST(!c.call({{"op", "login"}, {"user", "alice"}, {"password", password}}).header.contains("token"));
+
+    fxd::client::connection t(localhost, env.daemon.tcp_port());
+    const auto by_token = t.call({{"op", "login"}, {"user", "alice"}, {"token", token}});
+    BOOST_TEST(by_token.ok());
+    BOOST_TEST(str(t.call({{"op", "whoami"}}), "user") == "alice");
+    BOOST_TEST(t.call({{"op", "list"}}).ok());
+    // Another user's name with alice's token: no.
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "bob"}, {"token", token}}).code() == "bad_credentials");
+
+    for (const auto& bad : std::vector<json::object>{
+             {{"op", "login"}, {"user", "alice"}, {"password", password}, {"token", token}},
+             {{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", "yes"}},
+             {{"op", "login"}, {"user", "alice"}, {"token", "not-a-token"}},
+             {{"op", "login"}, {"user", "alice"}, {"token", 42}},
+             {{"op", "logout"}, {"token", "short"}}}) {
+        BOOST_TEST_INFO(json::serialize(bad));
+        BOOST_TEST(t.call(bad).code() == "bad_request");
+    }
+
+    // An unknown token is a failed login, counted like a wrong password.
+    fxd::client::connection guesser(localhost, env.daemon.tcp_port());
+    std::string last;
+    for (int i = 0; i < 8; ++i)
+        last = guesser.call({{"op", "login"}, {"user", "bob"}, {"token", std::string(64, static_cast<char>('a' + i % 6))}}).code();
+    BOOST_TEST(last == "rate_limited");
+
+    // logout with the token revokes it; a second time there is nothing to revoke.
+    const auto out = t.call({{"op", "logout"}, {"token", token}});
+    BOOST_TEST(out.ok());
+    BOOST_TEST(out.header.at("revoked").as_bool());
+    BOOST_TEST(!t.call({{"op", "logout"}, {"token", token}}).header.at("revoked").as_bool());
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "alice"}, {"token", token}}).code() == "bad_credentials");
+
+    // `fxd user del` revokes too.
+    const auto again = c.call({{"op", "login"}, {"user", "alice"}, {"password", password}, {"remember", true}});
+    const auto fresh = str(again, "token");
+    BOOST_REQUIRE(fxd_user(env.daemon.storage(), {"del", "alice"}).status == 0);
+    BOOST_TEST(t.call({{"op", "login"}, {"user", "alice"}, {"token", fresh}}).code() == "bad_credentials");
+}
+
+BOOST_AUTO_TEST_CASE(the_config_file_gives_defaults_that_options_override, *utf::timeout(120))
+{
+    fxc_env env;
+    env.register_user("alice");
+    const auto config = env.path("config");
+    fs::create_directories(config / "fxc");
+    write_file(config / "fxc" / "config", "# fxc defaults\nhost = 127.0.0.1\nport = " +
+                                              std::to_string(env.daemon.tcp_port()) + "\nuser = alice\ntls = false\n");
+    const env_changes vars{{"XDG_CONFIG_HOME", config.string()}, {"FXC_PASSWORD", password}};
+    const auto who = run_fxc({"whoami"}, vars);
+    BOOST_TEST_INFO(who);
+    BOOST_TEST(who.status == 0);
+    BOOST_TEST(who.out.find("alice") != std::string::npos);
+
+    const auto overridden = run_fxc({"--port", std::to_string(closed_port()), "ping"}, vars);
+    BOOST_TEST(overridden.status == 3);
+
+    write_file(config / "fxc" / "config", "port = 7070\ncolour = blue\n");
+    const auto unknown = run_fxc({"ping"}, vars);
+    BOOST_TEST_INFO(unknown);
+    BOOST_TEST(unknown.status == 2);
+    BOOST_TEST(unknown.err.find("config:2") != std::string::npos);
+    BOOST_TEST(unknown.err.find("colour") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

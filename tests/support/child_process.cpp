@@ -139,6 +139,8 @@ run_result run_program(const std::vector<std::string>& args, const run_options& 
     if (pid == 0) {
         if (options.new_session)
             ::setsid();
+        if (!options.working_dir.empty() && ::chdir(options.working_dir.c_str()) != 0)
+            ::_exit(127);
         ::dup2(in.read, STDIN_FILENO);
         ::dup2(out.write, STDOUT_FILENO);
         ::dup2(err.write, STDERR_FILENO);

@@ -35,6 +35,7 @@ struct run_options {
     std::string input;                                   ///< written to stdin, which is then closed
     std::optional<std::vector<std::string>> environment; ///< the whole environment; ours when unset
     bool new_session = false;                            ///< setsid(): no controlling terminal, so no prompt
+    std::string working_dir;                             ///< the child's current folder; ours when empty
     std::chrono::milliseconds deadline = std::chrono::seconds(60);
 };
 

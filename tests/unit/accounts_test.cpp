@@ -487,6 +487,76 @@ BOOST_AUTO_TEST_CASE(removes_a_user_who_then_cannot_log_in, *utf::timeout(60))
     BOOST_TEST((acc.verify("alice", "password-c") == accounts::outcome::ok));
 }
 
+BOOST_AUTO_TEST_CASE(a_token_logs_in_until_it_expires_or_is_revoked, *utf::timeout(60))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    accounts acc(store, tiny);
+    BOOST_TEST((acc.register_user("alice", "correct horse") == accounts::outcome::ok));
+    BOOST_TEST((acc.register_user("bob", "correct horse") == accounts::outcome::ok));
+    fxd::services::user_identity alice;
+    BOOST_REQUIRE((acc.verify("alice", "correct horse", alice) == accounts::outcome::ok));
+    const std::int64_t now = 2000000000;
+    const auto token = acc.issue_token(alice, now + 100);
+    BOOST_TEST(token.size() == 64u); // 256 random bits in hex
+    BOOST_TEST(token.find_first_not_of("0123456789abcdef") == std::string::npos);
+    BOOST_TEST(acc.issue_token(alice, now + 100) != token);
+
+    fxd::services::user_identity who;
+    BOOST_TEST((acc.verify_token("alice", token, now, who) == accounts::outcome::ok));
+    BOOST_TEST(who.id == alice.id);
+    BOOST_TEST((acc.verify_token("bob", token, now, who) == accounts::outcome::bad_credentials));
+    BOOST_TEST((acc.verify_token("alice", token, now + 100, who) == accounts::outcome::bad_credentials)); // expired
+    std::string other = token;
+    other[0] = other[0] == 'a' ? 'b' : 'a';
+    BOOST_TEST((acc.verify_token("alice", other, now, who) == accounts::outcome::bad_credentials));
+
+    // Only the hash is stored.
+    raw_db db(dir / "fxd.db");
+    BOOST_TEST(db.scalar("SELECT count(*) FROM tokens WHERE hash = '" + token + "'").value_or("") == "0");
+    BOOST_TEST(db.scalar("SELECT count(*) FROM tokens WHERE hash = '" + accounts::token_hash(token) + "'").value_or("") == "1");
+
+    BOOST_TEST(acc.revoke_token(token));
+    BOOST_TEST(!acc.revoke_token(token));
+    BOOST_TEST((acc.verify_token("alice", token, now, who) == accounts::outcome::bad_credentials));
+}
+
+BOOST_AUTO_TEST_CASE(a_password_change_or_deletion_revokes_the_users_tokens, *utf::timeout(60))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    accounts acc(store, tiny);
+    BOOST_TEST((acc.register_user("alice", "correct horse") == accounts::outcome::ok));
+    fxd::services::user_identity alice;
+    BOOST_REQUIRE((acc.verify("alice", "correct horse", alice) == accounts::outcome::ok));
+    const std::int64_t now = 2000000000;
+    const auto before = acc.issue_token(alice, now + 1000);
+    BOOST_TEST((acc.change_password("alice", "battery staple") == accounts::outcome::ok));
+    fxd::services::user_identity who;
+    BOOST_TEST((acc.verify_token("alice", before, now, who) == accounts::outcome::bad_credentials));
+
+    // A token of the new generation works until the user is deleted, and not for a namesake.
+    BOOST_REQUIRE((acc.verify("alice", "battery staple", alice) == accounts::outcome::ok));
+    const auto after = acc.issue_token(alice, now + 1000);
+    BOOST_TEST((acc.verify_token("alice", after, now, who) == accounts::outcome::ok));
+    BOOST_TEST((acc.remove_user("alice") == accounts::outcome::ok));
+    BOOST_TEST((acc.register_user("alice", "correct horse") == accounts::outcome::ok));
+    BOOST_TEST((acc.verify_token("alice", after, now, who) == accounts::outcome::bad_credentials));
+}
+
+BOOST_AUTO_TEST_CASE(expired_tokens_are_forgotten, *utf::timeout(60))
+{
+    temp_dir dir;
+    sqlite_store store(dir / "fxd.db");
+    BOOST_TEST((accounts(store, tiny).register_user("alice", "correct horse") == accounts::outcome::ok));
+    const auto id = store.credentials("alice")->second;
+    store.add_token(id.id, id.generation, std::string(64, 'a'), 100);
+    store.add_token(id.id, id.generation, std::string(64, 'b'), 200);
+    BOOST_TEST(store.remove_expired_tokens(150) == 1u);
+    BOOST_TEST(!store.token_identity(std::string(64, 'a'), 0).has_value());
+    BOOST_TEST(store.token_identity(std::string(64, 'b'), 150)->first == "alice");
+}
+
 BOOST_AUTO_TEST_CASE(hashes_at_the_default_cost_near_owasp, *utf::timeout(120))
 {
     temp_dir dir;

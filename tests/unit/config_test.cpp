@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "timeouts": {"idle_s": 1.5, "header_s": 2.5, "body_s": 3.5, "drain_s": 4.5},
   "auth": {"db_path": "/srv/users.db", "allow_register": false, "plaintext": "deny", "max_failures": 1010,
            "max_failures_per_address": 1011, "lockout_s": 5.5, "hash_passes": 12, "hash_memory_bytes": 1013000,
-           "max_registrations_per_address": 1020, "register_window_s": 6.5},
+           "max_registrations_per_address": 1020, "register_window_s": 6.5, "token_ttl_s": 1023},
   "workers": {"threads": 3, "queue_limit": 1009, "hash_threads": 4, "hash_queue_limit": 1021},
   "process": {"user": "fxd"},
   "database": {"url": "postgresql://fxd@db.example/fxd", "pool_size": 7, "connect_timeout_s": 2.5,
@@ -270,6 +270,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.database.connect_timeout_s = 2.5;
     want.database.statement_timeout_s = 3.5;
     want.database.sweep_interval_s = 4.5;
+    want.auth.token_ttl_s = 1023;
     want.workers.hash_threads = 4;
     want.workers.hash_queue_limit = 1021;
     want.process.user = "fxd";
@@ -295,7 +296,7 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "auth.hash_memory_bytes=1013000", "workers.threads=3", "workers.queue_limit=1009",
         "auth.max_registrations_per_address=1020", "auth.register_window_s=6.5", "workers.hash_threads=4",
         "workers.hash_queue_limit=1021",
-        "process.user=fxd",
+        "process.user=fxd", "auth.token_ttl_s=1023",
         "database.url=postgresql://fxd@db.example/fxd", "database.pool_size=7", "database.connect_timeout_s=2.5",
         "database.statement_timeout_s=3.5", "database.sweep_interval_s=4.5",
         "proxy.trusted=127.0.0.0/8,2001:db8::/32,192.0.2.10",

@@ -26,6 +26,22 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// What answered is not an fxd server (an HTTP server, say): its first reply
+/// is not a frame. what() says so, naming the protocol when it is recognised.
+class not_fxd_error : public connection_error {
+public:
+    using connection_error::connection_error;
+};
+
+/// The caller stopped a call (fxc's shell on Ctrl-C, from a progress
+/// callback): the connection is left out of step, so the session drops it and
+/// the next call reconnects. An upload cut short this way is a partial the
+/// server keeps; a download's .part stays: both resume.
+class cancelled_error : public connection_error {
+public:
+    using connection_error::connection_error;
+};
+
 /// A TLS handshake, certificate check or TLS record failed; what() names the
 /// reason, e.g. "TLS: certificate verify failed: self-signed certificate".
 class tls_error : public connection_error {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -45,7 +46,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// A local file could not be read or written.
+/// A local file could not be read or written, or may not be written (a
+/// download refuses to write through or over anything but a regular file, and
+/// to replace a file with other content unless told to).
 class local_file_error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -75,6 +78,9 @@ struct upload_options {
     bool resume = true;
     /// The file's SHA-256 when already known (otherwise it is computed first).
     std::optional<std::string> sha256;
+    /// Sends the file's modification time as the upload's mtime, so the
+    /// server keeps it (the rsync -t habit); false: the server uses its clock.
+    bool send_mtime = true;
     progress_fn hash_progress;
     progress_fn progress;
 };
@@ -86,11 +92,17 @@ struct upload_result {
     std::uint64_t resumed_from = 0; ///< bytes the server already held (0: a whole upload)
     bool restarted = false;         ///< a resume was refused or mismatched, so it went again from 0
     double seconds = 0;             ///< time spent sending, hashing excluded
+    std::int64_t mtime = 0;         ///< as the server stored it (0 from a server that does not say)
 };
 
 struct download_options {
     /// Continue an existing FILE.part instead of starting over.
     bool resume = true;
+    /// Replace an existing FILE whose content differs from the server's
+    /// (without it such a download is refused before a byte is fetched).
+    bool force = false;
+    /// Give FILE the server's mtime for the file.
+    bool set_mtime = true;
     progress_fn progress;
 };
 
@@ -101,8 +113,13 @@ struct download_result {
     std::string sha256;
     std::uint64_t resumed_from = 0; ///< bytes taken from an existing .part
     bool restarted = false;         ///< the .part was longer than the file, so it went again from 0
+    bool skipped = false;           ///< FILE already had the server's SHA-256: nothing was fetched
     double seconds = 0;
+    std::int64_t mtime = 0;         ///< the server's mtime for the file (0 when it does not say)
 };
+
+/// Where a streamed download's bytes go (download_to): called with each piece in order.
+using sink_fn = std::function<void(std::span<const char>)>;
 
 class session {
 public:
@@ -132,7 +149,19 @@ public:
     std::string register_user(const std::string& user, const std::string& password);
     /// Logs in; the session remembers the credentials to log in again after a reconnect.
     std::string login(const std::string& user, const std::string& password);
+    /// A remembered login: logs in with the password and "remember": true;
+    /// the server's token (and until when it lasts) comes back for later runs.
+    struct remembered {
+        std::string user;
+        std::string token;
+        std::int64_t expires = 0; ///< unix seconds
+    };
+    remembered login_remembered(const std::string& user, const std::string& password);
+    /// Logs in with a token from login_remembered instead of the password.
+    std::string login_token(const std::string& user, const std::string& token);
     void logout();
+    /// logout with the token: the server forgets it. False when it did not know it.
+    bool revoke_token(const std::string& token);
     std::optional<std::string> whoami();
     boost::json::object stats();
 
@@ -147,8 +176,17 @@ public:
     /// Downloads `name` into file: bytes go to file + ".part" (continuing an
     /// existing one), which is renamed to file once its SHA-256 matches the
     /// server's; on a mismatch the .part is removed and checksum_error thrown.
+    /// Writes regular files only: a file or .part that is a symbolic link,
+    /// FIFO, device or folder is refused (local_file_error), and a new .part
+    /// is created exclusively, never through a link. An existing file with the
+    /// server's SHA-256 is kept (result.skipped); one with other content is
+    /// refused unless options.force.
     download_result download(const std::string& name, const std::filesystem::path& file,
                              const download_options& options = {});
+    /// Streams `name` into sink (standard output, say): no .part, no resume.
+    /// The SHA-256 is still checked at the end: checksum_error when it differs
+    /// (the sink has had the bytes by then).
+    download_result download_to(const std::string& name, const sink_fn& sink, const download_options& options = {});
 
     /// Drops the connection and opens a new one (logging in again when logged in).
     void reconnect();
@@ -160,7 +198,10 @@ private:
     template <class F>
     auto guarded(F&& f) -> decltype(f());
     upload_result upload_once(int fd, std::uint64_t total, const std::string& sha, const std::string& name,
-                              std::uint64_t offset, const upload_options& options);
+                              std::uint64_t offset, std::optional<std::int64_t> mtime, const upload_options& options);
+    /// Sends a download request (from offset) and reads the reply's header;
+    /// an error reply (its body drained) is returned as it is.
+    reply begin_download(const std::string& name, std::uint64_t offset);
 
     std::string host_;
     std::uint16_t port_ = 0;
@@ -168,7 +209,14 @@ private:
     tls_options tls_;
     std::optional<connection> conn_;
     bool broken_ = false;
-    std::optional<std::pair<std::string, std::string>> credentials_;
+    /// What logged in, to log in again after a reconnect: user, then password or token.
+    struct credentials {
+        std::string user;
+        std::string secret;
+        bool is_token = false;
+    };
+    std::optional<credentials> credentials_;
+    void remember_credentials(credentials c);
 };
 
 /// The .part path a download into `file` writes to.

@@ -31,6 +31,14 @@ std::optional<std::string_view> string_field(const request_header& h, std::strin
 /// not an integer, or negative.
 std::optional<std::uint64_t> uint_field(const request_header& h, std::string_view key) noexcept;
 
+/// The latest mtime an upload may carry: 9999-12-31 23:59:59 UTC, so every
+/// client's calendar can show it.
+constexpr std::int64_t max_mtime = 253402300799;
+
+/// Reads an upload's optional "mtime": whole seconds since 1970, 0 to
+/// max_mtime. nullopt when missing or anything else (a float, a string, out of range).
+std::optional<std::int64_t> mtime_field(const request_header& h) noexcept;
+
 /// The length of the body that follows the header on the wire: `size`, except
 /// for a resumed upload, whose `size` is the whole file's and whose body is the
 /// rest after `offset` (size - offset; 0 when offset is past size, which the

@@ -38,6 +38,19 @@ public:
     /// A fresh Argon2id string (parameters and salt inside). Throws on failure (out of memory).
     std::string hash(std::string_view password) const;
 
+    /// A remembered login for `who`: 32 random bytes as 64 hex digits, stored
+    /// as their SHA-256 (a random token needs no slow hash) until `expires`
+    /// (unix seconds). Forgets expired tokens on the way.
+    std::string issue_token(const user_identity& who, std::int64_t expires);
+    /// ok, with who and the user's name set, when `token` is stored for the
+    /// user called `name`, unexpired at `now` and of the user's current
+    /// generation; else bad_credentials.
+    outcome verify_token(std::string_view name, std::string_view token, std::int64_t now, user_identity& who);
+    /// Forgets a token; false when it was not stored.
+    bool revoke_token(std::string_view token);
+    /// What the store keeps of a token: its SHA-256 in hex.
+    static std::string token_hash(std::string_view token);
+
     user_store& store() noexcept { return store_; }
 
 private:

@@ -99,8 +99,10 @@ public:
     begun begin_upload(const std::string& user, const std::string& name, std::uint64_t size, std::uint64_t offset,
                        const limits& allowed);
     /// fsync, rename into place, fsync the folder, record. checksum_mismatch
-    /// (nothing stored) when expected_sha256 is given and differs.
-    file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published);
+    /// (nothing stored) when expected_sha256 is given and differs. The file's
+    /// mtime is the client's (the upload's optional mtime field), else now.
+    file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
+                       std::optional<std::int64_t> mtime = std::nullopt);
     /// Keeps the bytes that arrived as the name's partial upload.
     void keep_partial(upload& up);
     /// Removes the blob and its record.
@@ -131,7 +133,8 @@ private:
     friend class upload;
     util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
-    file_status commit_now(upload& up, const std::optional<std::string>& expected_sha256, file_record& published);
+    file_status commit_now(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
+                           std::optional<std::int64_t> mtime);
     void keep_partial_now(upload& up);
     void abandon(upload& up);
     void track(const std::string& blob);

@@ -37,6 +37,12 @@ public:
     std::optional<user_identity> identity(std::int64_t id) override;
     bool set_admin(std::string_view name, bool admin) override;
     std::vector<user_entry> entries() override;
+    void add_token(std::int64_t user_id, std::int64_t generation, std::string_view token_hash,
+                   std::int64_t expires) override;
+    std::optional<std::pair<std::string, user_identity>> token_identity(std::string_view token_hash,
+                                                                         std::int64_t now) override;
+    bool remove_token(std::string_view token_hash) override;
+    std::uint64_t remove_expired_tokens(std::int64_t now) override;
 
     std::optional<file_record> find_file(std::string_view user, std::string_view name) override;
     std::vector<file_record> list_files(std::string_view user) override;

@@ -50,6 +50,21 @@ public:
     virtual bool set_admin(std::string_view name, bool admin) = 0;
     /// All users with their admin flag, sorted by name.
     virtual std::vector<user_entry> entries() = 0;
+
+    // Remembered logins. A token is stored as its hash only, with the user's
+    // id and generation: a password change or deletion revokes it.
+
+    /// Stores a token's hash for that user and generation, valid until `expires` (unix seconds).
+    virtual void add_token(std::int64_t user_id, std::int64_t generation, std::string_view token_hash,
+                           std::int64_t expires) = 0;
+    /// The user name and identity a token logs in as: nullopt when the hash is
+    /// unknown, expired at `now`, or of an older generation or deleted user.
+    virtual std::optional<std::pair<std::string, user_identity>> token_identity(std::string_view token_hash,
+                                                                                 std::int64_t now) = 0;
+    /// Forgets a token. False when it was not stored.
+    virtual bool remove_token(std::string_view token_hash) = 0;
+    /// Forgets the tokens expired at `now`; returns how many.
+    virtual std::uint64_t remove_expired_tokens(std::int64_t now) = 0;
 };
 
 } // namespace fxd::services
