@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fxd needs to build, test and run.
 # --test adds what only the tests need (Clang with libFuzzer for the fuzzers,
-# the openssl command that makes the TLS tests' certificates).
+# the openssl command that makes the TLS tests' certificates, the servers the
+# cluster and S3 tests start).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -10,11 +11,13 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libspdlog-dev libsqlite3-dev libsodium-dev libssl-dev libsystemd-dev libcli11-dev
   libpq-dev  # the PostgreSQL client library (database.url)
+  libexpat1-dev  # XML answers of S3 (s3/)
   systemd  # systemd-analyze and systemd-socket-activate for the deployment checks
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev openssl
-    postgresql-15 haproxy)  # the cluster tests start their own servers
+    postgresql-15 haproxy  # the cluster tests start their own servers
+    ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl s3cmd)  # scripts/lib/ceph-s3.sh (S3 tests); s3cmd for bench/s3_compare.sh
 fi
 
 missing=()

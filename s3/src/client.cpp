@@ -272,6 +272,7 @@ struct object_stream::state {
 };
 
 object_stream::object_stream(std::unique_ptr<state> s) : state_(std::move(s)) {}
+object_stream::object_stream() = default;
 object_stream::object_stream(object_stream&&) noexcept = default;
 object_stream& object_stream::operator=(object_stream&&) noexcept = default;
 object_stream::~object_stream() = default;

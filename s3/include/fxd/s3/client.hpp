@@ -96,6 +96,8 @@ class connection_pool;
 /// slowly. Destroying it before the end closes the connection.
 class object_stream {
 public:
+    /// An empty stream (read_some returns 0).
+    object_stream();
     object_stream(object_stream&&) noexcept;
     object_stream& operator=(object_stream&&) noexcept;
     ~object_stream();
@@ -160,7 +162,8 @@ public:
     /// part_number 1..10000; every part but the last at least 5 MiB. Returns the part's ETag.
     awaitable<std::string> upload_part(std::string_view bucket, std::string_view key, std::string_view upload_id,
                                        int part_number, std::string_view body, std::string_view payload_sha256 = {});
-    /// Returns the whole object's ETag.
+    /// Returns the whole object's ETag, as the answer has it: Ceph 16's gateway
+    /// leaves it empty (head_object has it then).
     awaitable<std::string> complete_multipart_upload(std::string_view bucket, std::string_view key,
                                                      std::string_view upload_id,
                                                      const std::vector<completed_part>& parts);
