@@ -280,37 +280,35 @@ object_stream::~object_stream() = default;
 awaitable<std::size_t> object_stream::read_some(std::span<char> into) {
     if (!state_ || into.empty()) co_return 0;
     auto& st = *state_;
-    for (;;) {
-        if (st.parser->is_done()) {
-            if (st.parser->get().keep_alive()) st.pool->give_back(std::move(st.conn));
-            state_.reset();
-            if (remaining_ != 0) throw error(error_kind::protocol, "S3 body ended early");
-            co_return 0;
-        }
-        st.parser->get().body().data = into.data();
-        st.parser->get().body().size = into.size();
+    // get_object took only Content-Length bodies: the bytes the header read
+    // brought along come first, then straight from the socket into the
+    // caller's memory (no second copy, no read-ahead beyond the caller's pull).
+    if (remaining_ == 0) {
+        if (st.parser->get().keep_alive()) st.pool->give_back(std::move(st.conn));
+        state_.reset();
+        co_return 0;
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(into.size(), remaining_));
+    std::size_t got = 0;
+    if (st.conn->buffer.size() > 0) {
+        got = asio::buffer_copy(asio::buffer(into.data(), want), st.conn->buffer.data());
+        st.conn->buffer.consume(got);
+    } else {
         st.conn->tcp().expires_after(st.timeout);
         auto [ec, n] = co_await st.conn->with_stream(
-            [&](auto& stream) { return http::async_read(stream, st.conn->buffer, *st.parser, use_tuple); });
-        if (ec == http::error::need_buffer) ec = {};
+            [&](auto& stream) { return stream.async_read_some(asio::buffer(into.data(), want), use_tuple); });
         if (ec) {
             state_.reset(); // the connection is in an unknown state: closed
             throw_transport(ec, "reading an object's body");
         }
-        const std::size_t got = into.size() - st.parser->get().body().size;
-        if (got > remaining_) {
-            state_.reset();
-            throw error(error_kind::protocol, "S3 sent more body than its Content-Length");
-        }
-        remaining_ -= got;
-        if (got > 0) {
-            if (st.parser->is_done() && st.parser->get().keep_alive()) {
-                st.pool->give_back(std::move(st.conn));
-                state_.reset();
-            }
-            co_return got;
-        }
+        got = n;
     }
+    remaining_ -= got;
+    if (remaining_ == 0) {
+        if (st.parser->get().keep_alive()) st.pool->give_back(std::move(st.conn));
+        state_.reset();
+    }
+    co_return got;
 }
 
 client::client(asio::any_io_executor executor, client_options options, credentials creds)
@@ -553,7 +551,9 @@ awaitable<object_stream> client::get_object(std::string_view bucket, std::string
     st->parser = std::move(resp.parser);
     st->timeout = options_.request_timeout;
     const auto length_known = st->parser->content_length();
-    if (!length_known) throw error(error_kind::protocol, "S3 GET answer has no Content-Length");
+    if (!length_known || st->parser->chunked()) {
+        throw error(error_kind::protocol, "S3 GET answer has no Content-Length");
+    }
     object_stream out(std::move(st));
     out.content_length_ = *length_known;
     out.remaining_ = *length_known;

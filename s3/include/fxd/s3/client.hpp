@@ -91,9 +91,11 @@ struct byte_range {
 class connection;
 class connection_pool;
 
-/// The body of a GET, read from the connection as the caller pulls it: only
-/// the connection's buffer is held, so a slow consumer makes the client read
-/// slowly. Destroying it before the end closes the connection.
+/// The body of a GET, read from the connection as the caller pulls it, straight
+/// into the caller's memory: nothing is read ahead beyond what arrived with the
+/// header, so a slow consumer makes the client read slowly (TCP pushes back on
+/// the store). Destroying it before the end closes the connection; reading it
+/// to the end returns the connection to the pool.
 class object_stream {
 public:
     /// An empty stream (read_some returns 0).
