@@ -6,7 +6,9 @@
 #
 #   ceph-s3.sh start DIR    make the cluster (first time) or start it again (after
 #                           stop or kill: same data, keys and port); prints and
-#                           writes DIR/env: S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION
+#                           writes DIR/env: S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION,
+#                           and S3_TLS_ENDPOINT + S3_CA_FILE: the same gateway over
+#                           https, with a self-signed certificate for IP 127.0.0.1
 #   ceph-s3.sh stop DIR     SIGTERM each daemon (gateway first), bounded waits; data kept
 #   ceph-s3.sh kill DIR     SIGKILL every daemon at once (a store that dies mid-request)
 #   ceph-s3.sh destroy DIR  stop, then remove DIR (only a DIR this script made)
@@ -28,7 +30,7 @@ die() { say "$*"; exit 1; }
 
 need_packages() {
     local tool
-    for tool in ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool curl python3; do
+    for tool in ceph-mon ceph-mgr ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool curl python3 openssl; do
         if ! command -v "$tool" >/dev/null 2>&1; then
             say "$tool is missing: install Debian's ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl (scripts/setup.sh --test)"
             exit 77
@@ -80,7 +82,7 @@ signed() { # EXPECTED_STATUS METHOD PATH [CURL ARGS]: one SigV4 request with cur
 }
 
 write_config() {
-    local fsid=$1 mon_port=$2 s3_port=$3
+    local fsid=$1 mon_port=$2 s3_port=$3 tls_port=$4
     cat >"$DIR/ceph.conf" <<CONF
 [global]
 fsid = $fsid
@@ -122,7 +124,7 @@ memstore_device_bytes = 2147483648
 osd_memory_target = 939524096
 
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:$s3_port
+rgw_frontends = beast endpoint=127.0.0.1:$s3_port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$DIR/tls.pem
 CONF
 }
 
@@ -133,7 +135,12 @@ create() {
     fsid=$(cat /proc/sys/kernel/random/uuid)
     osd_uuid=$(cat /proc/sys/kernel/random/uuid)
     mon_port=$(unused_port)
-    write_config "$fsid" "$mon_port" "$(unused_port)"
+    write_config "$fsid" "$mon_port" "$(unused_port)" "$(unused_port)"
+    # One self-signed certificate (key included: radosgw reads both from one
+    # file) for the IP only, so that a client asking for "localhost" must refuse it.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$DIR/tls.key" -out "$DIR/tls.crt" >/dev/null 2>&1 || die "openssl could not make the certificate"
+    cat "$DIR/tls.crt" "$DIR/tls.key" >"$DIR/tls.pem"
     ceph-authtool --create-keyring "$kr" --gen-key -n mon. --cap mon 'allow *' >/dev/null
     ceph-authtool "$kr" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
     ceph-authtool "$kr" --gen-key -n mgr.x --cap mon 'allow profile mgr' --cap osd 'allow *' >/dev/null
@@ -177,7 +184,7 @@ start() {
         die "$DIR's OSD kept its objects in memory and is gone: destroy it and start anew"
     fi
     local s3_port
-    s3_port=$(sed -n 's/^rgw_frontends = beast endpoint=127.0.0.1:\([0-9]*\)$/\1/p' "$DIR/ceph.conf")
+    s3_port=$(sed -n 's/^rgw_frontends = beast endpoint=127.0.0.1:\([0-9]*\) .*$/\1/p' "$DIR/ceph.conf")
     S3_ENDPOINT=http://127.0.0.1:$s3_port
 
     pid_of mon.a >/dev/null || launch mon.a ceph-mon -i a
@@ -194,8 +201,11 @@ start() {
         timeout 60 radosgw-admin -c "$DIR/ceph.conf" user create --uid=fxd-test --display-name="fxd tests" \
             --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >/dev/null 2>>"$DIR/log/radosgw-admin.out" ||
             die "radosgw-admin user create failed (see $DIR/log/radosgw-admin.out)"
-        printf 'S3_ENDPOINT=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\nS3_REGION=%s\n' \
-            "$S3_ENDPOINT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" "$region" >"$DIR/env"
+        local tls_port
+        tls_port=$(sed -n 's/^rgw_frontends = .* ssl_endpoint=127.0.0.1:\([0-9]*\) .*$/\1/p' "$DIR/ceph.conf")
+        printf 'S3_ENDPOINT=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\nS3_REGION=%s\nS3_TLS_ENDPOINT=%s\nS3_CA_FILE=%s\n' \
+            "$S3_ENDPOINT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" "$region" "https://127.0.0.1:$tls_port" "$DIR/tls.crt" \
+            >"$DIR/env"
     else
         # shellcheck source=/dev/null
         . "$DIR/env"

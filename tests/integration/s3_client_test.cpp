@@ -306,6 +306,39 @@ BOOST_FIXTURE_TEST_CASE(wrong_secret_is_signature_does_not_match, s3_fixture) {
     BOOST_TEST(std::string(e.what()).find("SignatureDoesNotMatch") != std::string::npos);
 }
 
+BOOST_FIXTURE_TEST_CASE(tls_with_a_private_ca_and_the_host_name_checked, s3_fixture) {
+    auto options = gw.options();
+    options.endpoint = gw.env.at("S3_TLS_ENDPOINT");
+    options.ca_file = gw.env.at("S3_CA_FILE");
+    fxd::s3::client tls(io.get_executor(), options, gw.keys());
+    run(io, tls.put_object(bucket, "over-tls", "sealed bytes"));
+    auto stream = run(io, tls.get_object(bucket, "over-tls"));
+    BOOST_TEST(run(io, read_all(stream, 5)) == "sealed bytes");
+    BOOST_TEST(tls.idle_connections() == 1U);
+
+    // Without the private CA the gateway's certificate is not trusted.
+    auto untrusted = options;
+    untrusted.ca_file.clear();
+    untrusted.max_attempts = 1;
+    fxd::s3::client no_ca(io.get_executor(), untrusted, gw.keys());
+    const auto e1 = expect_s3_error(io, no_ca.head_object(bucket, "over-tls"));
+    BOOST_TEST((e1.kind() == error_kind::transport));
+    BOOST_TEST(std::string(e1.what()).find("TLS handshake") != std::string::npos, e1.what());
+
+    // The right CA, but a name the certificate does not carry (it names IP 127.0.0.1 only).
+    auto other_name = options;
+    other_name.endpoint.replace(other_name.endpoint.find("127.0.0.1"), 9, "localhost");
+    other_name.max_attempts = 1;
+    fxd::s3::client wrong_host(io.get_executor(), other_name, gw.keys());
+    const auto e2 = expect_s3_error(io, wrong_host.head_object(bucket, "over-tls"));
+    BOOST_TEST((e2.kind() == error_kind::transport));
+    BOOST_TEST(std::string(e2.what()).find("TLS handshake") != std::string::npos, e2.what());
+
+    auto missing_ca = options;
+    missing_ca.ca_file = "/nonexistent/ca.pem";
+    BOOST_CHECK_THROW(fxd::s3::client(io.get_executor(), missing_ca, gw.keys()), std::runtime_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
