@@ -212,8 +212,11 @@ public:
         if (connect_ec) throw_transport(connect_ec, "connecting to " + host + ":" + endpoint_.port);
         c->tcp().socket().set_option(tcp::no_delay(true));
         if (c->is_tls()) {
-            // SNI, and the certificate must name the host.
-            if (SSL_set_tlsext_host_name(c->tls().native_handle(), host.c_str()) != 1) {
+            // SNI (for names only: RFC 6066 has no IP addresses), and the
+            // certificate must name the host or carry its IP address.
+            boost::system::error_code not_ip;
+            asio::ip::make_address(host, not_ip);
+            if (not_ip && SSL_set_tlsext_host_name(c->tls().native_handle(), host.c_str()) != 1) {
                 throw error(error_kind::transport, "S3: cannot set the TLS server name " + host);
             }
             c->tls().set_verify_callback(asio::ssl::host_name_verification(host));
