@@ -306,6 +306,20 @@ BOOST_FIXTURE_TEST_CASE(wrong_secret_is_signature_does_not_match, s3_fixture) {
     BOOST_TEST(std::string(e.what()).find("SignatureDoesNotMatch") != std::string::npos);
 }
 
+BOOST_FIXTURE_TEST_CASE(the_pool_keeps_at_most_its_bound, s3_fixture) {
+    auto options = gw.options();
+    options.max_idle_connections = 2;
+    fxd::s3::client bounded(io.get_executor(), options, gw.keys());
+    run(io, bounded.put_object(bucket, "pooled", "abc"));
+    BOOST_TEST(bounded.idle_connections() == 1U);
+    // Three bodies open at once need three connections; read to the end, two are kept.
+    std::vector<fxd::s3::object_stream> open;
+    for (int i = 0; i < 3; ++i) open.push_back(run(io, bounded.get_object(bucket, "pooled")));
+    BOOST_TEST(bounded.idle_connections() == 0U);
+    for (auto& stream : open) BOOST_TEST(run(io, read_all(stream, 2)) == "abc");
+    BOOST_TEST(bounded.idle_connections() == 2U);
+}
+
 BOOST_FIXTURE_TEST_CASE(tls_with_a_private_ca_and_the_host_name_checked, s3_fixture) {
     auto options = gw.options();
     options.endpoint = gw.env.at("S3_TLS_ENDPOINT");
@@ -355,13 +369,19 @@ struct silent_server {
 struct scripted_server {
     asio::io_context& io;
     std::vector<int> script;
+    // false: "Connection: close"; true: no such header (the client keeps the
+    // connection) but the socket is closed anyway, as a server whose idle
+    // timeout struck would.
+    bool close_silently = false;
     tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
     std::size_t requests = 0;
+    std::size_t connections = 0;
     std::uint16_t port() const { return acceptor.local_endpoint().port(); }
 
     asio::awaitable<void> serve() {
         for (;;) {
             tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
+            ++connections;
             std::string in;
             co_await asio::async_read_until(socket, asio::dynamic_buffer(in), "\r\n\r\n", asio::use_awaitable);
             const int status = script[std::min(requests, script.size() - 1)];
@@ -372,7 +392,7 @@ struct scripted_server {
             const std::string reason = status == 200 ? "OK" : "Service Unavailable";
             const std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
                                     "\r\nContent-Length: " + std::to_string(body.size()) +
-                                    "\r\nConnection: close\r\n\r\n" + body;
+                                    (close_silently ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") + body;
             co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
         }
     }
@@ -434,6 +454,24 @@ BOOST_AUTO_TEST_CASE(non_idempotent_requests_are_not_retried) {
     const auto e = expect_s3_error(io, s3.create_multipart_upload("b", "k"));
     BOOST_TEST(e.http_status() == 503);
     BOOST_TEST(server.requests == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(a_pooled_connection_closed_by_the_server_is_replaced) {
+    asio::io_context io;
+    scripted_server server{io, {200}};
+    server.close_silently = true;
+    asio::co_spawn(io, server.serve(), asio::detached);
+    auto options = local_options(server.port());
+    options.max_attempts = 1; // no retry: only the stale-connection rule may try again
+    fxd::s3::client s3(io.get_executor(), options, local_keys);
+    auto first = run(io, s3.get_object("b", "k"));
+    BOOST_TEST(run(io, read_all(first, 100)) == "hello");
+    BOOST_TEST(s3.idle_connections() == 1U);
+    // The server has closed that connection; a POST (never retried) still gets through.
+    const auto second = expect_s3_error(io, s3.create_multipart_upload("b", "k"));
+    BOOST_TEST((second.kind() == error_kind::protocol)); // "hello" is no XML: but it was answered
+    BOOST_TEST(server.requests == 2U);
+    BOOST_TEST(server.connections == 2U);
 }
 
 BOOST_AUTO_TEST_CASE(connection_refused_is_a_transport_error) {
