@@ -255,8 +255,10 @@ DIR=$(realpath -m "$2")
 [ "$DIR" != / ] || die "refusing DIR=/"
 case "$1" in
 start) start ;;
-stop) [ -d "$DIR" ] && stop ;;
-kill) [ -d "$DIR" ] && kill_all ;;
+stop | kill)
+    if [ ! -d "$DIR" ]; then say "$DIR does not exist: nothing to $1"; exit 0; fi
+    if [ "$1" = stop ]; then stop; else kill_all; fi
+    ;;
 destroy) destroy ;;
 *) die "unknown command '$1' (start, stop, kill, destroy)" ;;
 esac
