@@ -12,8 +12,10 @@ gateway=$work/gateway
 trap '"$root/scripts/lib/ceph-s3.sh" destroy "$gateway" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 "$root/scripts/lib/ceph-s3.sh" start "$gateway" >/dev/null
-# shellcheck source=/dev/null
-set -a; . "$gateway/env"; set +a
+set -a
+# shellcheck disable=SC1091 # written by ceph-s3.sh at run time
+. "$gateway/env"
+set +a
 command -v s3cmd >/dev/null || { echo "s3cmd missing (apt-get install s3cmd)"; exit 77; }
 
 "$root/$build/bench/s3_transfer" "$S3_ENDPOINT" fxd-bench "$size" 16
