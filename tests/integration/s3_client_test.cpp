@@ -353,6 +353,37 @@ BOOST_FIXTURE_TEST_CASE(tls_with_a_private_ca_and_the_host_name_checked, s3_fixt
     BOOST_CHECK_THROW(fxd::s3::client(io.get_executor(), missing_ca, gw.keys()), std::runtime_error);
 }
 
+// Last in this suite: it takes the gateway down. ceph-s3.sh kill (every daemon
+// SIGKILLed) and start again, as issue 16's "store stopped mid-upload" tests will.
+BOOST_FIXTURE_TEST_CASE(gateway_killed_and_started_again, s3_fixture) {
+    const std::string body = random_bytes(6 * 1024 * 1024, 7);
+    run(io, s3.put_object(bucket, "survivor", body));
+    const std::string id = run(io, s3.create_multipart_upload(bucket, "unfinished"));
+    const std::string etag1 = run(io, s3.upload_part(bucket, "unfinished", id, 1, body.substr(0, 5 * 1024 * 1024)));
+
+    BOOST_REQUIRE(std::system((gw.script + " kill " + gw.dir.string() + " >/dev/null 2>&1").c_str()) == 0);
+    auto options = gw.options();
+    options.request_timeout = std::chrono::seconds(5);
+    options.backoff_base = std::chrono::milliseconds(50);
+    fxd::s3::client during(io.get_executor(), options, gw.keys());
+    const auto down = expect_s3_error(io, during.head_object(bucket, "survivor"));
+    BOOST_TEST((down.kind() == error_kind::transport || down.kind() == error_kind::timeout), down.what());
+
+    BOOST_REQUIRE(std::system((gw.script + " start " + gw.dir.string() + " >/dev/null 2>&1").c_str()) == 0);
+    // The pooled connection of `s3` died with the gateway: the client replaces it.
+    auto stream = run(io, s3.get_object(bucket, "survivor"));
+    BOOST_TEST((run(io, read_all(stream, 1 << 20)) == body));
+    // The upload in progress survived too: it resumes with its next part.
+    const auto parts = run(io, s3.list_parts(bucket, "unfinished", id));
+    BOOST_REQUIRE(parts.parts.size() == 1U);
+    BOOST_TEST(parts.parts[0].etag == etag1);
+    const std::string etag2 = run(io, s3.upload_part(bucket, "unfinished", id, 2, body.substr(5 * 1024 * 1024)));
+    run(io, s3.complete_multipart_upload(bucket, "unfinished", id,
+                                         {{1, etag1, 5 * 1024 * 1024}, {2, etag2, body.size() - 5 * 1024 * 1024}}));
+    auto whole = run(io, s3.get_object(bucket, "unfinished"));
+    BOOST_TEST((run(io, read_all(whole, 1 << 20)) == body));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
