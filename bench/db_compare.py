@@ -44,7 +44,7 @@ def start_fxd(fxd, storage, sets, env):
     args = [fxd, "--set", "tcp.port=0", "--set", "udp.port=0", "--set", f"storage.dir={storage}",
             "--set", "log.level=warn", "--set", "auth.max_failures_per_address=1000000",
             "--set", "auth.max_registrations_per_address=1000000", "--set", "workers.threads=4",
-            "--set", "workers.hash_threads=2", "--print-ports"]
+            "--set", "workers.hash_threads=2", "--set", "admin.enabled=false", "--print-ports"]
     for s in CHEAP_HASH + sets:
         args += ["--set", s]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
