@@ -23,7 +23,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 from harness import (DEADLINE, PASSWORD, ROOT, Daemon, FxClient, FxError, Skip, header_frame,  # noqa: E402
-                     run_main, wait_for)
+                     expect_error, run_main, wait_for)
 
 POSTGRES_SH = os.path.join(ROOT, "scripts", "lib", "postgres.sh")
 HAPROXY_SH = os.path.join(ROOT, "scripts", "lib", "haproxy.sh")
@@ -111,15 +111,6 @@ def with_cluster(fxd, body, count=2, sets=(), register=("alice",)):
         raise
     finally:
         cluster.close()
-
-
-def expect_error(code, fn, *args):
-    try:
-        fn(*args)
-    except FxError as e:
-        assert e.code == code, f"expected {code}, got {e.code}: {e}"
-        return e
-    raise AssertionError(f"expected the error {code}, the call succeeded")
 
 
 def readyz(node):

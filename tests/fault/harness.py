@@ -67,6 +67,16 @@ def register_users(port, names, password=PASSWORD):
             fx.register(name, password)
 
 
+def expect_error(code, fn, *args):
+    """Calls fn(*args), which must fail with the error reply `code`; returns the FxError."""
+    try:
+        fn(*args)
+    except FxError as e:
+        assert e.code == code, f"expected {code}, got {e.code}: {e}"
+        return e
+    raise AssertionError(f"expected the error {code}, got an ok reply")
+
+
 def wait_for(what, predicate, deadline=DEADLINE, period=0.05):
     end = time.monotonic() + deadline
     while True:

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 sys.path.insert(0, os.path.join(HERE, "..", "tls"))
 from harness import (DEADLINE, PASSWORD, ROOT, Daemon, FxClient, FxError, Skip, frame, read_reply,  # noqa: E402
-                     run_main, wait_for)
+                     expect_error, run_main, wait_for)
 
 HAPROXY_SH = os.path.join(ROOT, "scripts", "lib", "haproxy.sh")
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -111,15 +111,6 @@ def counters_from(port, source):
     """stats straight from source (a loopback address not trusted: served as itself)."""
     with ProxiedClient(port, source=source) as fx:
         return fx.stats()
-
-
-def expect_error(code, fn):
-    try:
-        fn()
-    except FxError as e:
-        assert e.code == code, f"expected {code}, got {e.code}: {e}"
-        return
-    raise AssertionError(f"expected {code}, got an ok reply")
 
 
 def daemon(fxd, folder, *sets, name="fxd"):

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 from harness import (DEADLINE, PASSWORD, Daemon, FxClient, FxError, Skip, frame, read_reply,  # noqa: E402
-                     run_main, wait_for)
+                     expect_error, run_main, wait_for)
 
 
 class Certificates:
@@ -79,15 +79,6 @@ def tls_socket(d, certs):
     ctx = ssl.create_default_context(cafile=certs.ca)
     raw = socket.create_connection(("127.0.0.1", d.tls), timeout=DEADLINE)
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-
-
-def expect_error(code, fn):
-    try:
-        fn()
-    except FxError as e:
-        assert e.code == code, f"expected {code}, got {e.code}: {e}"
-        return
-    raise AssertionError(f"expected {code}, got an ok reply")
 
 
 def case_ops(fxd, folder):
