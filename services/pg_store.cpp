@@ -291,6 +291,10 @@ template <class Fn>
 void in_transaction(pg_store::impl& pool, Fn&& fn)
 {
     lease l(pool);
+    if (PQtransactionStatus(l.get()) == PQTRANS_INTRANS) {
+        fn(l.get()); // inside atomically(): part of that transaction, committed with it
+        return;
+    }
     run(l.get(), "BEGIN");
     try {
         fn(l.get());

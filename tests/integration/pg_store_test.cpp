@@ -159,6 +159,15 @@ BOOST_AUTO_TEST_CASE(a_transaction_that_fails_leaves_nothing_behind, *utf::timeo
     BOOST_TEST(db.list_files("alice").empty());
     db.atomically([&] { db.create("alice", "hash"); });
     BOOST_TEST(db.names().size() == 1u);
+    // A change that is itself a transaction joins the outer one instead of
+    // committing it early.
+    BOOST_CHECK_THROW(db.atomically([&] {
+        db.set_password_hash("alice", "hash-2");
+        db.remove_user_files("alice");
+        throw std::runtime_error("cut off after two transactional changes");
+    }),
+                      std::runtime_error);
+    BOOST_TEST(db.credentials("alice")->first == "hash");
 }
 
 BOOST_AUTO_TEST_CASE(shared_counts_run_in_windows_and_clear, *utf::timeout(60))
