@@ -64,8 +64,10 @@ void truncate_at(int dir, const std::string& name, std::uint64_t bytes)
 {
     const unique_fd fd(::openat(dir, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat st {};
-    if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
-        static_cast<void>(::ftruncate(fd.get(), static_cast<off_t>(bytes)));
+    if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && ::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
+        // Left as it is: the record keeps the smaller length, and a resume
+        // truncates the blob to its offset before writing.
+    }
 }
 
 std::string whole_file_sha(int dir, const std::string& name)
@@ -239,10 +241,7 @@ std::optional<file_status> local_files::over_limits(const std::string& user, con
 local_files::begun local_files::begin_upload(const std::string& user, const std::string& name, std::uint64_t size,
                                              std::uint64_t offset, const limits& allowed)
 {
-    std::optional<begun> refused;
-    std::optional<partial_record> partial;
-    upload_record record;
-    unique_fd dir;
+    admission a;
     // The blob is ours from the moment it is recorded: a recovery running
     // meanwhile must not take it for a left-over. Given up unless an upload
     // object adopts it.
@@ -255,73 +254,89 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
             if (!adopted && !blob.empty())
                 files.untrack(blob);
         }
-    } claim{*this, record.blob};
-    {
-        // Checking the limits and recording the upload are one step, against
-        // this process's other threads and against other instances.
-        std::lock_guard admitting(admit_mutex_);
-        catalog_.exclusive("admit/" + user, [&] {
-            partial = catalog_.find_partial(user, name);
-            const bool resuming = offset != 0 && partial && partial->bytes == offset && partial->size == size;
-            if (const auto over = over_limits(user, name, size, resuming ? partial : std::nullopt, allowed)) {
-                refused = begun{*over, nullptr, 0};
-                return;
-            }
-            if (offset != 0 && !resuming) {
-                refused = begun{file_status::bad_offset, nullptr, partial ? partial->bytes : 0};
-                return;
-            }
-            dir = user_dir(user, true);
-            // Refused before any byte moves when it cannot fit, keeping room for the
-            // catalog (the disk may be shared, so this is a forecast; writes that
-            // still hit ENOSPC are refused cleanly too).
-            if (struct statvfs fs {}; ::fstatvfs(dir.get(), &fs) == 0) {
-                const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-                const std::uint64_t total_bytes = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
-                const std::uint64_t reserve = std::min(catalog_reserve_bytes, total_bytes / catalog_reserve_share);
-                const std::uint64_t needed = size - offset;
-                if (free_bytes < reserve || needed > free_bytes - reserve) {
-                    refused = begun{file_status::storage_full, nullptr, 0};
-                    return;
-                }
-            }
-            record = {fresh_blob_name(), user, name, size, {}};
-            track(record.blob);
-            try {
-                catalog_.begin_upload(record);
-            } catch (const catalog_full&) {
-                refused = begun{file_status::storage_full, nullptr, 0};
-            }
-        });
-    }
-    if (refused)
+    } claim{*this, a.record.blob};
+    if (auto refused = admit(user, name, size, offset, allowed, a))
         return std::move(*refused);
-    if (offset == 0) {
-        unique_fd file(::openat(dir.get(), record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (!file) {
-            const int err = errno;
-            catalog_.drop_upload(record.blob);
-            if (is_space_error(err))
-                return {file_status::storage_full, nullptr, 0};
-            errno = err;
-            throw_errno("create upload blob");
-        }
-        claim.adopted = true;
-        return {file_status::ok, std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, 0)), 0};
-    }
+    begun started = offset == 0 ? open_fresh(a) : take_over_partial(a, offset);
+    claim.adopted = started.up != nullptr;
+    return started;
+}
 
-    // Resume: take the partial over under a fresh blob name, so a second
-    // resume of the same name cannot write into it too.
-    if (::renameat(dir.get(), partial->blob.c_str(), dir.get(), record.blob.c_str()) != 0) {
+std::optional<local_files::begun> local_files::admit(const std::string& user, const std::string& name,
+                                                     std::uint64_t size, std::uint64_t offset, const limits& allowed,
+                                                     admission& a)
+{
+    std::optional<begun> refused;
+    // Checking the limits and recording the upload are one step, against
+    // this process's other threads and against other instances.
+    std::lock_guard admitting(admit_mutex_);
+    catalog_.exclusive("admit/" + user, [&] {
+        a.partial = catalog_.find_partial(user, name);
+        const bool resuming = offset != 0 && a.partial && a.partial->bytes == offset && a.partial->size == size;
+        if (const auto over = over_limits(user, name, size, resuming ? a.partial : std::nullopt, allowed)) {
+            refused = begun{*over, nullptr, 0};
+            return;
+        }
+        if (offset != 0 && !resuming) {
+            refused = begun{file_status::bad_offset, nullptr, a.partial ? a.partial->bytes : 0};
+            return;
+        }
+        a.dir = user_dir(user, true);
+        // Refused before any byte moves when it cannot fit, keeping room for the
+        // catalog (the disk may be shared, so this is a forecast; writes that
+        // still hit ENOSPC are refused cleanly too).
+        if (struct statvfs fs {}; ::fstatvfs(a.dir.get(), &fs) == 0) {
+            const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+            const std::uint64_t total_bytes = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+            const std::uint64_t reserve = std::min(catalog_reserve_bytes, total_bytes / catalog_reserve_share);
+            const std::uint64_t needed = size - offset;
+            if (free_bytes < reserve || needed > free_bytes - reserve) {
+                refused = begun{file_status::storage_full, nullptr, 0};
+                return;
+            }
+        }
+        a.record = {fresh_blob_name(), user, name, size, {}};
+        track(a.record.blob);
+        try {
+            catalog_.begin_upload(a.record);
+        } catch (const catalog_full&) {
+            refused = begun{file_status::storage_full, nullptr, 0};
+        }
+    });
+    return refused;
+}
+
+local_files::begun local_files::open_fresh(admission& a)
+{
+    unique_fd file(::openat(a.dir.get(), a.record.blob.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!file) {
+        const int err = errno;
+        catalog_.drop_upload(a.record.blob);
+        if (is_space_error(err))
+            return {file_status::storage_full, nullptr, 0};
+        errno = err;
+        throw_errno("create upload blob");
+    }
+    return {file_status::ok, std::unique_ptr<upload>(new upload(*this, std::move(a.dir), std::move(file), a.record, 0)), 0};
+}
+
+local_files::begun local_files::take_over_partial(admission& a, std::uint64_t offset)
+{
+    const auto& partial = *a.partial;
+    const auto& record = a.record;
+    const int dir = a.dir.get();
+    // Take the partial over under a fresh blob name, so a second resume of
+    // the same name cannot write into it too.
+    if (::renameat(dir, partial.blob.c_str(), dir, record.blob.c_str()) != 0) {
         catalog_.drop_upload(record.blob);
-        catalog_.remove_partial(user, name);
+        catalog_.remove_partial(record.user, record.name);
         return {file_status::bad_offset, nullptr, 0};
     }
     try {
-        catalog_.remove_partial(user, name);
+        catalog_.remove_partial(record.user, record.name);
     } catch (const catalog_full&) {
         // Give the partial its blob back, as if this upload never began.
-        ::renameat(dir.get(), record.blob.c_str(), dir.get(), partial->blob.c_str());
+        ::renameat(dir, record.blob.c_str(), dir, partial.blob.c_str());
         try {
             catalog_.drop_upload(record.blob);
         } catch (const std::exception&) {
@@ -329,14 +344,14 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
         return {file_status::storage_full, nullptr, 0};
     }
     refresh_totals();
-    unique_fd file(::openat(dir.get(), record.blob.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    unique_fd file(::openat(dir, record.blob.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!file)
         throw_errno("open partial blob");
     struct stat st {};
     if (::fstat(file.get(), &st) != 0)
         throw_errno("stat partial blob");
     if (static_cast<std::uint64_t>(st.st_size) < offset) {
-        ::unlinkat(dir.get(), record.blob.c_str(), 0);
+        ::unlinkat(dir, record.blob.c_str(), 0);
         catalog_.drop_upload(record.blob);
         return {file_status::bad_offset, nullptr, 0};
     }
@@ -344,8 +359,7 @@ local_files::begun local_files::begin_upload(const std::string& user, const std:
         throw_errno("truncate partial blob");
     if (::lseek(file.get(), 0, SEEK_END) < 0)
         throw_errno("seek partial blob");
-    auto up = std::unique_ptr<upload>(new upload(*this, std::move(dir), std::move(file), record, offset));
-    claim.adopted = true;
+    auto up = std::unique_ptr<upload>(new upload(*this, std::move(a.dir), std::move(file), record, offset));
     util::hash_file(up->file_.get(), offset, up->hash_);
     return {file_status::ok, std::move(up), 0};
 }

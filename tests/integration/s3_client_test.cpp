@@ -88,7 +88,9 @@ struct gateway {
         }
     }
     ~gateway() {
-        std::system((script + " destroy " + dir.string() + " >/dev/null 2>&1").c_str());
+        if (std::system((script + " destroy " + dir.string() + " >/dev/null 2>&1").c_str()) != 0) {
+            // best effort at exit: the folder is a temporary one
+        }
         std::filesystem::remove(dir.string() + ".log");
     }
 

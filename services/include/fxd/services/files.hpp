@@ -133,6 +133,17 @@ private:
     friend class upload;
     util::unique_fd user_dir(const std::string& user, bool create);
     std::string fresh_blob_name();
+    /// What admit() found and recorded for begin_upload().
+    struct admission {
+        std::optional<partial_record> partial;
+        upload_record record;
+        util::unique_fd dir;
+    };
+    /// The limits checked and the upload recorded, as one step; a refusal, or nullopt.
+    std::optional<begun> admit(const std::string& user, const std::string& name, std::uint64_t size,
+                               std::uint64_t offset, const limits& allowed, admission& a);
+    begun open_fresh(admission& a);
+    begun take_over_partial(admission& a, std::uint64_t offset);
     file_status commit_now(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
                            std::optional<std::int64_t> mtime);
     void keep_partial_now(upload& up);
