@@ -230,50 +230,16 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         co_return;
     }
-    auto* accounts = accounts_;
-    auto* ledger = ledger_;
-    const auto window = window_seconds(cfg_.auth.lockout_s);
-    const auto max_pair = cfg_.auth.max_failures;
-    const auto max_address = cfg_.auth.max_failures_per_address;
-    const std::string& address = session.address_key;
-    bool over_shared_limit = false;
-    outcome result{};
-    services::user_identity who;
+    checked_login checked;
     try {
-        const std::string& credential = fields.credential.text;
-        const bool by_token = fields.by_token;
-        // A password is checked on the hashing pool, a token (a database read)
-        // on the worker pool. With other instances, failures on every one of
-        // them count (the ledger): a guesser spreading attempts over a
-        // cluster meets the same backoff as on one host.
-        auto check = [&, accounts, ledger, by_token] {
-            const auto now = util::unix_now();
-            if (ledger && (ledger->events(login_pair_key(user, address), now, window) >= max_pair ||
-                           ledger->events(login_address_key(address), now, window) >= max_address)) {
-                over_shared_limit = true;
-                return outcome::bad_credentials;
-            }
-            const auto verified =
-                by_token ? accounts->verify_token(user, credential, now, who) : accounts->verify(user, credential, who);
-            if (ledger && verified == outcome::ok) {
-                ledger->clear_events(login_pair_key(user, address));
-            } else if (ledger) {
-                ledger->add_event(login_pair_key(user, address), now, window);
-                ledger->add_event(login_address_key(address), now, window);
-            }
-            return verified;
-        };
-        if (by_token) {
-            const auto checked = co_await workers_.run(check);
-            result = checked;
-        } else {
-            const auto checked = co_await hashes_.run(check);
-            result = checked;
-        }
+        checked = co_await check_credentials(fields, session.address_key);
     } catch (...) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         throw;
     }
+    const bool over_shared_limit = checked.over_shared_limit;
+    const outcome result = checked.result;
+    const services::user_identity who = checked.who;
     if (over_shared_limit) {
         end_login_attempt(user, session.address_key, limiter::result::abandoned);
         ++stats_.logins_rate_limited;
@@ -296,6 +262,7 @@ boost::asio::awaitable<void> dispatcher::login(const protocol::request_header& r
     std::int64_t expires = 0;
     if (fields.remember) {
         expires = util::unix_now() + static_cast<std::int64_t>(cfg_.auth.token_ttl_s);
+        auto* accounts = accounts_;
         token.text = co_await workers_.run([accounts, who, expires] { return accounts->issue_token(who, expires); });
     }
     ++stats_.logins_ok;
@@ -342,6 +309,48 @@ boost::asio::awaitable<void> dispatcher::logout(const protocol::request_header& 
     if (protocol::has_field(request, "token"))
         reply.field("revoked", revoked);
     reply.end(0);
+}
+
+boost::asio::awaitable<dispatcher::checked_login> dispatcher::check_credentials(const login_fields& fields,
+                                                                                const std::string& address)
+{
+    auto* accounts = accounts_;
+    auto* ledger = ledger_;
+    const auto window = window_seconds(cfg_.auth.lockout_s);
+    const auto max_pair = cfg_.auth.max_failures;
+    const auto max_address = cfg_.auth.max_failures_per_address;
+    const std::string& user = fields.user;
+    const std::string& credential = fields.credential.text;
+    const bool by_token = fields.by_token;
+    // A password is checked on the hashing pool, a token (a database read)
+    // on the worker pool. With other instances, failures on every one of
+    // them count (the ledger): a guesser spreading attempts over a cluster
+    // meets the same backoff as on one host.
+    auto check = [&, accounts, ledger, by_token] {
+        checked_login c;
+        const auto now = util::unix_now();
+        if (ledger && (ledger->events(login_pair_key(user, address), now, window) >= max_pair ||
+                       ledger->events(login_address_key(address), now, window) >= max_address)) {
+            c.over_shared_limit = true;
+            c.result = outcome::bad_credentials;
+            return c;
+        }
+        c.result = by_token ? accounts->verify_token(user, credential, now, c.who)
+                            : accounts->verify(user, credential, c.who);
+        if (ledger && c.result == outcome::ok) {
+            ledger->clear_events(login_pair_key(user, address));
+        } else if (ledger) {
+            ledger->add_event(login_pair_key(user, address), now, window);
+            ledger->add_event(login_address_key(address), now, window);
+        }
+        return c;
+    };
+    if (by_token) {
+        const auto c = co_await workers_.run(check);
+        co_return c;
+    }
+    const auto c = co_await hashes_.run(check);
+    co_return c;
 }
 
 boost::asio::awaitable<void> dispatcher::login_attempt_ended()

@@ -198,6 +198,14 @@ private:
     struct login_fields;
     bool read_login(const protocol::request_header& request, login_fields& fields, std::string& out);
     bool read_remember(const protocol::request_header& request, login_fields& fields, std::string& out);
+    /// How a login's credentials fared: over the limits shared with other
+    /// instances (checked first), or the password's or token's own outcome.
+    struct checked_login {
+        services::accounts::outcome result{};
+        bool over_shared_limit = false;
+        services::user_identity who;
+    };
+    boost::asio::awaitable<checked_login> check_credentials(const login_fields& fields, const std::string& address);
 
     const config& cfg_;
     services::counters& stats_;
