@@ -30,6 +30,9 @@ struct secret {
     ~secret() { sodium_memzero(text.data(), text.size()); }
 };
 
+constexpr std::string_view bad_user_name =
+    "user must be 1 to 32 characters of a-z 0-9 _ . - starting with a letter or digit";
+
 /// A limiter window in whole seconds, as the shared ledger counts it.
 std::int64_t window_seconds(double seconds)
 {
@@ -78,8 +81,7 @@ bool dispatcher::read_credentials(const protocol::request_header& request, std::
         return false;
     }
     if (!protocol::is_valid_user_name(*name)) {
-        reply_error(out, &request, errc::bad_request,
-                    "user must be 1 to 32 characters of a-z 0-9 _ . - starting with a letter or digit");
+        reply_error(out, &request, errc::bad_request, bad_user_name);
         return false;
     }
     if (!protocol::is_valid_password(*pass)) {
@@ -174,8 +176,7 @@ bool dispatcher::read_login(const protocol::request_header& request, login_field
         return false;
     }
     if (!protocol::is_valid_user_name(*name)) {
-        reply_error(out, &request, errc::bad_request,
-                    "user must be 1 to 32 characters of a-z 0-9 _ . - starting with a letter or digit");
+        reply_error(out, &request, errc::bad_request, bad_user_name);
         return false;
     }
     // Tokens are 64 lowercase hex digits, like a SHA-256.

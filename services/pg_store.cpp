@@ -141,12 +141,6 @@ private:
     std::unique_ptr<PGresult, result_clearer> result_;
 };
 
-/// A unique-key violation (the caller decides what it means).
-class duplicate_key : public store_error {
-public:
-    using store_error::store_error;
-};
-
 /// libpq's messages span lines (with tabs); a log line must not.
 std::string one_line(std::string_view text)
 {
@@ -166,8 +160,8 @@ std::string one_line(std::string_view text)
 }
 
 /// Checks a statement's result. Throws store_unavailable for a lost
-/// connection or a transient failure, catalog_full for a full disk,
-/// duplicate_key, and store_error for the rest.
+/// connection or a transient failure, catalog_full for a full disk, and
+/// store_error for the rest.
 rows checked(PGconn* conn, PGresult* raw, const char* sql)
 {
     rows result(raw);
@@ -183,8 +177,6 @@ rows checked(PGconn* conn, PGresult* raw, const char* sql)
         throw store_unavailable(why);
     if (state == "53100")
         throw catalog_full(why);
-    if (state == "23505")
-        throw duplicate_key(why);
     throw store_error(why + " (in: " + std::string(sql).substr(0, 60) + ")");
 }
 
@@ -314,7 +306,8 @@ conn_ptr pg_store::impl::connect_now()
     const auto statement_options =
         "-c statement_timeout=" + std::to_string(std::lround(options.statement_timeout_s * 1000));
     // dbname with expand_dbname set takes the whole URL (or key=value string);
-    // the keys after it fill in only what the URL leaves out.
+    // the keys after it override the URL's own values of the same names, so
+    // fxd's config keys decide the timeouts.
     const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", "client_encoding", nullptr};
     const char* values[] = {options.url.c_str(), timeout.c_str(), statement_options.c_str(), "fxd", "UTF8", nullptr};
     conn_ptr conn(PQconnectdbParams(keys, values, 1));
@@ -394,7 +387,8 @@ void pg_store::impl::hold_liveness_lock()
     liveness.reset();
     conn_ptr conn = connect_now();
     // The lock is ours again only if nobody took our number meanwhile.
-    rows r = run(conn.get(), "SELECT pg_try_advisory_lock($1::int, $2::int)", {num(std::int64_t{liveness_lock}), num(std::int64_t{instance})});
+    rows r = run(conn.get(), "SELECT pg_try_advisory_lock($1::int, $2::int)",
+                 {num(std::int64_t{liveness_lock}), num(std::int64_t{instance})});
     if (!r.boolean(0, 0))
         throw store_error("another process holds this instance's liveness lock");
     liveness = std::move(conn);
