@@ -409,6 +409,35 @@ void apply_database_environment(config& cfg)
     cfg.database.url = text;
 }
 
+std::string config_to_json(const config& cfg)
+{
+    json::object root;
+    config copy = cfg; // key_spec::field takes a mutable config
+    for (const auto& spec : keys) {
+        const auto dot = spec.name.find('.');
+        auto& section = root[spec.name.substr(0, dot)];
+        if (!section.is_object())
+            section = json::object();
+        auto& slot = section.get_object()[spec.name.substr(dot + 1)];
+        std::visit(
+            [&](auto* field) {
+                using T = std::remove_pointer_t<decltype(field)>;
+                if constexpr (std::is_same_v<T, std::filesystem::path>) {
+                    slot = field->string();
+                } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                    json::array items;
+                    for (const auto& item : *field)
+                        items.emplace_back(item);
+                    slot = std::move(items);
+                } else {
+                    slot = *field;
+                }
+            },
+            spec.field(copy));
+    }
+    return json::serialize(root);
+}
+
 std::vector<std::string_view> config_key_names()
 {
     std::vector<std::string_view> names;

@@ -150,6 +150,9 @@ std::filesystem::path database_path(const config& cfg);
 /// (secrets stay out of config files). Throws config_error for a bad URL.
 void apply_database_environment(config& cfg);
 
+/// Every key of cfg as config-file JSON: load_config_text reads it back equal.
+std::string config_to_json(const config& cfg);
+
 /// Every key the daemon knows, "section.name".
 std::vector<std::string_view> config_key_names();
 

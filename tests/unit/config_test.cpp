@@ -171,6 +171,19 @@ BOOST_AUTO_TEST_CASE(shipped_config_file_documents_every_key, *boost::unit_test:
     BOOST_TEST(keys_in_file == names.size());
 }
 
+BOOST_AUTO_TEST_CASE(written_out_config_reads_back_equal, *boost::unit_test::timeout(10))
+{
+    // A value other than the default in sections of every kind of key: text,
+    // path, list, boolean, integers, doubles.
+    const config cfg = load_config(nullptr, {"admin.port=1", "admin.enabled=false", "database.pool_size=7",
+                                             "database.sweep_interval_s=2.5", "proxy.trusted=10.0.0.0/8,::1/128",
+                                             "tls.min_version=1.3", "auth.db_path=/tmp/x.db", "udp.rate_per_source=0.3"});
+    BOOST_TEST(!(cfg == config{}));
+    const config back = load_config_text(config_to_json(cfg));
+    BOOST_TEST((back == cfg));
+    BOOST_TEST(config_to_json(back) == config_to_json(cfg));
+}
+
 // ---- Files -------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(file_with_comments_and_trailing_commas_loads, *boost::unit_test::timeout(10))
