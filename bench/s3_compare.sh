@@ -1,24 +1,47 @@
 #!/usr/bin/env bash
-# Upload and download SIZE MiB (default 256) through fxd::s3::client
-# (build/ci/bench/s3_transfer) and through s3cmd, against one private gateway
-# started by scripts/lib/ceph-s3.sh, in the same run. Not part of CI.
+# Upload and download SIZE MiB (default 1024) against one private gateway
+# started by scripts/lib/ceph-s3.sh, in the same run, three ways:
+#   - fxd::s3::client directly (build/ci/bench/s3_transfer): the direct client;
+#   - s3cmd (Debian's), put and get of a file;
+#   - through fxd: fxd with storage.backend "s3" on the same gateway (parts of
+#     16 MiB, like the other two), fxbench as its client on loopback (plain
+#     TCP, one connection); the ratio to the direct client is printed (issue
+#     16's target: at least 0.8 both ways).
+# Not part of CI.
 #   bench/s3_compare.sh [SIZE_MIB] [BUILD_DIR]
 set -euo pipefail
-size=${1:-256}
+size=${1:-1024}
 build=${2:-build/ci}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/fxd-s3-compare-XXXXXX)
 gateway=$work/gateway
-trap '"$root/scripts/lib/ceph-s3.sh" destroy "$gateway" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+fxd_pid=""
+cleanup() {
+    if [ -n "$fxd_pid" ]; then kill "$fxd_pid" 2>/dev/null || true; wait "$fxd_pid" 2>/dev/null || true; fi
+    "$root/scripts/lib/ceph-s3.sh" destroy "$gateway" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
+for tool in bench/s3_transfer bench/fxbench daemon/fxd; do
+    [ -x "$root/$build/$tool" ] || { echo "$build/$tool missing (cmake --build $build --target ${tool##*/})"; exit 1; }
+done
+command -v s3cmd >/dev/null || { echo "s3cmd missing (apt-get install s3cmd)"; exit 77; }
 "$root/scripts/lib/ceph-s3.sh" start "$gateway" >/dev/null
 set -a
 # shellcheck disable=SC1091 # written by ceph-s3.sh at run time
 . "$gateway/env"
 set +a
-command -v s3cmd >/dev/null || { echo "s3cmd missing (apt-get install s3cmd)"; exit 77; }
 
-"$root/$build/bench/s3_transfer" "$S3_ENDPOINT" fxd-bench "$size" 16
+# field NAME LINE: the value of NAME=VALUE in a result line
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+# rate START END: MiB/s for SIZE MiB between two `date +%s.%N` stamps
+rate() { python3 -c "import sys; print(f'{$size / (float(sys.argv[2]) - float(sys.argv[1])):.1f}')" "$1" "$2"; }
+# ratio A B: A / B to two places
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
+
+direct=$("$root/$build/bench/s3_transfer" "$S3_ENDPOINT" fxd-bench "$size" 16)
+echo "$direct"
 
 host=${S3_ENDPOINT#http://}
 cat >"$work/s3cfg" <<CFG
@@ -35,9 +58,32 @@ CFG
 s3() { s3cmd -c "$work/s3cfg" --no-progress --quiet "$@"; }
 s3 mb s3://s3cmd-bench >/dev/null 2>&1 || true
 head -c $((size * 1024 * 1024)) /dev/urandom >"$work/payload"
-# rate START END: MiB/s for SIZE MiB between two `date +%s.%N` stamps
-rate() { python3 -c "import sys; print(f'{$size / (float(sys.argv[2]) - float(sys.argv[1])):.1f}')" "$1" "$2"; }
 t0=$(date +%s.%N); s3 put "$work/payload" s3://s3cmd-bench/payload; t1=$(date +%s.%N)
 s3 get --force s3://s3cmd-bench/payload "$work/back"; t2=$(date +%s.%N)
 cmp -s "$work/payload" "$work/back" || { echo "s3cmd read back different bytes"; exit 1; }
+s3 del s3://s3cmd-bench/payload >/dev/null
+rm -f "$work/back"
 echo "s3cmd upload_mib_s=$(rate "$t0" "$t1") download_mib_s=$(rate "$t1" "$t2") bytes=$((size * 1024 * 1024)) part_mib=16"
+
+# Through fxd: its own bucket (fxd does not create one), keys from the environment.
+s3 mb s3://fxd-through >/dev/null
+mkdir -p "$work/fxd"
+AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY "$root/$build/daemon/fxd" \
+    --set tcp.port=0 --set udp.port=0 --set admin.port=0 --set "storage.dir=$work/fxd" --set log.level=warn \
+    --set storage.backend=s3 --set "s3.endpoint=$S3_ENDPOINT" --set s3.bucket=fxd-through \
+    --set "s3.region=$S3_REGION" --set s3.part_bytes=$((16 * 1024 * 1024)) --set s3.request_timeout_s=120 \
+    --print-ports >"$work/fxd/ports" 2>"$work/fxd/log" &
+fxd_pid=$!
+for _ in $(seq 300); do grep -q tcp= "$work/fxd/ports" 2>/dev/null && break; sleep 0.1; done
+grep -q tcp= "$work/fxd/ports" || { echo "fxd did not start:"; tail -n 20 "$work/fxd/log"; exit 1; }
+port=$(sed -n 's/.*tcp=\([0-9]*\).*/\1/p' "$work/fxd/ports")
+fxb() { "$root/$build/bench/fxbench" "$@" --port "$port" --pid "$fxd_pid" -s "${size}M" --file "$work/payload" --json; }
+# download uploads the file first (not measured), then times the download; upload times a new one.
+down=$(fxb download)
+up=$(fxb upload)
+mib() { python3 -c "import json, sys; print(f'{json.loads(sys.argv[1])[\"mb_per_s\"] * 1e6 / 1048576:.1f}')" "$1"; }
+fxd_up=$(mib "$up") fxd_down=$(mib "$down")
+echo "fxd_through_s3 upload_mib_s=$fxd_up download_mib_s=$fxd_down bytes=$((size * 1024 * 1024)) part_mib=16" \
+    "upload_vs_direct=$(ratio "$fxd_up" "$(field upload_mib_s "$direct")")" \
+    "download_vs_direct=$(ratio "$fxd_down" "$(field download_mib_s "$direct")")"
+if grep -E ' (error|critical) ' "$work/fxd/log" >&2; then echo "fxd logged errors (above)"; exit 1; fi
