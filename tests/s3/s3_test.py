@@ -3,15 +3,19 @@
 Gateway started for this run by scripts/lib/ceph-s3.sh, and for the cases with
 several instances a private PostgreSQL (scripts/lib/postgres.sh).
 
-    s3_test.py CASE FXD_BINARY
+    s3_test.py CASE FXD_BINARY [local]
 
 Cases: roundtrip, replace, resume_other_instance, kill9, mismatch, outage,
 sweep, tls, credentials. The bucket is looked into behind fxd's back with
-s3_direct.py (a client of its own, sharing no code with fxd's). Exit status 0
+s3_direct.py (a client of its own, sharing no code with fxd's). With `local`,
+the first five run on the local backend instead (no gateway; instances share
+one storage folder), so that both backends answer the client alike; only the
+partial differs: every byte received locally, whole parts on S3. Exit status 0
 pass, 1 fail, 77 skipped (the ceph packages or PostgreSQL 15 missing). Every
 wait has a deadline; nothing asserts a time.
 """
 
+import glob
 import os
 import re
 import shutil
@@ -76,25 +80,30 @@ class Gateway:
 
 class Setup:
     """One gateway and bucket; fxd instances on it (SQLite, or with `postgres`
-    one PostgreSQL they all share); the work folder; cleanup of all of it."""
+    one PostgreSQL they all share); the work folder; cleanup of all of it.
+    With backend "local": no gateway (s3 is None), one storage folder shared."""
 
-    def __init__(self, fxd, postgres=False):
+    def __init__(self, fxd, postgres=False, backend="s3"):
         self.fxd = fxd
+        self.backend = backend
         self.work = tempfile.mkdtemp(prefix="fxd-s3-")
         self.nodes = []
         self.pg = None
         self.gateway = None
+        self.s3 = None
         self.saved_env = {k: os.environ.get(k) for k in AWS_VARIABLES + ("FXD_DATABASE_URL", "HOME")}
         try:
-            self.gateway = Gateway()
-            self.s3 = self.gateway.direct()
-            self.s3.create_bucket()  # fxd does not create it
+            if backend == "s3":
+                self.gateway = Gateway()
+                self.s3 = self.gateway.direct()
+                self.s3.create_bucket()  # fxd does not create it
             if postgres:
                 self.pg = Postgres()
                 os.environ["FXD_DATABASE_URL"] = self.pg.url
             else:
                 os.environ.pop("FXD_DATABASE_URL", None)
-            self.use_credentials(self.gateway.env["S3_ACCESS_KEY"], self.gateway.env["S3_SECRET_KEY"])
+            if self.gateway:
+                self.use_credentials(self.gateway.env["S3_ACCESS_KEY"], self.gateway.env["S3_SECRET_KEY"])
         except BaseException:
             self.close()
             raise
@@ -108,6 +117,8 @@ class Setup:
             os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = access, secret
 
     def s3_sets(self, endpoint=None, extra=()):
+        if self.backend == "local":
+            return ["database.sweep_interval_s=0.3", *extra]
         env = self.gateway.env
         return ["storage.backend=s3", f"s3.endpoint={endpoint or env['S3_ENDPOINT']}", f"s3.bucket={BUCKET}",
                 f"s3.region={env['S3_REGION']}", f"s3.prefix={PREFIX}", f"s3.part_bytes={PART}",
@@ -115,10 +126,11 @@ class Setup:
 
     def instance(self, extra=(), endpoint=None, start=True):
         """A new fxd on the gateway; each has a storage folder of its own (SQLite
-        lives there when there is no PostgreSQL: the bytes are in the bucket)."""
+        lives there when there is no PostgreSQL: the bytes are in the bucket).
+        On the local backend they share one, as a cluster must."""
         index = len(self.nodes)
-        storage = os.path.join(self.work, f"storage{index}")
-        os.mkdir(storage, 0o700)
+        storage = os.path.join(self.work, "storage" if self.backend == "local" else f"storage{index}")
+        os.makedirs(storage, 0o700, exist_ok=True)
         node = Daemon(self.fxd, storage, os.path.join(self.work, f"fxd{index}.log"), self.s3_sets(endpoint, extra))
         self.nodes.append(node)
         return node.start() if start else node
@@ -140,6 +152,29 @@ class Setup:
         """{key: size} of fxd's objects in the bucket."""
         return self.s3.objects(PREFIX + "blobs/")
 
+    def kept(self, sent):
+        """What a cut upload keeps of `sent` bytes: whole parts on S3, every byte locally."""
+        return sent // PART * PART if self.s3 else sent
+
+    def wait_stored(self, sent):
+        """Waits until an upload under way has stored what a cut would keep of `sent` bytes."""
+        if self.s3:
+            upload_in_bucket(self, sent // PART)
+            return
+        folder = os.path.join(self.work, "storage", "users", "alice")
+        wait_for(f"{sent} bytes written", lambda: sent in [os.path.getsize(p)
+                                                            for p in glob.glob(os.path.join(folder, ".blob-*"))])
+
+    def check_bucket(self, sizes):
+        """On S3: one object per file version of these sizes, named as docs/s3.md
+        says, and no multipart upload left over."""
+        if not self.s3:
+            return
+        wait_for("no multipart upload left", lambda: self.s3.uploads(PREFIX) == [])
+        blobs = self.blobs()
+        assert all(BLOB_KEY.match(k) for k in blobs), blobs
+        assert sorted(blobs.values()) == sorted(sizes), blobs
+
     def close(self):
         for node in self.nodes:
             node.kill()
@@ -155,11 +190,11 @@ class Setup:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def with_setup(fxd, body, postgres=False):
-    setup = Setup(fxd, postgres)
+def with_setup(fxd, body, postgres=False, backend="s3"):
+    setup = Setup(fxd, postgres, backend)
     try:
         body(setup)
-    except AssertionError:
+    except Exception:
         for node in setup.nodes:
             print(f"--- log of fxd on port {node.tcp} ---\n{node.log(since_start=False)[-3000:]}")
         raise
@@ -218,7 +253,7 @@ def the_store_named(body):
 
 # -- cases ----------------------------------------------------------------------
 
-def case_roundtrip(fxd):
+def case_roundtrip(fxd, backend="s3"):
     """Sizes around the part size, whole and ranged downloads, one object each."""
     def body(setup):
         node = setup.instance()
@@ -246,21 +281,17 @@ def case_roundtrip(fxd):
             # Past the end is refused as for the local backend.
             bad, _ = c.call("download", name="small.bin", offset=MIB + 8)
             assert bad["status"] == "error" and bad["code"] == "bad_offset", bad
-        # One object per file version, named as docs/s3.md says, of the file's size; nothing unfinished.
-        blobs = setup.blobs()
-        assert all(BLOB_KEY.match(k) for k in blobs), blobs
-        assert sorted(blobs.values()) == sorted(len(d) for d in files.values()), blobs
-        assert setup.s3.uploads(PREFIX) == []
+        setup.check_bucket([len(d) for d in files.values()])
         # The catalog and the bucket outlive the process.
         node.stop()
         node.start()
         with setup.client(node) as c:
             for name, data in files.items():
                 assert downloaded(setup, c, name) == data, name
-    with_setup(fxd, body)
+    with_setup(fxd, body, backend=backend)
 
 
-def case_replace(fxd):
+def case_replace(fxd, backend="s3"):
     """A new version is served at once; the old one's object goes; delete empties the bucket."""
     def body(setup):
         node = setup.instance()
@@ -268,84 +299,87 @@ def case_replace(fxd):
         old, new = os.urandom(PART + 5), os.urandom(2 * PART + 1)
         with setup.client(node) as c:
             c.upload(setup.path("doc.bin", old))
-            (old_key,) = setup.blobs()
+            old_keys = set(setup.blobs()) if setup.s3 else set()
             c.upload(setup.path("doc.bin", new))
             info = c.stat("doc.bin")
             assert info["sha256"] == sha256(new) and info["size"] == len(new), info
             assert downloaded(setup, c, "doc.bin") == new
-            wait_for("the old version's object deleted", lambda: old_key not in setup.blobs())
-            (new_key,) = setup.blobs()
-            assert setup.blobs()[new_key] == len(new)
+            if setup.s3:
+                assert len(old_keys) == 1, old_keys
+                wait_for("the old version's object deleted", lambda: not old_keys & set(setup.blobs()))
+                setup.check_bucket([len(new)])
             c.delete("doc.bin")
             # The catalog row goes at once ...
             assert c.stat("doc.bin") is None and c.list() == []
             expect_error("not_found", c.download, "doc.bin", os.path.join(setup.work, "gone"))
             # ... and the object after it.
-            wait_for("the deleted file's object gone", lambda: setup.blobs() == {})
-        assert setup.s3.uploads(PREFIX) == []
-    with_setup(fxd, body)
+            if setup.s3:
+                wait_for("the deleted file's object gone", lambda: setup.blobs() == {})
+        setup.check_bucket([])
+    with_setup(fxd, body, backend=backend)
 
 
-def case_resume_other_instance(fxd):
+def case_resume_other_instance(fxd, backend="s3"):
     """Two instances, one PostgreSQL, one bucket: cut on A, whole parts seen and resumed on B."""
     def body(setup):
         a, b = setup.instance(), setup.instance()
         setup.register(a)
         data = os.urandom(3 * PART + 1000)
         sent = 2 * PART + MIB  # two whole parts and some of the third
+        kept = setup.kept(sent)
         cut = setup.client(a)
         start_upload(cut, "big.bin", data, sent)
-        upload_in_bucket(setup, 2)
+        setup.wait_stored(sent)
         cut.close()
         with setup.client(b) as c:
-            wait_for("B to see the partial as two whole parts", lambda: held_partial(c, "big.bin") == 2 * PART)
-            # The bytes after the last whole part were not kept: resuming from where
-            # the client stopped is refused and names what is held.
-            # (The header alone: the refusal comes before the body, which would pass
-            # limits.max_discard_bytes and end the connection.)
-            with setup.client(b) as probe:
-                probe.send_raw(header_frame({"op": "upload", "id": 8, "name": "big.bin", "size": len(data),
-                                             "offset": sent, "sha256": sha256(data)}))
-                refused, _ = probe.read_reply()
-            assert refused["status"] == "error" and refused["code"] == "bad_offset", refused
-            assert refused["partial"] == 2 * PART, refused
-            resume(c, setup, "big.bin", data, 2 * PART)
+            wait_for(f"B to see a partial of {kept} bytes", lambda: held_partial(c, "big.bin") == kept)
+            if kept != sent:
+                # The bytes after the last whole part were not kept: resuming from where
+                # the client stopped is refused and names what is held.
+                # (The header alone: the refusal comes before the body, which would pass
+                # limits.max_discard_bytes and end the connection.)
+                with setup.client(b) as probe:
+                    probe.send_raw(header_frame({"op": "upload", "id": 8, "name": "big.bin", "size": len(data),
+                                                 "offset": sent, "sha256": sha256(data)}))
+                    refused, _ = probe.read_reply()
+                assert refused["status"] == "error" and refused["code"] == "bad_offset", refused
+                assert refused["partial"] == kept, refused
+            resume(c, setup, "big.bin", data, kept)
         with setup.client(a) as c:
             info = c.stat("big.bin")
             assert info["exists"] and info["sha256"] == sha256(data) and info["partial"] == 0, info
             assert downloaded(setup, c, "big.bin") == data
-            header, got = download_at(c, "big.bin", 2 * PART - 10)
-            assert got == data[2 * PART - 10:], header
-        assert list(setup.blobs().values()) == [len(data)]
-        wait_for("no multipart upload left", lambda: setup.s3.uploads(PREFIX) == [])
-    with_setup(fxd, body, postgres=True)
+            header, got = download_at(c, "big.bin", kept - 10)
+            assert got == data[kept - 10:], header
+        setup.check_bucket([len(data)])
+    with_setup(fxd, body, postgres=True, backend=backend)
 
 
-def case_kill9(fxd):
+def case_kill9(fxd, backend="s3"):
     """An instance killed mid-upload: its whole parts become a partial the other instance resumes."""
     def body(setup):
         a, b = setup.instance(), setup.instance()
         setup.register(a)
         data = os.urandom(3 * PART + 77)
         victim = setup.client(a)
-        start_upload(victim, "orphan.bin", data, 2 * PART + MIB)
-        upload_in_bucket(setup, 2)
+        sent = 2 * PART + MIB
+        start_upload(victim, "orphan.bin", data, sent)
+        setup.wait_stored(sent)
         a.kill9()
         victim.close()
         with setup.client(b) as c:
-            # B's sweep takes over the dead instance's upload. Both parts are in the
-            # bucket; the catalog may have recorded the second one or not when the
-            # process died, so the partial is one or two whole parts.
+            # B's sweep takes over the dead instance's upload. On S3 both parts are
+            # in the bucket; the catalog may have recorded the second one or not
+            # when the process died, so the partial is one or two whole parts.
             held = wait_for("B to keep the dead instance's upload as a partial", lambda: held_partial(c, "orphan.bin"))
-            assert held in (PART, 2 * PART), held
+            assert held in ((PART, 2 * PART) if setup.s3 else (sent,)), held
             resume(c, setup, "orphan.bin", data, held)
             assert downloaded(setup, c, "orphan.bin") == data
-        assert list(setup.blobs().values()) == [len(data)]
-        wait_for("no multipart upload left", lambda: setup.s3.uploads(PREFIX) == [])
-    with_setup(fxd, body, postgres=True)
+        setup.check_bucket([len(data)])
+    with_setup(fxd, body, postgres=True, backend=backend)
 
 
-def case_mismatch(fxd):
+def case_mismatch(fxd, backend="s3"):
     """A wrong SHA-256 publishes nothing and leaves nothing in the bucket."""
     def body(setup):
         node = setup.instance()
@@ -359,21 +393,23 @@ def case_mismatch(fxd):
             c.ping()
             # A resume whose whole file does not match: the partial it continued goes too.
             data = os.urandom(2 * PART + 5)
+            kept = setup.kept(PART + 100)
             cut = setup.client(node)
             start_upload(cut, "resumed.bin", data, PART + 100)
-            upload_in_bucket(setup, 1)
+            setup.wait_stored(PART + 100)
             cut.close()
-            wait_for("the partial of one part", lambda: held_partial(c, "resumed.bin") == PART)
+            wait_for(f"a partial of {kept} bytes", lambda: held_partial(c, "resumed.bin") == kept)
             wrong = bytearray(data)
             wrong[-1] ^= 1
-            refused, _ = c.call("upload", body=bytes(wrong[PART:]), name="resumed.bin", size=len(data), offset=PART,
-                                sha256=sha256(data))
+            # (A resumed upload's "size" is the whole file's, not the body's: sent as it is.)
+            c.send_raw(header_frame({"op": "upload", "id": 40, "name": "resumed.bin", "size": len(data),
+                                     "offset": kept, "sha256": sha256(data)}) + bytes(wrong[kept:]))
+            refused, _ = c.read_reply()
             assert refused["status"] == "error" and refused["code"] == "checksum_mismatch", refused
             assert c.stat("resumed.bin") is None
             assert c.list() == []
-        wait_for("no multipart upload left", lambda: setup.s3.uploads(PREFIX) == [])
-        assert setup.blobs() == {}, setup.blobs()
-    with_setup(fxd, body)
+        setup.check_bucket([])
+    with_setup(fxd, body, backend=backend)
 
 
 def case_outage(fxd):
@@ -613,13 +649,19 @@ def case_credentials(fxd):
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+LOCAL_TOO = ("roundtrip", "replace", "resume_other_instance", "kill9", "mismatch")
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in CASES:
-        print(f"usage: s3_test.py {{{','.join(CASES)}}} FXD_BINARY", file=sys.stderr)
+    args = sys.argv[1:]
+    local = args[2:] == ["local"]
+    if len(args) not in (2, 3) or args[0] not in CASES or (len(args) == 3 and not (local and args[0] in LOCAL_TOO)):
+        print(f"usage: s3_test.py {{{','.join(CASES)}}} FXD_BINARY [local]  (local: {', '.join(LOCAL_TOO)})",
+              file=sys.stderr)
         return 2
-    case, fxd = sys.argv[1], sys.argv[2]
+    case, fxd = args[0], args[1]
+    if local:
+        return run_main(lambda: CASES[case](fxd, backend="local"))
     return run_main(lambda: CASES[case](fxd))
 
 
