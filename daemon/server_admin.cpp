@@ -41,6 +41,8 @@ void server::open_admin_listener()
             return "storage.dir '" + dir.string() + "' is not writable: " + std::strerror(errno);
         return std::nullopt;
     });
+    if (objects_)
+        add_readiness_check("object store", [objects = objects_.get()] { return objects->unavailable_reason(); });
     add_readiness_check("user database", [store = store_.get()]() -> std::optional<std::string> {
         (void)store->identity(0); // a real query: the database answers (no row has id 0)
         return std::nullopt;
