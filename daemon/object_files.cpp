@@ -411,7 +411,7 @@ asio::awaitable<void> object_files::discard(object_upload& up)
     auto* catalog = &catalog_;
     const std::string key = up.record_.blob;
     try {
-        co_await workers_.run([catalog, key] {
+        co_await workers_.run([catalog, &key] { // reference captures only: GCC 12 destroys a copied string twice
             catalog->drop_upload(key);
             return true;
         });
