@@ -332,8 +332,9 @@ asio::awaitable<file_status> object_files::commit(object_upload& up, std::option
             std::vector<s3::completed_part> parts;
             if (!up.part_.empty() || up.etags_.empty()) {
                 const int number = static_cast<int>(up.etags_.size()) + 1;
-                up.etags_.push_back(
-                    co_await client_.upload_part(bucket_, record.blob, up.upload_id_, number, up.part_, h.part_sha));
+                auto etag =
+                    co_await client_.upload_part(bucket_, record.blob, up.upload_id_, number, up.part_, h.part_sha);
+                up.etags_.push_back(std::move(etag));
             }
             for (std::size_t i = 0; i < up.etags_.size(); ++i)
                 parts.push_back({static_cast<int>(i + 1), up.etags_[i], 0});
@@ -410,7 +411,7 @@ asio::awaitable<void> object_files::discard(object_upload& up)
     auto* catalog = &catalog_;
     const std::string key = up.record_.blob;
     try {
-        co_await workers_.run([catalog, key] {
+        co_await workers_.run([catalog, &key] { // reference captures only: GCC 12 destroys a copied string twice
             catalog->drop_upload(key);
             return true;
         });

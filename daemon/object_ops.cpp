@@ -54,7 +54,9 @@ dispatcher::begin_object_upload(const protocol::request_header& request, session
             ++stats_.uploads_failed;
             co_return upload_handle{};
         }
-        co_return upload_handle{nullptr, co_await objects->open(std::move(*admitted))};
+        // Named first: GCC 12 mishandles a co_await inside a braced initializer.
+        auto opened = co_await objects->open(std::move(*admitted));
+        co_return upload_handle{nullptr, std::move(opened)};
     } catch (const store_failure& e) {
         failure = e.what();
     } catch (const std::exception& e) {
@@ -166,8 +168,10 @@ dispatcher::begin_object_download(const protocol::request_header& request, sessi
             co_return std::nullopt;
         }
         download d{{}, offset, file.size - offset, nullptr};
-        if (d.count > 0)
-            d.stream = std::make_unique<s3::object_stream>(co_await objects->read(file.blob, offset));
+        if (d.count > 0) {
+            auto body = co_await objects->read(file.blob, offset);
+            d.stream = std::make_unique<s3::object_stream>(std::move(body));
+        }
         reply_download_header(request, file, offset, out);
         co_return d;
     } catch (const store_failure& e) {

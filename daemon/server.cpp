@@ -444,7 +444,11 @@ asio::awaitable<void> server::expire_partials()
                 next_expiry = clock::now() + expiry_period;
             const auto before = util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
             try {
-                const auto lines = expire ? co_await objects_->sweep(before) : co_await objects_->recover();
+                std::vector<std::string> lines; // no co_await inside ?: (GCC 12 mishandles it)
+                if (expire)
+                    lines = co_await objects_->sweep(before);
+                else
+                    lines = co_await objects_->recover();
                 for (const auto& line : lines)
                     log_.info("object storage: {}", line);
                 co_await workers_.run([files] {
