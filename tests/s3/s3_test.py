@@ -551,6 +551,7 @@ def case_tls(fxd):
         # unavailable (or fxd refuses to start), nothing is stored, nothing crashes.
         distrusting = setup.instance(endpoint=env["S3_TLS_ENDPOINT"], start=False)
         refused_at_start = start_or_exit_status(distrusting)
+        print(f"note: without s3.ca_file fxd {'serves' if refused_at_start is None else 'exits'}")
         if refused_at_start is None:
             with setup.client(distrusting) as c:
                 expect_error("storage_unavailable", c.upload, setup.path("plain.bin", b"x" * 1000))
@@ -632,6 +633,7 @@ def case_credentials(fxd):
         setup.use_credentials(env["S3_ACCESS_KEY"], "not-the-secret-key-at-all-0000000000000")
         wrong = setup.instance(start=False)
         refused_at_start = start_or_exit_status(wrong)
+        print(f"note: with a wrong secret fxd {'serves' if refused_at_start is None else 'exits'}")
         if refused_at_start is None:
             setup.register(wrong, "bob")
             with setup.client(wrong, "bob") as c:
