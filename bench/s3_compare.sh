@@ -7,11 +7,14 @@
 #     16 MiB, like the other two), fxbench as its client on loopback (plain
 #     TCP, one connection); the ratio to the direct client is printed (issue
 #     16's target: at least 0.8 both ways).
-# Not part of CI.
-#   bench/s3_compare.sh [SIZE_MIB] [BUILD_DIR]
+# The direct client and fxd take turns, ROUNDS times (default 3), so that both
+# meet the same load on a shared machine; the last line gives the medians and
+# their ratios. s3cmd runs once, for reference. Not part of CI.
+#   bench/s3_compare.sh [SIZE_MIB] [BUILD_DIR]      (ROUNDS=N in the environment)
 set -euo pipefail
 size=${1:-1024}
 build=${2:-build/ci}
+rounds=${ROUNDS:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/fxd-s3-compare-XXXXXX)
 gateway=$work/gateway
@@ -39,9 +42,6 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 rate() { python3 -c "import sys; print(f'{$size / (float(sys.argv[2]) - float(sys.argv[1])):.1f}')" "$1" "$2"; }
 # ratio A B: A / B to two places
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
-
-direct=$("$root/$build/bench/s3_transfer" "$S3_ENDPOINT" fxd-bench "$size" 16)
-echo "$direct"
 
 host=${S3_ENDPOINT#http://}
 cat >"$work/s3cfg" <<CFG
@@ -78,12 +78,22 @@ for _ in $(seq 300); do grep -q tcp= "$work/fxd/ports" 2>/dev/null && break; sle
 grep -q tcp= "$work/fxd/ports" || { echo "fxd did not start:"; tail -n 20 "$work/fxd/log"; exit 1; }
 port=$(sed -n 's/.*tcp=\([0-9]*\).*/\1/p' "$work/fxd/ports")
 fxb() { "$root/$build/bench/fxbench" "$@" --port "$port" --pid "$fxd_pid" -s "${size}M" --file "$work/payload" --json; }
-# download uploads the file first (not measured), then times the download; upload times a new one.
-down=$(fxb download)
-up=$(fxb upload)
 mib() { python3 -c "import json, sys; print(f'{json.loads(sys.argv[1])[\"mb_per_s\"] * 1e6 / 1048576:.1f}')" "$1"; }
-fxd_up=$(mib "$up") fxd_down=$(mib "$down")
-echo "fxd_through_s3 upload_mib_s=$fxd_up download_mib_s=$fxd_down bytes=$((size * 1024 * 1024)) part_mib=16" \
-    "upload_vs_direct=$(ratio "$fxd_up" "$(field upload_mib_s "$direct")")" \
-    "download_vs_direct=$(ratio "$fxd_down" "$(field download_mib_s "$direct")")"
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.1f}')" "$@"; }
+
+direct_up=() direct_down=() fxd_up=() fxd_down=()
+for r in $(seq "$rounds"); do
+    direct=$("$root/$build/bench/s3_transfer" "$S3_ENDPOINT" fxd-bench "$size" 16)
+    echo "round $r: $direct"
+    direct_up+=("$(field upload_mib_s "$direct")") direct_down+=("$(field download_mib_s "$direct")")
+    # download uploads the file the first time (not measured), then times the download;
+    # upload times a new version of its own name.
+    down=$(mib "$(fxb download)")
+    up=$(mib "$(fxb upload)")
+    echo "round $r: fxd_through_s3 upload_mib_s=$up download_mib_s=$down bytes=$((size * 1024 * 1024)) part_mib=16"
+    fxd_up+=("$up") fxd_down+=("$down")
+done
+du=$(median "${direct_up[@]}") dd=$(median "${direct_down[@]}") fu=$(median "${fxd_up[@]}") fd=$(median "${fxd_down[@]}")
+echo "median of $rounds: direct upload_mib_s=$du download_mib_s=$dd; fxd_through_s3 upload_mib_s=$fu" \
+    "download_mib_s=$fd; upload_vs_direct=$(ratio "$fu" "$du") download_vs_direct=$(ratio "$fd" "$dd")"
 if grep -E ' (error|critical) ' "$work/fxd/log" >&2; then echo "fxd logged errors (above)"; exit 1; fi
