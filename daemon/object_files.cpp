@@ -253,11 +253,16 @@ object_files::admitted object_files::admit_now(const std::string& user, const st
         // between leaves both, and the recovery makes them one partial again).
         a.record = {resuming ? partial->blob : fresh_key(), user, name, size, {}, resuming ? partial->multipart : ""};
         track(a.record.blob);
-        catalog_.begin_upload(a.record);
-        if (resuming) {
-            catalog_.remove_partial(user, name);
-            a.resumed = std::move(partial);
+        try {
+            catalog_.begin_upload(a.record);
+            if (resuming)
+                catalog_.remove_partial(user, name);
+        } catch (...) {
+            untrack(a.record.blob);
+            throw;
         }
+        if (resuming)
+            a.resumed = std::move(partial);
     });
     return a;
 }
