@@ -253,11 +253,16 @@ object_files::admitted object_files::admit_now(const std::string& user, const st
         // between leaves both, and the recovery makes them one partial again).
         a.record = {resuming ? partial->blob : fresh_key(), user, name, size, {}, resuming ? partial->multipart : ""};
         track(a.record.blob);
-        catalog_.begin_upload(a.record);
-        if (resuming) {
-            catalog_.remove_partial(user, name);
-            a.resumed = std::move(partial);
+        try {
+            catalog_.begin_upload(a.record);
+            if (resuming)
+                catalog_.remove_partial(user, name);
+        } catch (...) {
+            untrack(a.record.blob);
+            throw;
         }
+        if (resuming)
+            a.resumed = std::move(partial);
     });
     return a;
 }
@@ -305,6 +310,31 @@ asio::awaitable<std::unique_ptr<object_upload>> object_files::open(admitted a)
     co_return up;
 }
 
+asio::awaitable<void> object_files::store_last(object_upload& up, const std::string& part_sha)
+{
+    const auto& record = up.record_;
+    try {
+        if (!up.multipart_) {
+            co_await client_.put_object(bucket_, record.blob, up.part_, part_sha);
+        } else {
+            if (!up.part_.empty() || up.etags_.empty()) {
+                const int number = static_cast<int>(up.etags_.size()) + 1;
+                auto etag = co_await client_.upload_part(bucket_, record.blob, up.upload_id_, number, up.part_, part_sha);
+                up.etags_.push_back(std::move(etag));
+            }
+            std::vector<s3::completed_part> parts;
+            for (std::size_t i = 0; i < up.etags_.size(); ++i)
+                parts.push_back({static_cast<int>(i + 1), up.etags_[i], 0});
+            co_await client_.complete_multipart_upload(bucket_, record.blob, up.upload_id_, parts);
+        }
+        answered();
+    } catch (const std::exception& e) {
+        // The parts stored before stay resumable: the row still holds their
+        // state (keep_partial reads it from recorded_).
+        fail("publishing " + printable_key(record.user, record.name), e);
+    }
+}
+
 asio::awaitable<file_status> object_files::commit(object_upload& up, std::optional<std::string> expected_sha256,
                                                   std::optional<std::int64_t> mtime, services::file_record& published)
 {
@@ -323,32 +353,10 @@ asio::awaitable<file_status> object_files::commit(object_upload& up, std::option
         co_await discard(up);
         co_return file_status::checksum_mismatch;
     }
-    const auto& record = up.record_;
-    const std::string where = printable_key(record.user, record.name);
-    try {
-        if (!up.multipart_) {
-            co_await client_.put_object(bucket_, record.blob, up.part_, h.part_sha);
-        } else {
-            std::vector<s3::completed_part> parts;
-            if (!up.part_.empty() || up.etags_.empty()) {
-                const int number = static_cast<int>(up.etags_.size()) + 1;
-                auto etag =
-                    co_await client_.upload_part(bucket_, record.blob, up.upload_id_, number, up.part_, h.part_sha);
-                up.etags_.push_back(std::move(etag));
-            }
-            for (std::size_t i = 0; i < up.etags_.size(); ++i)
-                parts.push_back({static_cast<int>(i + 1), up.etags_[i], 0});
-            co_await client_.complete_multipart_upload(bucket_, record.blob, up.upload_id_, parts);
-        }
-        answered();
-    } catch (const std::exception& e) {
-        // The parts stored before stay resumable: the row still holds their state.
-        if (!up.multipart_)
-            up.finished_ = true; // nothing was stored: keep_partial drops the row
-        fail("publishing " + where, e);
-    }
+    co_await store_last(up, h.part_sha);
     up.finished_ = true;
     up.part_ = std::string(); // the memory goes back before the catalog work
+    const auto& record = up.record_;
     published = {record.name, record.size, h.file_sha, mtime.value_or(util::unix_now()), record.blob};
     struct replaced {
         std::optional<services::file_record> previous;

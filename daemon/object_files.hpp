@@ -159,6 +159,9 @@ public:
 private:
     friend class object_upload;
     std::string fresh_key() const;
+    /// The last bytes as one PUT (a file of one part), or as the last part and
+    /// the completion. Throws store_failure.
+    boost::asio::awaitable<void> store_last(object_upload& up, const std::string& part_sha);
     /// Turns an S3 error into store_failure and remembers the store as failing.
     [[noreturn]] void fail(std::string_view what, const std::exception& e);
     void answered();

@@ -17,9 +17,11 @@ using services::file_status;
 void dispatcher::reply_store_failure(std::string& out, const protocol::request_header& request, std::string_view what)
 {
     log_.warn("{}", what);
+    const bool upload = request.operation == protocol::op::upload;
     reply_error(out, &request, errc::storage_unavailable,
-                "the object store cannot be reached; try again later (stored parts of an upload are kept: stat the "
-                "name and resume)");
+                upload ? "the object store cannot be reached; try again later (the whole parts stored are kept: stat "
+                         "the name and resume)"
+                       : "the object store cannot be reached; try again later");
 }
 
 boost::asio::awaitable<upload_handle>

@@ -134,6 +134,8 @@ asio::awaitable<std::string> server::metrics_text()
     g.buffered_bytes = memory_.held();
     g.worker_queue_limit = cfg_.workers.queue_limit;
     g.hash_queue_limit = cfg_.workers.hash_queue_limit;
+    if (objects_)
+        g.object_store_up = !objects_->unavailable_reason();
 
     // One worker job asks the database for the user count and the bytes of
     // partial uploads and runs the readiness checks; with the queue full,
