@@ -5,10 +5,10 @@ several instances a private PostgreSQL (scripts/lib/postgres.sh).
 
     s3_test.py CASE FXD_BINARY [local]
 
-Cases: roundtrip, replace, resume_other_instance, kill9, mismatch, outage,
-sweep, tls, credentials. The bucket is looked into behind fxd's back with
+Cases: roundtrip, replace, resume_other_instance, kill9, race, mismatch,
+outage, sweep, tls, credentials. The bucket is looked into behind fxd's back with
 s3_direct.py (a client of its own, sharing no code with fxd's). With `local`,
-the first five run on the local backend instead (no gateway; instances share
+the first six run on the local backend instead (no gateway; instances share
 one storage folder), so that both backends answer the client alike; only the
 partial differs: every byte received locally, whole parts on S3. Exit status 0
 pass, 1 fail, 77 skipped (the ceph packages or PostgreSQL 15 missing). Every
@@ -379,6 +379,47 @@ def case_kill9(fxd, backend="s3"):
     with_setup(fxd, body, postgres=True, backend=backend)
 
 
+def case_race(fxd, backend="s3"):
+    """Four uploads of one name racing on two instances: one whole version, one object; a delete seen everywhere."""
+    def body(setup):
+        a, b = setup.instance(), setup.instance()
+        setup.register(a)
+        versions = [os.urandom(2 * PART + 1000 * i) for i in range(4)]
+        paths = [setup.path(f"v{i}", data) for i, data in enumerate(versions)]
+        results = [None] * len(versions)
+
+        def send(i):
+            try:
+                with setup.client((a, b)[i % 2]) as c:
+                    results[i] = c.upload(paths[i], name="same.bin", resume=False)
+            except FxError as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(versions))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(DEADLINE)
+        assert any(isinstance(r, dict) for r in results), results
+        print("note: outcomes", ["ok" if isinstance(r, dict) else getattr(r, "code", r) for r in results])
+        with setup.client(b) as c:
+            info = c.stat("same.bin")
+            winners = [i for i, data in enumerate(versions) if sha256(data) == info["sha256"]]
+            assert len(winners) == 1 and info["size"] == len(versions[winners[0]]), (info, results)
+            assert downloaded(setup, c, "same.bin") == versions[winners[0]], "the bytes are not one whole version"
+        # The losers' objects go (in the background): one object, of the winner's size.
+        if setup.s3:
+            wait_for("one object left", lambda: len(setup.blobs()) == 1)
+        setup.check_bucket([len(versions[winners[0]])])
+        with setup.client(a) as on_a, setup.client(b) as on_b:
+            on_b.delete("same.bin")
+            assert on_a.stat("same.bin") is None and on_a.list() == []
+            expect_error("not_found", on_a.download, "same.bin", os.path.join(setup.work, "gone"))
+        if setup.s3:
+            wait_for("the deleted file's object gone", lambda: setup.blobs() == {})
+    with_setup(fxd, body, postgres=True, backend=backend)
+
+
 def case_mismatch(fxd, backend="s3"):
     """A wrong SHA-256 publishes nothing and leaves nothing in the bucket."""
     def body(setup):
@@ -651,7 +692,7 @@ def case_credentials(fxd):
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
-LOCAL_TOO = ("roundtrip", "replace", "resume_other_instance", "kill9", "mismatch")
+LOCAL_TOO = ("roundtrip", "replace", "resume_other_instance", "kill9", "race", "mismatch")
 
 
 def main():
