@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Upload and download SIZE MiB (default 1024) against one private gateway
-# started by scripts/lib/ceph-s3.sh, in the same run, three ways:
+# Upload and download SIZE MiB (default 256; 1024 for issue 16's 1 GiB rows)
+# against one private gateway started by scripts/lib/ceph-s3.sh, in the same
+# run, three ways:
 #   - fxd::s3::client directly (build/ci/bench/s3_transfer): the direct client;
 #   - s3cmd (Debian's), put and get of a file;
 #   - through fxd: fxd with storage.backend "s3" on the same gateway (parts of
@@ -12,7 +13,7 @@
 # their ratios. s3cmd runs once, for reference. Not part of CI.
 #   bench/s3_compare.sh [SIZE_MIB] [BUILD_DIR]      (ROUNDS=N in the environment)
 set -euo pipefail
-size=${1:-1024}
+size=${1:-256}
 build=${2:-build/ci}
 rounds=${ROUNDS:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
