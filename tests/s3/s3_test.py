@@ -19,6 +19,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,14 @@ class Gateway:
     def kill(self):
         """Every Ceph daemon SIGKILLed at once: the store dies mid-request."""
         self._script("kill")
+
+    def signal_gateway(self, signo):
+        """Sends signo to radosgw alone (SIGSTOP: a store that accepts and never answers)."""
+        with open(os.path.join(self.dir, "run", "rgw.a.started-pid")) as f:
+            pid = int(f.read())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert b"radosgw" in f.read(), "the gateway's pid file names another process"
+        os.kill(pid, signo)
 
     def destroy(self):
         subprocess.run([CEPH_S3_SH, "destroy", self.dir], capture_output=True, timeout=300)
@@ -218,6 +227,14 @@ def downloaded(setup, client, name):
         data = f.read()
     os.remove(out)
     return data
+
+
+def downloaded_or_none(setup, client, name):
+    try:
+        return downloaded(setup, client, name)
+    except FxError as e:
+        assert e.code == "storage_unavailable", e
+        return None
 
 
 def start_upload(client, name, data, sent, request_id=900):
@@ -454,7 +471,8 @@ def case_mismatch(fxd, backend="s3"):
 
 
 def case_outage(fxd):
-    """The gateway killed mid-upload and mid-download, then started again."""
+    """The gateway frozen (s3.request_timeout_s), then killed mid-upload and
+    mid-download, then started again."""
     def body(setup):
         a, b = setup.instance(["s3.request_timeout_s=3"]), setup.instance(["s3.request_timeout_s=3"])
         setup.register(a)
@@ -464,6 +482,16 @@ def case_outage(fxd):
         with setup.client(a) as c:
             c.upload(setup.path("ready.bin", ready))
             c.upload(setup.path("large.bin", large))
+            # A store that accepts and never answers: the request's deadline gives up.
+            setup.gateway.signal_gateway(signal.SIGSTOP)
+            try:
+                expect_error("storage_unavailable", c.download, "ready.bin", os.path.join(setup.work, "x"))
+                expect_error("storage_unavailable", c.upload, setup.path("stalled.bin", b"z" * 1000))
+                c.ping()
+            finally:
+                setup.gateway.signal_gateway(signal.SIGCONT)
+            assert c.stat("stalled.bin") is None
+            wait_for("ready.bin served again", lambda: downloaded_or_none(setup, c, "ready.bin") == ready)
         done_uploads = {uid for _, uid in setup.s3.uploads(PREFIX)}
         # A download under way, read a little then left waiting ...
         reader = setup.client(a)
