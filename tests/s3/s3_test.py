@@ -667,7 +667,7 @@ def run_fxd(setup, extra, env_changes):
 
 
 def case_credentials(fxd):
-    """Credentials missing (exit 2, named), from a shared-credentials file and profile, and wrong."""
+    """Credentials missing (exit 2, named), from a shared-credentials file and profile, and wrong; no bucket."""
     def body(setup):
         env = setup.gateway.env
         home = os.path.join(setup.work, "home")  # no ~/.aws/credentials to fall back on
@@ -716,6 +716,24 @@ def case_credentials(fxd):
             assert the_store_named(wrong.log()), wrong.log()
         assert "not-the-secret-key" not in wrong.log(since_start=False)
         assert list(setup.blobs().values()) == [len(data)]
+
+        # A bucket that does not exist is not made by fxd: the store is unavailable.
+        setup.use_credentials(env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"])
+        bucketless = setup.instance(["s3.bucket=no-such-bucket"], start=False)
+        refused_at_start = start_or_exit_status(bucketless)
+        print(f"note: with no bucket fxd {'serves' if refused_at_start is None else 'exits'}")
+        if refused_at_start is None:
+            setup.register(bucketless, "carol")
+            with setup.client(bucketless, "carol") as c:
+                expect_error("storage_unavailable", c.upload, setup.path("nowhere.bin", b"n" * 1000))
+                c.ping()
+            status, text = wait_for("/readyz to report the store",
+                                    lambda: (lambda r: r[0] == 503 and r)(readyz(bucketless)))
+            assert the_store_named(text), text
+        else:
+            assert refused_at_start > 0, f"fxd died by signal {-refused_at_start}"
+        missing = S3Direct(env["S3_ENDPOINT"], "no-such-bucket", env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"])
+        assert missing.request("HEAD", ok=(200, 404))[0] == 404, "fxd created the bucket"
     with_setup(fxd, body)
 
 
