@@ -576,7 +576,7 @@ def case_sweep(fxd):
         # Outside the prefix: another tenant's, never fxd's to touch.
         s3.put_object("elsewhere/keep.txt", b"not fxd's")
         outside_id = s3.create_upload("elsewhere/upload.bin")
-        node = setup.instance(["storage.partial_ttl_s=2"])
+        node = setup.instance(["storage.partial_ttl_s=2", "s3.request_timeout_s=2"])
         setup.register(node)
         kept = os.urandom(PART + 3)
         with setup.client(node) as c:
@@ -597,6 +597,19 @@ def case_sweep(fxd):
             # Published bytes are not orphans.
             assert set(setup.blobs()) == {kept_key}, setup.blobs()
             assert downloaded(setup, c, "kept.bin") == kept
+            # A delete while the store does not answer: the row goes at once, the
+            # object's delete fails in the background, and the sweep takes it later.
+            c.upload(setup.path("doomed.bin", b"d" * 1000))
+            (doomed_key,) = set(setup.blobs()) - {kept_key}
+            setup.gateway.signal_gateway(signal.SIGSTOP)
+            try:
+                c.delete("doomed.bin")
+                assert c.stat("doomed.bin") is None and [f["name"] for f in c.list()] == ["kept.bin"]
+                node.wait_log("could not delete object")
+            finally:
+                setup.gateway.signal_gateway(signal.SIGCONT)
+            wait_for("the deleted file's object swept", lambda: doomed_key not in setup.blobs())
+            assert set(setup.blobs()) == {kept_key}, setup.blobs()
         assert s3.get_object("elsewhere/keep.txt") == b"not fxd's"
         assert ("elsewhere/upload.bin", outside_id) in s3.uploads("elsewhere/")
     with_setup(fxd, body)
