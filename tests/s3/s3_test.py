@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fault"))
@@ -495,10 +496,17 @@ def case_outage(fxd):
         done_uploads = {uid for _, uid in setup.s3.uploads(PREFIX)}
         # A download under way, read a little then left waiting ...
         reader = setup.client(a)
+        rss_before = a.rss_kib()
         reader.send_raw(header_frame({"op": "download", "id": 5, "name": "large.bin"}))
         header = reader._read_header()
         assert header["status"] == "ok" and header["size"] == len(large), header
         first = reader._recv_exact(MIB)
+        # A client that stops reading holds the store back (TCP), not fxd's memory:
+        # a second lets a daemon that read ahead fill up (the gateway sends
+        # hundreds of MiB/s), and it would then hold most of the 48 MiB object.
+        time.sleep(1)
+        grown = a.rss_kib() - rss_before
+        assert grown < 24 * 1024, f"fxd grew by {grown} KiB while a client did not read a 48 MiB download"
         # ... and an upload with two whole parts stored.
         flying = setup.client(a)
         start_upload(flying, "flight.bin", flight, 2 * PART + MIB, request_id=7)
