@@ -80,7 +80,7 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
     const std::uint64_t size = request.size;
     try {
         if (!has_worker_room(request, out))
-            co_return nullptr;
+            co_return upload_handle{};
         auto* files = files_;
         auto* accounts = accounts_;
         const std::string user = session.user;

@@ -5,6 +5,7 @@
 #include <fxd/util/sha256.hpp>
 #include <fxd/util/time.hpp>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -137,30 +138,32 @@ asio::awaitable<void> object_upload::write(std::span<const char> bytes)
 
 asio::awaitable<void> object_upload::store_part()
 {
-    // Both digests on a worker: the part's (SigV4 signs the payload) and the
-    // running one of the whole file, saved with the part.
-    struct hashed {
-        std::string part_sha;
-        std::string saved;
-    };
+    // The part's digest first (SigV4 signs the payload); then the running
+    // digest of the whole file on a worker while the part travels, so only
+    // one pass over the part is on the critical path.
     auto* self = this;
-    const hashed h = co_await owner_.workers_.run([self] {
-        hashed out{util::sha256_hex(self->part_), {}};
-        self->hash_.update(self->part_);
-        out.saved = self->hash_.save();
-        return out;
-    });
+    const std::string part_sha = co_await owner_.workers_.run([self] { return util::sha256_hex(self->part_); });
     const int number = static_cast<int>(etags_.size()) + 1;
+    auto running = [self] {
+        self->hash_.update(self->part_);
+        return self->hash_.save();
+    };
     std::string etag;
+    std::string saved;
     try {
-        etag = co_await owner_.client_.upload_part(owner_.bucket_, record_.blob, upload_id_, number, part_, h.part_sha);
+        using namespace asio::experimental::awaitable_operators;
+        auto [stored, state] = co_await (owner_.client_.upload_part(owner_.bucket_, record_.blob, upload_id_, number,
+                                                                    part_, part_sha) &&
+                                         owner_.workers_.run(running));
+        etag = std::move(stored);
+        saved = std::move(state);
     } catch (const std::exception& e) {
         owner_.fail("storing part " + std::to_string(number) + " of " + printable_key(record_.user, record_.name), e);
     }
     owner_.answered();
     etags_.push_back(std::move(etag));
     part_.clear();
-    const std::string state = to_text({upload_id_, owner_.part_bytes_, etags_, h.saved});
+    const std::string state = to_text({upload_id_, owner_.part_bytes_, etags_, saved});
     auto& catalog = owner_.catalog_;
     const std::string& key = record_.blob;
     co_await owner_.workers_.run([&catalog, &key, &state] {
