@@ -14,9 +14,7 @@ void upper_ascii(std::span<const char> from, std::span<char> to) noexcept
 
 void serve_echo(const protocol::request_header& request, std::span<const char> body, std::string& out)
 {
-    protocol::reply_writer reply(out);
-    reply.begin(protocol::to_string(protocol::op::echo), request.id, true);
-    reply.end(body.size());
+    protocol::append_ok_reply_header(out, protocol::to_string(protocol::op::echo), request.id, body.size());
     const std::size_t at = out.size();
     out.resize(at + body.size());
     upper_ascii(body, {out.data() + at, body.size()});
