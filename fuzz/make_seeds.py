@@ -133,6 +133,9 @@ def header_seeds():
         "edge-truex": (0, b'{"op":"ping","x":truex}\0'),
         "edge-vertical-tab": (0, b'{"op":"ping"}\x0b\0'),
         "edge-null-id": (0, b'{"op":"ping","id":null}\0'),
+        # Bytes past ASCII, raw (valid UTF-8 or not) or escaped: Boost.JSON decides.
+        "edge-escaped-unicode": (2, b'{"op":"stat","name":"caf\\u00e9"}\0'),
+        "edge-invalid-utf8-key": (0, b'{"id\x8c\x8c":1}\0'),
         "edge-bool-id": (0, b'{"op":"ping","id":false}\0'),
     }
     for name, (flags, data) in fast.items():
