@@ -443,6 +443,23 @@ BOOST_AUTO_TEST_CASE(uppercases_ascii_only, *boost::unit_test::timeout(10))
     }
 }
 
+BOOST_AUTO_TEST_CASE(uppercases_every_length_through_blocks_and_tail, *boost::unit_test::timeout(10))
+{
+    // upper_ascii works in 16-byte blocks, then byte by byte: every split of the two.
+    for (std::size_t n = 0; n <= 50; ++n) {
+        std::string from;
+        for (std::size_t i = 0; i < n; ++i)
+            from += static_cast<char>("az{`@A\xe1q"[i % 8]);
+        std::string to(n, '#');
+        fxd::services::upper_ascii({from.data(), n}, {to.data(), n});
+        std::string want = from;
+        for (auto& c : want)
+            if (c >= 'a' && c <= 'z')
+                c = static_cast<char>(c - 32);
+        BOOST_TEST(to == want, "length " << n);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(uppercases_in_place, *boost::unit_test::timeout(10))
 {
     std::string s = "hello, Wörld! \xff\x00z";
