@@ -300,7 +300,8 @@ int run(int argc, char** argv)
                   srv.tls_port() ? " tls=" + (cfg.tls.bind.empty() ? cfg.tcp.bind : cfg.tls.bind) + ":" +
                                        std::to_string(*srv.tls_port())
                                  : std::string(),
-                  std::filesystem::absolute(cfg.storage.dir).string());
+                  cfg.storage.backend == "s3" ? cfg.s3.endpoint + "/" + cfg.s3.bucket + "/" + cfg.s3.prefix
+                                              : std::filesystem::absolute(cfg.storage.dir).string());
         if (opts.print_ports) {
             std::printf("%s\n", ports_line(srv).c_str());
             std::fflush(stdout);
@@ -310,6 +311,9 @@ int run(int argc, char** argv)
         io.run();
         if (const int status = srv.exit_status(); status != 0)
             return status; // the reason is logged already
+    } catch (const config_error& e) {
+        log->critical("cannot run: {}", e.what()); // found only at start, e.g. missing S3 credentials
+        return 2;
     } catch (const std::exception& e) {
         log->critical("cannot run: {}", e.what());
         return 1;

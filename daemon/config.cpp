@@ -27,7 +27,7 @@ using field_ref = std::variant<std::string*, std::filesystem::path*, bool*, std:
                                std::uint64_t*, double*, std::vector<std::string>*>;
 
 enum class check { none, address, address_or_empty, log_level, log_format, non_empty, tls_version, plaintext, database_url,
-                   network };
+                   network, storage_backend, endpoint, multiple_of_64k };
 
 struct key_spec {
     std::string_view name;
@@ -97,6 +97,18 @@ const key_spec keys[] = {
     {"admin.enabled", [](config& c) -> field_ref { return &c.admin.enabled; }},
     {"admin.bind", [](config& c) -> field_ref { return &c.admin.bind; }, 0, 0, check::address},
     {"admin.port", [](config& c) -> field_ref { return &c.admin.port; }, 0, 65535},
+    {"storage.backend", [](config& c) -> field_ref { return &c.storage.backend; }, 0, 0, check::storage_backend},
+    {"s3.endpoint", [](config& c) -> field_ref { return &c.s3.endpoint; }, 0, 0, check::endpoint},
+    {"s3.bucket", [](config& c) -> field_ref { return &c.s3.bucket; }},
+    {"s3.region", [](config& c) -> field_ref { return &c.s3.region; }, 0, 0, check::non_empty},
+    {"s3.prefix", [](config& c) -> field_ref { return &c.s3.prefix; }},
+    {"s3.path_style", [](config& c) -> field_ref { return &c.s3.path_style; }},
+    // S3 allows parts of 5 MiB to 5 GiB; whole 64 KiB units keep the saved
+    // SHA-256 state on a block boundary.
+    {"s3.part_bytes", [](config& c) -> field_ref { return &c.s3.part_bytes; }, 5242880, 5368709120.0, check::multiple_of_64k},
+    {"s3.request_timeout_s", [](config& c) -> field_ref { return &c.s3.request_timeout_s; }, 0.1, 3600},
+    {"s3.ca_file", [](config& c) -> field_ref { return &c.s3.ca_file; }},
+    {"s3.credentials_file", [](config& c) -> field_ref { return &c.s3.credentials_file; }},
 };
 
 const key_spec* find_key(std::string_view name)
@@ -155,12 +167,21 @@ void check_string(const key_spec& spec, const std::string& s)
         if (s.empty())
             refuse(spec.name, "must not be empty");
         break;
+    case check::storage_backend:
+        if (s != "local" && s != "s3")
+            refuse(spec.name, "'" + s + "' is not one of local, s3");
+        break;
+    case check::endpoint:
+        if (!s.empty() && !s.starts_with("http://") && !s.starts_with("https://"))
+            refuse(spec.name, "must be an http:// or https:// URL");
+        break;
     case check::network: {
         std::string why;
         if (!address_range::parse(s, why))
             refuse(spec.name, why);
         break;
     }
+    case check::multiple_of_64k: // an integer check, in assign_integer
     case check::none:
         break;
     }
@@ -182,6 +203,8 @@ void assign_integer(const key_spec& spec, const json::value& v, Int& out)
             << static_cast<std::uint64_t>(std::min(spec.max, u64_max));
         refuse(spec.name, why.str());
     }
+    if (spec.extra == check::multiple_of_64k && n % 65536 != 0)
+        refuse(spec.name, std::to_string(n) + " is not a multiple of 65536");
     out = static_cast<Int>(n);
 }
 
@@ -369,6 +392,12 @@ void check_consistency(const config& cfg)
         refuse(cfg.tls.cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key must be set together");
     if (!cfg.tls.client_ca.empty() && !cfg.tls.enabled())
         refuse("tls.client_ca", "needs tls.cert and tls.key");
+    if (cfg.storage.backend == "s3") {
+        if (cfg.s3.endpoint.empty())
+            refuse("s3.endpoint", "storage.backend \"s3\" needs the store's URL");
+        if (cfg.s3.bucket.empty())
+            refuse("s3.bucket", "storage.backend \"s3\" needs a bucket");
+    }
 }
 
 } // namespace

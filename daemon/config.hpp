@@ -41,8 +41,22 @@ struct config {
         double partial_ttl_s = 86400;
         std::uint64_t quota_bytes = 0; ///< per user; 0 = none
         std::uint64_t max_files_per_user = 100000; ///< finished files plus partials; 0 = none
+        /// Where file bodies live: "local" (storage.dir) or "s3" (the s3 section's bucket).
+        std::string backend = "local";
         bool operator==(const storage_section&) const = default;
     } storage;
+    struct s3_section {
+        std::string endpoint;                ///< http(s)://host[:port], no path
+        std::string bucket;
+        std::string region = "us-east-1";
+        std::string prefix;                  ///< prepended to every object key fxd makes
+        bool path_style = true;              ///< endpoint/bucket/key rather than bucket.endpoint/key
+        std::uint64_t part_bytes = 16777216; ///< multipart part size: an upload holds one part in memory
+        double request_timeout_s = 30;
+        std::filesystem::path ca_file;       ///< PEM CA bundle for an https endpoint; empty: the system's
+        std::filesystem::path credentials_file; ///< shared-credentials file; the AWS_* variables win
+        bool operator==(const s3_section&) const = default;
+    } s3;
     struct log_section {
         std::string level = "info";
         std::string format = "text";

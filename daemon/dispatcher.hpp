@@ -4,8 +4,11 @@
 /// counts them.
 
 #include "config.hpp"
+#include "object_files.hpp"
 #include "op_table.hpp"
 #include "worker_pool.hpp"
+
+#include <fxd/s3/client.hpp>
 
 #include <fxd/protocol/errc.hpp>
 #include <fxd/protocol/header.hpp>
@@ -66,6 +69,18 @@ struct admission {
     std::string_view message;
 };
 
+/// One upload in progress, in whichever store holds the bytes.
+struct upload_handle {
+    std::unique_ptr<services::upload> local;
+    std::unique_ptr<object_upload> object;
+
+    explicit operator bool() const noexcept { return local || object; }
+    const std::string& name() const { return local ? local->name() : object->name(); }
+    std::uint64_t received() const { return local ? local->received() : object->received(); }
+    /// Memory it holds beyond the connection's buffers (an object upload's part).
+    std::size_t held_bytes() const noexcept { return object ? object->held_bytes() : 0; }
+};
+
 class dispatcher {
 public:
     /// hashes runs password hashing (register, login); workers everything else that blocks.
@@ -80,6 +95,8 @@ public:
         files_ = &files;
         ledger_ = ledger;
     }
+    /// File bodies in an object store instead of the local folder (storage.backend "s3").
+    void attach_objects(object_files& objects) noexcept { objects_ = &objects; }
 
     /// Counts the request and decides how to take it. While draining, every new
     /// request is refused with shutting_down. session is null over UDP.
@@ -97,24 +114,33 @@ public:
     boost::asio::awaitable<void> serve_work(const protocol::request_header& request, session_context& session,
                                             std::string& out);
 
-    /// Opens an admitted upload. On refusal the error reply is in out and the result is null.
-    boost::asio::awaitable<std::unique_ptr<services::upload>> begin_upload(const protocol::request_header& request,
-                                                                           session_context& session,
-                                                                           std::string& out);
+    /// Opens an admitted upload. On refusal the error reply is in out and the result is empty.
+    boost::asio::awaitable<upload_handle> begin_upload(const protocol::request_header& request,
+                                                       session_context& session, std::string& out);
     /// The body has fully arrived: verify, publish durably, reply. Never throws.
     boost::asio::awaitable<void> finish_upload(const protocol::request_header& request, const session_context& session,
-                                               std::unique_ptr<services::upload> up,
-                                               std::chrono::steady_clock::time_point started, std::string& out);
-    /// A body write failed mid-way: reply storage_full (or internal) and drop the bytes.
-    boost::asio::awaitable<void> fail_upload(const protocol::request_header& request, std::unique_ptr<services::upload> up,
+                                               upload_handle up, std::chrono::steady_clock::time_point started,
+                                               std::string& out);
+    /// A local body write failed mid-way: reply storage_full (or internal) and
+    /// drop the bytes. For an object upload (the store failed): reply
+    /// storage_unavailable and keep the stored parts as a partial.
+    boost::asio::awaitable<void> fail_upload(const protocol::request_header& request, upload_handle up,
                                              std::error_code why, std::string& out);
+    /// An object upload's part could not be stored: storage_unavailable, and
+    /// the parts stored before stay a resumable partial. Never throws.
+    boost::asio::awaitable<void> fail_object_upload(const protocol::request_header& request,
+                                                    std::unique_ptr<object_upload> up, std::string why,
+                                                    std::string& out);
     /// The connection ended mid-body: keep what arrived as a partial. Never throws.
-    boost::asio::awaitable<void> keep_partial(std::unique_ptr<services::upload> up);
+    boost::asio::awaitable<void> keep_partial(upload_handle up);
 
+    /// A file's bytes to send after the reply header: from a local file
+    /// (fd, sendfile) or from the object store (stream).
     struct download {
         util::unique_fd fd;
         std::uint64_t offset = 0;
         std::uint64_t count = 0;
+        std::unique_ptr<s3::object_stream> stream;
     };
     /// Opens the file and appends the ok reply header (or an error reply) to out.
     boost::asio::awaitable<std::optional<download>> begin_download(const protocol::request_header& request,
@@ -166,6 +192,31 @@ public:
                                              std::string& out);
 
 private:
+    static std::string file_name(const protocol::request_header& request);
+    void reply_upload_refused(const protocol::request_header& request, services::file_status status,
+                              std::uint64_t partial, std::string& out);
+    void reply_uploaded(const protocol::request_header& request, const session_context& session,
+                        const services::file_record& file, std::chrono::steady_clock::time_point started,
+                        std::string& out);
+    /// false after an error reply (offset past the end).
+    bool reply_download_header(const protocol::request_header& request, const services::file_record& file,
+                               std::uint64_t offset, std::string& out);
+    void reply_deleted(const protocol::request_header& request, const session_context& session,
+                       const std::string& name, std::string& out);
+    /// The same ops over the object store (object_ops.cpp).
+    boost::asio::awaitable<upload_handle> begin_object_upload(const protocol::request_header& request,
+                                                              session_context& session, std::string& out);
+    boost::asio::awaitable<void> finish_object_upload(const protocol::request_header& request,
+                                                      const session_context& session, std::unique_ptr<object_upload> up,
+                                                      std::chrono::steady_clock::time_point started, std::string& out);
+    boost::asio::awaitable<void> keep_object_partial(std::unique_ptr<object_upload> up);
+    boost::asio::awaitable<std::optional<download>> begin_object_download(const protocol::request_header& request,
+                                                                          session_context& session, std::string& out);
+    boost::asio::awaitable<void> delete_object_file(const protocol::request_header& request, session_context& session,
+                                                    std::string& out);
+    /// storage_unavailable, counted and logged.
+    void reply_store_failure(std::string& out, const protocol::request_header& request, std::string_view what);
+
     /// On a worker: whether the session's login still matches its account (same
     /// id, same generation), with the account's admin flag as it is now.
     static std::optional<services::user_identity> current_login(services::accounts& accounts,
@@ -214,6 +265,7 @@ private:
     worker_pool& hashes_;
     services::accounts* accounts_ = nullptr;
     services::local_files* files_ = nullptr;
+    object_files* objects_ = nullptr;
     services::limit_ledger* ledger_ = nullptr;
     services::login_limiter limiter_;
     services::register_limiter registrations_;
@@ -224,5 +276,29 @@ private:
     std::vector<protocol::op> tcp_ops_;
     services::server_info tcp_info_;
 };
+
+template <class Work>
+boost::asio::awaitable<std::optional<std::invoke_result_t<Work&, const std::string&>>>
+dispatcher::as_current_login(const protocol::request_header& request, session_context& session, std::string& out,
+                             Work work)
+{
+    using result = std::invoke_result_t<Work&, const std::string&>;
+    struct checked {
+        std::optional<services::user_identity> login;
+        result value{};
+    };
+    auto* accounts = accounts_;
+    const std::string user = session.user;
+    const services::user_identity login = session.login;
+    auto done = co_await workers_.run([accounts, &login, &user, &work] {
+        checked r{current_login(*accounts, login)};
+        if (r.login)
+            r.value = work(user);
+        return r;
+    });
+    if (!keep_login(done.login, request, session, out))
+        co_return std::nullopt;
+    co_return std::move(done.value);
+}
 
 } // namespace fxd::daemon

@@ -21,15 +21,6 @@ using services::file_status;
 
 namespace {
 
-/// The name a file op works on: the NFC form of the request's `name`, which
-/// check_file_name (op_table.cpp) accepted before the op was admitted, so
-/// every op and every spelling of a name reach the same file.
-std::string file_name(const protocol::request_header& request)
-{
-    return protocol::normalize_file_name(protocol::string_field(request, "name").value_or(std::string_view{}))
-        .value_or(std::string{});
-}
-
 std::string_view op_name(const protocol::request_header& request)
 {
     return protocol::to_string(*request.operation);
@@ -42,9 +33,48 @@ double rate_mb_s(std::uint64_t bytes, double seconds)
 
 } // namespace
 
-boost::asio::awaitable<std::unique_ptr<services::upload>>
+/// The name a file op works on: the NFC form of the request's `name`, which
+/// check_file_name (op_table.cpp) accepted before the op was admitted, so
+/// every op and every spelling of a name reach the same file.
+std::string dispatcher::file_name(const protocol::request_header& request)
+{
+    return protocol::normalize_file_name(protocol::string_field(request, "name").value_or(std::string_view{}))
+        .value_or(std::string{});
+}
+
+void dispatcher::reply_upload_refused(const protocol::request_header& request, file_status status,
+                                      std::uint64_t partial, std::string& out)
+{
+    switch (status) {
+    case file_status::bad_offset: {
+        stats_.count_error(request.operation, errc::bad_offset);
+        protocol::reply_writer reply(out);
+        reply.begin(op_name(request), request.id, false);
+        reply.field("code", protocol::to_string(errc::bad_offset));
+        reply.field("message", "offset must be 0 or equal the partial held, with the same size");
+        reply.field("partial", partial);
+        reply.end(0);
+        break;
+    }
+    case file_status::quota_exceeded:
+        reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.quota_bytes");
+        break;
+    case file_status::too_many_files:
+        reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.max_files_per_user");
+        break;
+    case file_status::storage_full:
+        reply_error(out, &request, errc::storage_full, "the server's disk is full");
+        break;
+    default:
+        reply_error(out, &request, errc::internal, "internal error");
+    }
+}
+
+boost::asio::awaitable<upload_handle>
 dispatcher::begin_upload(const protocol::request_header& request, session_context& session, std::string& out)
 {
+    if (objects_)
+        co_return co_await begin_object_upload(request, session, out);
     const std::string name = file_name(request);
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     const std::uint64_t size = request.size;
@@ -69,39 +99,17 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
         });
         if (!keep_login(r->login, request, session, out)) {
             ++stats_.uploads_failed;
-            co_return nullptr;
+            co_return upload_handle{};
         }
         auto& begun = r->begun;
-        switch (begun->status) {
-        case file_status::ok:
-            co_return std::move(begun->up);
-        case file_status::bad_offset: {
-            stats_.count_error(request.operation, errc::bad_offset);
-            protocol::reply_writer reply(out);
-            reply.begin(op_name(request), request.id, false);
-            reply.field("code", protocol::to_string(errc::bad_offset));
-            reply.field("message", "offset must be 0 or equal the partial held, with the same size");
-            reply.field("partial", begun->partial);
-            reply.end(0);
-            break;
-        }
-        case file_status::quota_exceeded:
-            reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.quota_bytes");
-            break;
-        case file_status::too_many_files:
-            reply_error(out, &request, errc::quota_exceeded, "this upload would pass storage.max_files_per_user");
-            break;
-        case file_status::storage_full:
-            reply_error(out, &request, errc::storage_full, "the server's disk is full");
-            break;
-        default:
-            reply_error(out, &request, errc::internal, "internal error");
-        }
+        if (begun->status == file_status::ok)
+            co_return upload_handle{std::move(begun->up), nullptr};
+        reply_upload_refused(request, begun->status, begun->partial, out);
     } catch (const std::exception& e) {
         reply_failure(out, request, "upload of " + escape_for_log(name) + " (start)", e);
     }
     ++stats_.uploads_failed;
-    co_return nullptr;
+    co_return upload_handle{};
 }
 
 // Every job below ends by destroying the upload on the worker: an unfinished
@@ -109,10 +117,14 @@ dispatcher::begin_upload(const protocol::request_header& request, session_contex
 // that must never run on the loop.
 
 boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_header& request,
-                                                       const session_context& session,
-                                                       std::unique_ptr<services::upload> up,
+                                                       const session_context& session, upload_handle handle,
                                                        std::chrono::steady_clock::time_point started, std::string& out)
 {
+    if (handle.object) {
+        co_await finish_object_upload(request, session, std::move(handle.object), started, out);
+        co_return;
+    }
+    auto up = std::move(handle.local);
     std::optional<std::string> expected;
     if (const auto sha = protocol::string_field(request, "sha256"))
         expected = std::string(*sha);
@@ -139,21 +151,9 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
         return res;
     });
     switch (r.status.value_or(file_status::not_found)) {
-    case file_status::ok: {
-        ++stats_.uploads_ok;
-        // From the first body byte to the file being durable: what the client waited for.
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        protocol::reply_writer reply(out);
-        reply.begin(op_name(request), request.id, true);
-        reply.field("name", r.file.name);
-        reply.field("total", r.file.size); // "size" is the reply's body length (0) by the frame rule
-        reply.field("sha256", r.file.sha256);
-        reply.field("mtime", r.file.mtime);
-        reply.end(0);
-        log_.info("upload user={} name={} bytes={} seconds={:.3f} MB/s={:.1f} sha256={}", session.user,
-                  escape_for_log(r.file.name), r.file.size, seconds, rate_mb_s(r.file.size, seconds), r.file.sha256);
+    case file_status::ok:
+        reply_uploaded(request, session, r.file, started, out);
         co_return;
-    }
     case file_status::checksum_mismatch:
         reply_error(out, &request, errc::checksum_mismatch, "the body's SHA-256 differs from sha256; nothing stored");
         break;
@@ -175,10 +175,32 @@ boost::asio::awaitable<void> dispatcher::finish_upload(const protocol::request_h
     ++stats_.uploads_failed;
 }
 
-boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_header& request,
-                                                     std::unique_ptr<services::upload> up, std::error_code why,
-                                                     std::string& out)
+void dispatcher::reply_uploaded(const protocol::request_header& request, const session_context& session,
+                                const services::file_record& file, std::chrono::steady_clock::time_point started,
+                                std::string& out)
 {
+    ++stats_.uploads_ok;
+    // From the first body byte to the file being durable: what the client waited for.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    protocol::reply_writer reply(out);
+    reply.begin(op_name(request), request.id, true);
+    reply.field("name", file.name);
+    reply.field("total", file.size); // "size" is the reply's body length (0) by the frame rule
+    reply.field("sha256", file.sha256);
+    reply.field("mtime", file.mtime);
+    reply.end(0);
+    log_.info("upload user={} name={} bytes={} seconds={:.3f} MB/s={:.1f} sha256={}", session.user,
+              escape_for_log(file.name), file.size, seconds, rate_mb_s(file.size, seconds), file.sha256);
+}
+
+boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_header& request, upload_handle handle,
+                                                     std::error_code why, std::string& out)
+{
+    if (handle.object) {
+        co_await fail_object_upload(request, std::move(handle.object), why.message(), out);
+        co_return;
+    }
+    auto up = std::move(handle.local);
     ++stats_.uploads_failed;
     const bool full = why == std::errc::no_space_on_device || why.value() == EDQUOT;
     if (full) {
@@ -203,8 +225,13 @@ boost::asio::awaitable<void> dispatcher::fail_upload(const protocol::request_hea
         log_.error("could not remove a failed upload: {}", failure);
 }
 
-boost::asio::awaitable<void> dispatcher::keep_partial(std::unique_ptr<services::upload> up)
+boost::asio::awaitable<void> dispatcher::keep_partial(upload_handle handle)
 {
+    if (handle.object) {
+        co_await keep_object_partial(std::move(handle.object));
+        co_return;
+    }
+    auto up = std::move(handle.local);
     ++stats_.uploads_failed;
     const std::string name = up->name();
     const auto received = up->received();
@@ -230,6 +257,8 @@ boost::asio::awaitable<std::optional<dispatcher::download>>
 dispatcher::begin_download(const protocol::request_header& request, session_context& session,
                            std::string& out)
 {
+    if (objects_)
+        co_return co_await begin_object_download(request, session, out);
     const std::string name = file_name(request);
     const std::uint64_t offset = protocol::uint_field(request, "offset").value_or(0);
     try {
@@ -259,24 +288,32 @@ dispatcher::begin_download(const protocol::request_header& request, session_cont
             co_return std::nullopt;
         }
         auto& file = *opened;
-        if (offset > file.info.size) {
-            ++stats_.downloads_failed;
-            reply_error(out, &request, errc::bad_offset, "offset is past the end of the file");
+        if (!reply_download_header(request, file.info, offset, out))
             co_return std::nullopt;
-        }
-        protocol::reply_writer reply(out);
-        reply.begin(op_name(request), request.id, true);
-        reply.field("name", file.info.name);
-        reply.field("total", file.info.size);
-        reply.field("sha256", file.info.sha256);
-        reply.field("mtime", file.info.mtime);
-        reply.end(file.info.size - offset);
-        co_return download{std::move(file.fd), offset, file.info.size - offset};
+        co_return download{std::move(file.fd), offset, file.info.size - offset, {}};
     } catch (const std::exception& e) {
         ++stats_.downloads_failed;
         reply_failure(out, request, "download of " + escape_for_log(name), e);
     }
     co_return std::nullopt;
+}
+
+bool dispatcher::reply_download_header(const protocol::request_header& request, const services::file_record& file,
+                                       std::uint64_t offset, std::string& out)
+{
+    if (offset > file.size) {
+        ++stats_.downloads_failed;
+        reply_error(out, &request, errc::bad_offset, "offset is past the end of the file");
+        return false;
+    }
+    protocol::reply_writer reply(out);
+    reply.begin(op_name(request), request.id, true);
+    reply.field("name", file.name);
+    reply.field("total", file.size);
+    reply.field("sha256", file.sha256);
+    reply.field("mtime", file.mtime);
+    reply.end(file.size - offset);
+    return true;
 }
 
 void dispatcher::end_download(const protocol::request_header& request, const session_context& session,
@@ -291,30 +328,6 @@ void dispatcher::end_download(const protocol::request_header& request, const ses
         ++stats_.downloads_failed;
         log_.info("download user={} name={} cut after {:.3f} s", session.user, escape_for_log(name), seconds);
     }
-}
-
-template <class Work>
-boost::asio::awaitable<std::optional<std::invoke_result_t<Work&, const std::string&>>>
-dispatcher::as_current_login(const protocol::request_header& request, session_context& session, std::string& out,
-                             Work work)
-{
-    using result = std::invoke_result_t<Work&, const std::string&>;
-    struct checked {
-        std::optional<services::user_identity> login;
-        result value{};
-    };
-    auto* accounts = accounts_;
-    const std::string user = session.user;
-    const services::user_identity login = session.login;
-    auto done = co_await workers_.run([accounts, &login, &user, &work] {
-        checked r{current_login(*accounts, login)};
-        if (r.login)
-            r.value = work(user);
-        return r;
-    });
-    if (!keep_login(done.login, request, session, out))
-        co_return std::nullopt;
-    co_return std::move(done.value);
 }
 
 boost::asio::awaitable<void> dispatcher::stat_file(const protocol::request_header& request, session_context& session,
@@ -372,6 +385,10 @@ boost::asio::awaitable<void> dispatcher::list_files(const protocol::request_head
 boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_header& request, session_context& session,
                                                      std::string& out)
 {
+    if (objects_) {
+        co_await delete_object_file(request, session, out);
+        co_return;
+    }
     auto* files = files_;
     const std::string name = file_name(request);
     const auto removed = co_await as_current_login(
@@ -382,6 +399,12 @@ boost::asio::awaitable<void> dispatcher::delete_file(const protocol::request_hea
         reply_error(out, &request, errc::not_found, "no such file");
         co_return;
     }
+    reply_deleted(request, session, name, out);
+}
+
+void dispatcher::reply_deleted(const protocol::request_header& request, const session_context& session,
+                               const std::string& name, std::string& out)
+{
     log_.info("delete user={} name={}", session.user, escape_for_log(name));
     protocol::reply_writer reply(out);
     reply.begin(op_name(request), request.id, true);

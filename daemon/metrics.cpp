@@ -190,6 +190,10 @@ void render_gauges(exposition& x, const services::counters& c, const gauges& g)
     if (g.users)
         x.single("fxd_users", "gauge", "Accounts in the user database.", *g.users);
     x.single("fxd_ready", "gauge", "1 while /readyz would answer 200.", g.ready ? 1 : 0);
+    if (g.object_store_up)
+        x.single("fxd_object_store_up", "gauge",
+                 "1 while the object store (storage.backend s3) answered its last request or probe.",
+                 *g.object_store_up ? 1 : 0);
 }
 
 void render_histograms(exposition& x, const timings& t)

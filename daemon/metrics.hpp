@@ -99,6 +99,7 @@ struct gauges {
     std::optional<std::uint64_t> users; ///< none when the database was not asked (worker queue full)
     std::optional<std::uint64_t> partial_bytes; ///< bytes held by partial uploads; none as users
     bool ready = false;
+    std::optional<bool> object_store_up; ///< none with the local backend
 };
 
 /// What /proc/self says about this process; fields stay empty when it cannot be read.

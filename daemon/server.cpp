@@ -137,6 +137,7 @@ server::server(asio::io_context& io, const config& cfg, spdlog::logger& log)
       reaper_timer_(io),
       drain_timer_(io),
       expiry_timer_(io),
+      upkeep_timer_(io),
       watchdog_timer_(io),
       trusted_(cfg.proxy.trusted)
 {
@@ -151,12 +152,20 @@ void server::start()
     accounts_ = std::make_unique<services::accounts>(
         *store_, services::hash_cost{cfg_.auth.hash_passes, static_cast<std::size_t>(cfg_.auth.hash_memory_bytes)});
     files_ = std::make_unique<services::local_files>(cfg_.storage.dir, *store_);
-    for (const auto& line : files_->repair())
-        log_.warn("storage repaired: {}", line);
-    if (const auto expired = files_->expire_partials(util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
-        log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
+    if (cfg_.storage.backend == "s3") {
+        // The folder's repair would take the catalog's object rows for
+        // missing files: the object backend's own sweep looks after them.
+        open_object_store();
+    } else {
+        for (const auto& line : files_->repair())
+            log_.warn("storage repaired: {}", line);
+        if (const auto expired = files_->expire_partials(util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s)))
+            log_.info("removed {} partial upload(s) older than storage.partial_ttl_s", expired);
+    }
     files_->refresh_totals(true);
     dispatcher_.attach(*accounts_, *files_, store_->ledger());
+    if (objects_)
+        dispatcher_.attach_objects(*objects_);
     open_sockets();
     open_admin_listener();
 
@@ -167,6 +176,8 @@ void server::start()
     spawn("reaper", reaper(), true);
     spawn("signals", signals(), true);
     spawn("partial expiry", expire_partials(), false);
+    if (objects_)
+        spawn("object store upkeep", object_store_upkeep(), false);
     if (const auto every = systemd::watchdog_interval())
         spawn("watchdog", systemd::keep_alive(watchdog_timer_, *every), false);
     if (admin_)
@@ -425,6 +436,30 @@ asio::awaitable<void> server::expire_partials()
         if (ec || finished_)
             co_return;
         auto* files = files_.get();
+        if (objects_) {
+            // Uploads of dead instances become partials every period; the
+            // expiry and the store's own sweep on the expiry's schedule.
+            const bool expire = clock::now() >= next_expiry;
+            if (expire)
+                next_expiry = clock::now() + expiry_period;
+            const auto before = util::unix_now() - static_cast<std::int64_t>(cfg_.storage.partial_ttl_s);
+            try {
+                std::vector<std::string> lines; // no co_await inside ?: (GCC 12 mishandles it)
+                if (expire)
+                    lines = co_await objects_->sweep(before);
+                else
+                    lines = co_await objects_->recover();
+                for (const auto& line : lines)
+                    log_.info("object storage: {}", line);
+                co_await workers_.run([files] {
+                    files->refresh_totals(true);
+                    return true;
+                });
+            } catch (const std::exception& e) {
+                log_.warn("sweeping the object storage failed: {}", e.what());
+            }
+            continue;
+        }
         if (shared) {
             try {
                 const auto recovered = co_await workers_.run([files] {
@@ -449,6 +484,49 @@ asio::awaitable<void> server::expire_partials()
         } catch (const std::exception& e) {
             log_.error("expiring partial uploads failed: {}", e.what());
         }
+    }
+}
+
+void server::open_object_store()
+{
+    s3::credentials creds;
+    try {
+        const auto file = cfg_.s3.credentials_file.empty() ? std::nullopt
+                                                            : std::optional<std::filesystem::path>(cfg_.s3.credentials_file);
+        creds = s3::load_credentials(s3::process_environment(), file);
+    } catch (const std::exception& e) {
+        throw config_error(std::string("storage.backend \"s3\" needs credentials: ") + e.what() +
+                           " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or s3.credentials_file)");
+    }
+    s3::client_options options;
+    options.endpoint = cfg_.s3.endpoint;
+    options.region = cfg_.s3.region;
+    options.path_style = cfg_.s3.path_style;
+    options.ca_file = cfg_.s3.ca_file.string();
+    options.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(cfg_.s3.request_timeout_s * 1000));
+    try {
+        s3_ = std::make_unique<s3::client>(io_.get_executor(), options, std::move(creds));
+    } catch (const std::exception& e) {
+        throw config_error(std::string("s3: ") + e.what());
+    }
+    objects_ = std::make_unique<object_files>(*s3_, cfg_.s3.bucket, cfg_.s3.prefix, cfg_.s3.part_bytes, *store_, workers_,
+                                              log_);
+    log_.info("storage: objects in bucket {} at {} under prefix '{}', parts of {} bytes", cfg_.s3.bucket,
+              cfg_.s3.endpoint, cfg_.s3.prefix, cfg_.s3.part_bytes);
+}
+
+asio::awaitable<void> server::object_store_upkeep()
+{
+    constexpr auto every = std::chrono::seconds(5);
+    while (!finished_) {
+        co_await objects_->probe();
+        if (const auto why = objects_->unavailable_reason())
+            log_.debug("object store: {}", *why);
+        co_await objects_->delete_pending();
+        upkeep_timer_.expires_after(every);
+        auto [ec] = co_await upkeep_timer_.async_wait(use_tuple);
+        if (ec || finished_)
+            co_return;
     }
 }
 
@@ -513,6 +591,7 @@ void server::finish()
     reaper_timer_.cancel();
     drain_timer_.cancel();
     expiry_timer_.cancel();
+    upkeep_timer_.cancel();
     watchdog_timer_.cancel();
     if (admin_)
         admin_->close();

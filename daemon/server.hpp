@@ -127,6 +127,11 @@ private:
     void send_replies(udp_batch& b);
     boost::asio::awaitable<void> reaper();
     boost::asio::awaitable<void> expire_partials();
+    /// storage.backend "s3": opens the client and the object backend (throws config_error without credentials).
+    void open_object_store();
+    /// Every few seconds: asks the object store whether it answers (for
+    /// /readyz) and deletes the objects queued by deletes and replacements.
+    boost::asio::awaitable<void> object_store_upkeep();
     boost::asio::awaitable<void> signals();
 
     void finish();
@@ -151,6 +156,8 @@ private:
     std::unique_ptr<services::database> store_;
     std::unique_ptr<services::accounts> accounts_;
     std::unique_ptr<services::local_files> files_;
+    std::unique_ptr<s3::client> s3_;          ///< storage.backend "s3" only
+    std::unique_ptr<object_files> objects_;   ///< storage.backend "s3" only
     worker_pool workers_;
     worker_pool hashes_; ///< password hashing only (workers.hash_threads)
     dispatcher dispatcher_;
@@ -168,6 +175,7 @@ private:
     boost::asio::steady_timer reaper_timer_;
     boost::asio::steady_timer drain_timer_;
     boost::asio::steady_timer expiry_timer_;
+    boost::asio::steady_timer upkeep_timer_;
     boost::asio::steady_timer watchdog_timer_; ///< systemd keep-alives, when WatchdogSec= is set
     std::function<void()> reload_handler_;
     std::vector<std::pair<std::string, readiness_check>> readiness_;

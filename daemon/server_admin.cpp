@@ -41,6 +41,8 @@ void server::open_admin_listener()
             return "storage.dir '" + dir.string() + "' is not writable: " + std::strerror(errno);
         return std::nullopt;
     });
+    if (objects_)
+        add_readiness_check("object store", [objects = objects_.get()] { return objects->unavailable_reason(); });
     add_readiness_check("user database", [store = store_.get()]() -> std::optional<std::string> {
         (void)store->identity(0); // a real query: the database answers (no row has id 0)
         return std::nullopt;
@@ -132,6 +134,8 @@ asio::awaitable<std::string> server::metrics_text()
     g.buffered_bytes = memory_.held();
     g.worker_queue_limit = cfg_.workers.queue_limit;
     g.hash_queue_limit = cfg_.workers.hash_queue_limit;
+    if (objects_)
+        g.object_store_up = !objects_->unavailable_reason();
 
     // One worker job asks the database for the user count and the bytes of
     // partial uploads and runs the readiness checks; with the queue full,

@@ -365,7 +365,7 @@ void session<Stream>::account_memory()
     if (decoder_.at_frame_boundary() && decoder_.capacity() > max_kept_buffer)
         decoder_.release_memory();
     // Capacities, not sizes: what the connection really holds.
-    const std::size_t now = decoder_.capacity() + out_.capacity();
+    const std::size_t now = decoder_.capacity() + out_.capacity() + (upload_ ? upload_->up.held_bytes() : 0);
     env_.memory.update(held_, now);
     held_ = now;
     if (env_.memory.held() > env_.cfg.limits.max_buffered_bytes)
@@ -388,6 +388,17 @@ bool session<Stream>::memory_admits(std::uint64_t body_length)
         return fits();
     // A client pinning unread replies is cut before one that asks is refused.
     env_.memory.relieve(static_cast<std::size_t>(wanted), this);
+    return fits();
+}
+
+template <class Stream>
+bool session<Stream>::memory_admits_held(std::uint64_t bytes)
+{
+    account_memory();
+    const auto fits = [&] { return env_.memory.held() + bytes <= env_.cfg.limits.max_buffered_bytes; };
+    if (fits() || stopping())
+        return fits();
+    env_.memory.relieve(static_cast<std::size_t>(bytes), this);
     return fits();
 }
 
@@ -437,6 +448,12 @@ template <class Stream>
 asio::awaitable<void> session<Stream>::start_upload()
 {
     auto request = std::make_unique<held_request>(decoder_.header());
+    if (env_.cfg.storage.backend == "s3" &&
+        !memory_admits_held(std::min<std::uint64_t>(env_.cfg.s3.part_bytes, request->header().size))) {
+        refuse(request->header(), errc::busy,
+               "too many bytes are buffered for all uploads (limits.max_buffered_bytes); try again later");
+        co_return;
+    }
     begin_request();
     clear_deadline();
     auto up = co_await env_.dispatch.begin_upload(request->header(), context_, out_);
@@ -454,7 +471,26 @@ asio::awaitable<void> session<Stream>::on_body_chunk()
 {
     if (!upload_)
         co_return;
-    if (const auto ec = upload_->up->write(decoder_.body())) {
+    if (upload_->up.object) {
+        std::optional<std::string> failure;
+        try {
+            co_await upload_->up.object->write(decoder_.body());
+        } catch (const store_failure& e) {
+            failure = e.what();
+        }
+        account_memory();
+        if (failure) {
+            auto failed = std::move(*upload_);
+            upload_.reset();
+            co_await env_.dispatch.fail_object_upload(failed.request->header(), std::move(failed.up.object),
+                                                      *failure, out_);
+            end_request();
+            observe_request(protocol::op::upload);
+            discard_or_close(decoder_.body_remaining());
+        }
+        co_return;
+    }
+    if (const auto ec = upload_->up.local->write(decoder_.body())) {
         auto failed = std::move(*upload_);
         upload_.reset();
         co_await env_.dispatch.fail_upload(failed.request->header(), std::move(failed.up), ec, out_);
@@ -493,7 +529,9 @@ asio::awaitable<void> session<Stream>::serve_download()
         set_deadline(seconds(env_.cfg.timeouts.body_s));
         const auto started = clock::now();
         bool sent = co_await flush_all();
-        if (sent)
+        if (sent && file->stream)
+            sent = co_await send_stream(*file->stream, file->count);
+        else if (sent)
             sent = co_await send_file(file->fd.get(), file->offset, file->count);
         const auto took = clock::now() - started;
         env_.dispatch.end_download(request.header(), context_, *file, sent, std::chrono::duration<double>(took).count());
@@ -527,6 +565,35 @@ asio::awaitable<bool> session<Stream>::send_file(int fd, std::uint64_t offset, s
         }
         const auto [ec] = co_await stream_.wait_writable();
         if (ec)
+            co_return false;
+    }
+    co_return true;
+}
+
+template <class Stream>
+asio::awaitable<bool> session<Stream>::send_stream(s3::object_stream& body, std::uint64_t count)
+{
+    // One chunk from the store, then wait until the client has taken it: a
+    // slow client slows the reads from the store and never grows memory.
+    while (count > 0) {
+        if (stopping())
+            co_return false;
+        set_deadline(seconds(env_.cfg.timeouts.body_s));
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(count, upload_read_chunk));
+        const std::size_t at = out_.size();
+        out_.resize(at + want);
+        std::size_t got = 0;
+        try {
+            got = co_await body.read_some({out_.data() + at, want});
+        } catch (const std::exception& e) {
+            env_.log.warn("a download from the object store stopped: {}", e.what());
+        }
+        out_.resize(at + got);
+        if (got == 0)
+            co_return false; // the store ended early or failed: the client sees a cut transfer
+        count -= got;
+        const bool flushed = co_await flush_all();
+        if (!flushed)
             co_return false;
     }
     co_return true;

@@ -68,7 +68,7 @@ private:
     enum class next_step { turn_again, wait_for_input, stop };
     struct streaming_upload {
         std::unique_ptr<held_request> request;
-        std::unique_ptr<services::upload> up;
+        upload_handle up;
         clock::time_point started;
     };
 
@@ -91,6 +91,10 @@ private:
     boost::asio::awaitable<void> start_upload();
     boost::asio::awaitable<void> serve_download();
     boost::asio::awaitable<bool> send_file(int fd, std::uint64_t offset, std::uint64_t count);
+    /// A download's bytes from the object store, a chunk at a time.
+    boost::asio::awaitable<bool> send_stream(s3::object_stream& body, std::uint64_t count);
+    /// False when `bytes` more (an object upload's part buffer) would pass limits.max_buffered_bytes.
+    bool memory_admits_held(std::uint64_t bytes);
 
     void refuse(const protocol::request_header& request, protocol::errc code, std::string_view message);
     void discard_or_close(std::uint64_t body_left);

@@ -213,11 +213,11 @@ std::string local_files::fresh_blob_name()
     return ".blob-" + util::to_hex(noise);
 }
 
-std::optional<file_status> local_files::over_limits(const std::string& user, const std::string& name,
-                                                    std::uint64_t size, const std::optional<partial_record>& resumed,
-                                                    const limits& allowed)
+std::optional<file_status> over_user_limits(file_catalog& catalog, const std::string& user, const std::string& name,
+                                            std::uint64_t size, const std::optional<partial_record>& resumed,
+                                            const local_files::limits& allowed)
 {
-    const auto u = catalog_.usage(user);
+    const auto u = catalog.usage(user);
     if (allowed.quota_bytes != 0) {
         // Everything the user holds or has in flight: finished files, the
         // bytes of partials, and the whole declared size of every upload in
@@ -231,7 +231,7 @@ std::optional<file_status> local_files::over_limits(const std::string& user, con
     }
     if (allowed.max_files != 0) {
         // Replacing a file or a partial of the same name adds no entry.
-        const bool adds_entry = !resumed && !catalog_.find_partial(user, name) && !catalog_.find_file(user, name);
+        const bool adds_entry = !resumed && !catalog.find_partial(user, name) && !catalog.find_file(user, name);
         if (adds_entry && u.files + u.partials + u.uploads >= allowed.max_files)
             return file_status::too_many_files;
     }
@@ -273,7 +273,7 @@ std::optional<local_files::begun> local_files::admit(const std::string& user, co
     catalog_.exclusive("admit/" + user, [&] {
         a.partial = catalog_.find_partial(user, name);
         const bool resuming = offset != 0 && a.partial && a.partial->bytes == offset && a.partial->size == size;
-        if (const auto over = over_limits(user, name, size, resuming ? a.partial : std::nullopt, allowed)) {
+        if (const auto over = over_user_limits(catalog_, user, name, size, resuming ? a.partial : std::nullopt, allowed)) {
             refused = begun{*over, nullptr, 0};
             return;
         }

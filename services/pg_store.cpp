@@ -70,6 +70,11 @@ constexpr const char* migrations[] = {
     "  expires BIGINT NOT NULL);"
     "CREATE INDEX tokens_by_user ON tokens (user_id);"
     "CREATE INDEX tokens_by_expiry ON tokens (expires);",
+    // 2 -> 3: file bodies in an object store, as the SQLite store's version 6:
+    // a file's object key, and the multipart upload state of partials and uploads.
+    "ALTER TABLE files ADD COLUMN blob TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE partials ADD COLUMN multipart TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE uploads ADD COLUMN multipart TEXT NOT NULL DEFAULT '';",
 };
 
 // Advisory lock classes (the first key of the two-key form), fixed forever:
@@ -200,13 +205,13 @@ void run_script(PGconn* conn, const char* sql)
 
 file_record file_row(const rows& r, int i)
 {
-    return {r.text(i, 0), r.unsigned_integer(i, 1), r.text(i, 2), r.integer(i, 3)};
+    return {r.text(i, 0), r.unsigned_integer(i, 1), r.text(i, 2), r.integer(i, 3), r.text(i, 4)};
 }
 
 partial_record partial_row(const rows& r, int i, int first)
 {
     return {r.text(i, first), r.unsigned_integer(i, first + 1), r.unsigned_integer(i, first + 2), r.text(i, first + 3),
-            r.integer(i, first + 4)};
+            r.integer(i, first + 4), r.text(i, first + 5)};
 }
 
 std::int32_t random_instance_id()
@@ -587,7 +592,7 @@ std::vector<user_entry> pg_store::entries()
 std::optional<file_record> pg_store::find_file(std::string_view user, std::string_view name)
 {
     lease l(*impl_);
-    rows r = run(l.get(), "SELECT name, size, sha256, mtime FROM files WHERE user_name = $1 AND name = $2",
+    rows r = run(l.get(), "SELECT name, size, sha256, mtime, blob FROM files WHERE user_name = $1 AND name = $2",
                  {std::string(user), std::string(name)});
     if (r.empty())
         return std::nullopt;
@@ -597,7 +602,7 @@ std::optional<file_record> pg_store::find_file(std::string_view user, std::strin
 std::vector<file_record> pg_store::list_files(std::string_view user)
 {
     lease l(*impl_);
-    rows r = run(l.get(), "SELECT name, size, sha256, mtime FROM files WHERE user_name = $1 ORDER BY name",
+    rows r = run(l.get(), "SELECT name, size, sha256, mtime, blob FROM files WHERE user_name = $1 ORDER BY name",
                  {std::string(user)});
     std::vector<file_record> out;
     for (int i = 0; i < r.count(); ++i)
@@ -639,19 +644,21 @@ namespace {
 void upsert_file(PGconn* c, std::string_view user, const file_record& file)
 {
     run(c,
-        "INSERT INTO files (user_name, name, size, sha256, mtime) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO files (user_name, name, size, sha256, mtime, blob) VALUES ($1, $2, $3, $4, $5, $6)"
         " ON CONFLICT (user_name, name) DO UPDATE SET size = EXCLUDED.size, sha256 = EXCLUDED.sha256,"
-        " mtime = EXCLUDED.mtime",
-        {std::string(user), file.name, num(file.size), file.sha256, num(file.mtime)});
+        " mtime = EXCLUDED.mtime, blob = EXCLUDED.blob",
+        {std::string(user), file.name, num(file.size), file.sha256, num(file.mtime), file.blob});
 }
 
 void upsert_partial(PGconn* c, std::string_view user, const partial_record& partial)
 {
     run(c,
-        "INSERT INTO partials (user_name, name, size, bytes, blob, mtime) VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO partials (user_name, name, size, bytes, blob, mtime, multipart)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (user_name, name) DO UPDATE SET size = EXCLUDED.size, bytes = EXCLUDED.bytes,"
-        " blob = EXCLUDED.blob, mtime = EXCLUDED.mtime",
-        {std::string(user), partial.name, num(partial.size), num(partial.bytes), partial.blob, num(partial.mtime)});
+        " blob = EXCLUDED.blob, mtime = EXCLUDED.mtime, multipart = EXCLUDED.multipart",
+        {std::string(user), partial.name, num(partial.size), num(partial.bytes), partial.blob, num(partial.mtime),
+         partial.multipart});
 }
 
 } // namespace
@@ -672,7 +679,7 @@ bool pg_store::remove_file(std::string_view user, std::string_view name)
 std::optional<partial_record> pg_store::find_partial(std::string_view user, std::string_view name)
 {
     lease l(*impl_);
-    rows r = run(l.get(), "SELECT name, size, bytes, blob, mtime FROM partials WHERE user_name = $1 AND name = $2",
+    rows r = run(l.get(), "SELECT name, size, bytes, blob, mtime, multipart FROM partials WHERE user_name = $1 AND name = $2",
                  {std::string(user), std::string(name)});
     if (r.empty())
         return std::nullopt;
@@ -696,7 +703,7 @@ bool pg_store::remove_partial(std::string_view user, std::string_view name)
 std::vector<std::pair<std::string, partial_record>> pg_store::partials_older_than(std::int64_t mtime)
 {
     lease l(*impl_);
-    rows r = run(l.get(), "SELECT user_name, name, size, bytes, blob, mtime FROM partials WHERE mtime < $1", {num(mtime)});
+    rows r = run(l.get(), "SELECT user_name, name, size, bytes, blob, mtime, multipart FROM partials WHERE mtime < $1", {num(mtime)});
     std::vector<std::pair<std::string, partial_record>> out;
     for (int i = 0; i < r.count(); ++i)
         out.emplace_back(r.text(i, 0), partial_row(r, i, 1));
@@ -721,8 +728,25 @@ void pg_store::remove_user_files(std::string_view user)
 void pg_store::begin_upload(const upload_record& upload)
 {
     lease l(*impl_);
-    run(l.get(), "INSERT INTO uploads (blob, user_name, name, size, owner) VALUES ($1, $2, $3, $4, $5)",
-        {upload.blob, upload.user, upload.name, num(upload.size), num(std::int64_t{impl_->instance})});
+    run(l.get(), "INSERT INTO uploads (blob, user_name, name, size, owner, multipart) VALUES ($1, $2, $3, $4, $5, $6)",
+        {upload.blob, upload.user, upload.name, num(upload.size), num(std::int64_t{impl_->instance}), upload.multipart});
+}
+
+void pg_store::record_upload_progress(std::string_view blob, std::string_view multipart)
+{
+    lease l(*impl_);
+    run(l.get(), "UPDATE uploads SET multipart = $1 WHERE blob = $2", {std::string(multipart), std::string(blob)});
+}
+
+std::vector<std::string> pg_store::referenced_blobs()
+{
+    lease l(*impl_);
+    rows r = run(l.get(), "SELECT blob FROM files WHERE blob <> '' UNION SELECT blob FROM partials"
+                          " UNION SELECT blob FROM uploads");
+    std::vector<std::string> out;
+    for (int i = 0; i < r.count(); ++i)
+        out.push_back(r.text(i, 0));
+    return out;
 }
 
 void pg_store::prepare_publish(const upload_record& upload, const file_record& file)
@@ -765,7 +789,7 @@ std::vector<upload_record> upload_rows(const rows& r)
 {
     std::vector<upload_record> out;
     for (int i = 0; i < r.count(); ++i)
-        out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.unsigned_integer(i, 3), r.text(i, 4)});
+        out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.unsigned_integer(i, 3), r.text(i, 4), r.text(i, 5)});
     return out;
 }
 
@@ -774,7 +798,7 @@ std::vector<upload_record> upload_rows(const rows& r)
 std::vector<upload_record> pg_store::uploads()
 {
     lease l(*impl_);
-    return upload_rows(run(l.get(), "SELECT blob, user_name, name, size, sha256 FROM uploads"));
+    return upload_rows(run(l.get(), "SELECT blob, user_name, name, size, sha256, multipart FROM uploads"));
 }
 
 std::vector<upload_record> pg_store::recoverable_uploads()
@@ -806,7 +830,7 @@ std::vector<upload_record> pg_store::recoverable_uploads()
     }
     run(l.get(), "DELETE FROM limit_events WHERE window_start < $1", {num(util::unix_now() - 7 * 86400)});
     return upload_rows(run(l.get(),
-                           "SELECT blob, user_name, name, size, sha256 FROM uploads"
+                           "SELECT blob, user_name, name, size, sha256, multipart FROM uploads"
                            " WHERE owner = $1 OR owner = ANY(string_to_array($2, ',')::int[])",
                            {num(std::int64_t{impl_->instance}), gone}));
 }
@@ -814,7 +838,7 @@ std::vector<upload_record> pg_store::recoverable_uploads()
 std::vector<std::pair<std::string, partial_record>> pg_store::all_partials()
 {
     lease l(*impl_);
-    rows r = run(l.get(), "SELECT user_name, name, size, bytes, blob, mtime FROM partials");
+    rows r = run(l.get(), "SELECT user_name, name, size, bytes, blob, mtime, multipart FROM partials");
     std::vector<std::pair<std::string, partial_record>> out;
     for (int i = 0; i < r.count(); ++i)
         out.emplace_back(r.text(i, 0), partial_row(r, i, 1));

@@ -71,6 +71,11 @@ constexpr const char* migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX tokens_by_user ON tokens (user_id);"
     "CREATE INDEX tokens_by_expiry ON tokens (expires);",
+    // 5 -> 6: file bodies in an object store (issue 16): a file's object key,
+    // and the multipart upload state of partials and uploads in progress.
+    "ALTER TABLE files ADD COLUMN blob TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE partials ADD COLUMN multipart TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE uploads ADD COLUMN multipart TEXT NOT NULL DEFAULT '';",
 };
 
 /// A prepared statement, finalized on scope exit.
@@ -336,13 +341,13 @@ namespace {
 
 file_record read_file_row(const statement& s)
 {
-    return {s.blob(0), static_cast<std::uint64_t>(s.integer(1)), s.text(2), s.integer(3)};
+    return {s.blob(0), static_cast<std::uint64_t>(s.integer(1)), s.text(2), s.integer(3), s.text(4)};
 }
 
 partial_record read_partial_row(const statement& s, int first)
 {
     return {s.blob(first), static_cast<std::uint64_t>(s.integer(first + 1)), static_cast<std::uint64_t>(s.integer(first + 2)),
-            s.text(first + 3), s.integer(first + 4)};
+            s.text(first + 3), s.integer(first + 4), s.text(first + 5)};
 }
 
 } // namespace
@@ -350,7 +355,7 @@ partial_record read_partial_row(const statement& s, int first)
 std::optional<file_record> sqlite_store::find_file(std::string_view user, std::string_view name)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT name, size, sha256, mtime FROM files WHERE user = ? AND name = ?");
+    statement s(db_, "SELECT name, size, sha256, mtime, blob FROM files WHERE user = ? AND name = ?");
     if (s.bind(1, user).bind_blob(2, name).step() != SQLITE_ROW)
         return std::nullopt;
     return read_file_row(s);
@@ -359,7 +364,7 @@ std::optional<file_record> sqlite_store::find_file(std::string_view user, std::s
 std::vector<file_record> sqlite_store::list_files(std::string_view user)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT name, size, sha256, mtime FROM files WHERE user = ? ORDER BY name");
+    statement s(db_, "SELECT name, size, sha256, mtime, blob FROM files WHERE user = ? ORDER BY name");
     s.bind(1, user);
     std::vector<file_record> out;
     while (s.step() == SQLITE_ROW)
@@ -415,16 +420,18 @@ namespace {
 
 void insert_file(sqlite3* db, std::string_view user, const file_record& file)
 {
-    statement put(db, "INSERT OR REPLACE INTO files (user, name, size, sha256, mtime) VALUES (?, ?, ?, ?, ?)");
+    statement put(db, "INSERT OR REPLACE INTO files (user, name, size, sha256, mtime, blob) VALUES (?, ?, ?, ?, ?, ?)");
     put.bind(1, user).bind_blob(2, file.name).bind(3, static_cast<std::int64_t>(file.size)).bind(4, file.sha256)
-        .bind(5, file.mtime).step();
+        .bind(5, file.mtime).bind(6, file.blob).step();
 }
 
 void insert_partial(sqlite3* db, std::string_view user, const partial_record& partial)
 {
-    statement s(db, "INSERT OR REPLACE INTO partials (user, name, size, bytes, blob, mtime) VALUES (?, ?, ?, ?, ?, ?)");
+    statement s(db, "INSERT OR REPLACE INTO partials (user, name, size, bytes, blob, mtime, multipart)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, user).bind_blob(2, partial.name).bind(3, static_cast<std::int64_t>(partial.size))
-        .bind(4, static_cast<std::int64_t>(partial.bytes)).bind(5, partial.blob).bind(6, partial.mtime).step();
+        .bind(4, static_cast<std::int64_t>(partial.bytes)).bind(5, partial.blob).bind(6, partial.mtime)
+        .bind(7, partial.multipart).step();
 }
 
 void delete_upload(sqlite3* db, std::string_view blob)
@@ -444,9 +451,27 @@ void sqlite_store::put_file(std::string_view user, const file_record& file)
 void sqlite_store::begin_upload(const upload_record& upload)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "INSERT INTO uploads (blob, user, name, size) VALUES (?, ?, ?, ?)");
+    statement s(db_, "INSERT INTO uploads (blob, user, name, size, multipart) VALUES (?, ?, ?, ?, ?)");
     s.bind(1, upload.blob).bind(2, upload.user).bind_blob(3, upload.name).bind(4, static_cast<std::int64_t>(upload.size))
-        .step();
+        .bind(5, upload.multipart).step();
+}
+
+void sqlite_store::record_upload_progress(std::string_view blob, std::string_view multipart)
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "UPDATE uploads SET multipart = ? WHERE blob = ?");
+    s.bind(1, multipart).bind(2, blob).step();
+}
+
+std::vector<std::string> sqlite_store::referenced_blobs()
+{
+    std::lock_guard lock(mutex_);
+    statement s(db_, "SELECT blob FROM files WHERE blob != '' UNION SELECT blob FROM partials"
+                     " UNION SELECT blob FROM uploads");
+    std::vector<std::string> out;
+    while (s.step() == SQLITE_ROW)
+        out.push_back(s.text(0));
+    return out;
 }
 
 void sqlite_store::prepare_publish(const upload_record& upload, const file_record& file)
@@ -496,21 +521,20 @@ void sqlite_store::drop_upload(std::string_view blob)
 std::vector<upload_record> sqlite_store::uploads()
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT blob, user, name, size, sha256 FROM uploads");
+    statement s(db_, "SELECT blob, user, name, size, sha256, multipart FROM uploads");
     std::vector<upload_record> out;
     while (s.step() == SQLITE_ROW)
-        out.push_back({s.text(0), s.text(1), s.blob(2), static_cast<std::uint64_t>(s.integer(3)), s.text(4)});
+        out.push_back({s.text(0), s.text(1), s.blob(2), static_cast<std::uint64_t>(s.integer(3)), s.text(4), s.text(5)});
     return out;
 }
 
 std::vector<std::pair<std::string, partial_record>> sqlite_store::all_partials()
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT user, name, size, bytes, blob, mtime FROM partials");
+    statement s(db_, "SELECT user, name, size, bytes, blob, mtime, multipart FROM partials");
     std::vector<std::pair<std::string, partial_record>> out;
     while (s.step() == SQLITE_ROW)
-        out.emplace_back(s.text(0), partial_record{s.blob(1), static_cast<std::uint64_t>(s.integer(2)),
-                                                   static_cast<std::uint64_t>(s.integer(3)), s.text(4), s.integer(5)});
+        out.emplace_back(s.text(0), read_partial_row(s, 1));
     return out;
 }
 
@@ -535,7 +559,7 @@ bool sqlite_store::remove_file(std::string_view user, std::string_view name)
 std::optional<partial_record> sqlite_store::find_partial(std::string_view user, std::string_view name)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT name, size, bytes, blob, mtime FROM partials WHERE user = ? AND name = ?");
+    statement s(db_, "SELECT name, size, bytes, blob, mtime, multipart FROM partials WHERE user = ? AND name = ?");
     if (s.bind(1, user).bind_blob(2, name).step() != SQLITE_ROW)
         return std::nullopt;
     return read_partial_row(s, 0);
@@ -558,7 +582,7 @@ bool sqlite_store::remove_partial(std::string_view user, std::string_view name)
 std::vector<std::pair<std::string, partial_record>> sqlite_store::partials_older_than(std::int64_t mtime)
 {
     std::lock_guard lock(mutex_);
-    statement s(db_, "SELECT user, name, size, bytes, blob, mtime FROM partials WHERE mtime < ?");
+    statement s(db_, "SELECT user, name, size, bytes, blob, mtime, multipart FROM partials WHERE mtime < ?");
     s.bind(1, mtime);
     std::vector<std::pair<std::string, partial_record>> out;
     while (s.step() == SQLITE_ROW)

@@ -219,7 +219,11 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
   "udp": {"bind": "::", "port": 1002, "rate_per_source": 1015.5, "burst": 1016},
   "tls": {"cert": "/etc/fxd/cert.pem", "key": "/etc/fxd/key.pem", "client_ca": "/etc/fxd/ca.pem",
           "bind": "::1", "port": 1019, "min_version": "1.3"},
-  "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014, "max_files_per_user": 1020},
+  "storage": {"dir": "/srv/fxd", "partial_ttl_s": 3600.5, "quota_bytes": 1014, "max_files_per_user": 1020,
+              "backend": "s3"},
+  "s3": {"endpoint": "https://s3.example:9000", "bucket": "fxd-files", "region": "eu-west-3", "prefix": "prod/",
+         "path_style": false, "part_bytes": 8388608, "request_timeout_s": 7.5, "ca_file": "/etc/fxd/s3-ca.pem",
+         "credentials_file": "/etc/fxd/s3-credentials"},
   "log": {"level": "warn", "format": "json"},
   "limits": {"max_header_bytes": 1003, "max_echo_bytes": 1004, "max_upload_bytes": 1005,
              "max_discard_bytes": 1006, "max_connections": 1007, "max_connections_per_address": 1017,
@@ -252,6 +256,16 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
     want.storage.partial_ttl_s = 3600.5;
     want.storage.quota_bytes = 1014;
     want.storage.max_files_per_user = 1020;
+    want.storage.backend = "s3";
+    want.s3.endpoint = "https://s3.example:9000";
+    want.s3.bucket = "fxd-files";
+    want.s3.region = "eu-west-3";
+    want.s3.prefix = "prod/";
+    want.s3.path_style = false;
+    want.s3.part_bytes = 8388608;
+    want.s3.request_timeout_s = 7.5;
+    want.s3.ca_file = "/etc/fxd/s3-ca.pem";
+    want.s3.credentials_file = "/etc/fxd/s3-credentials";
     want.log.level = "warn";
     want.log.format = "json";
     want.limits.max_header_bytes = 1003;
@@ -314,6 +328,9 @@ BOOST_AUTO_TEST_CASE(every_key_sets_its_own_field, *boost::unit_test::timeout(10
         "database.statement_timeout_s=3.5", "database.sweep_interval_s=4.5",
         "proxy.trusted=127.0.0.0/8,2001:db8::/32,192.0.2.10",
         "admin.enabled=false", "admin.bind=::1", "admin.port=1023",
+        "storage.backend=s3", "s3.endpoint=https://s3.example:9000", "s3.bucket=fxd-files", "s3.region=eu-west-3",
+        "s3.prefix=prod/", "s3.path_style=false", "s3.part_bytes=8388608", "s3.request_timeout_s=7.5",
+        "s3.ca_file=/etc/fxd/s3-ca.pem", "s3.credentials_file=/etc/fxd/s3-credentials",
     };
     BOOST_TEST((load_config(nullptr, overrides) == want));
 
@@ -340,6 +357,26 @@ BOOST_AUTO_TEST_CASE(tls_keys_are_checked_alone_and_together, *boost::unit_test:
     BOOST_TEST(on.tls.bind.empty()); // the TLS listener follows tcp.bind
     BOOST_TEST(!load_config(nullptr, {}).tls.enabled());
     BOOST_TEST(load_config(nullptr, {}).auth.plaintext == "loopback");
+}
+
+BOOST_AUTO_TEST_CASE(s3_keys_are_checked_alone_and_together, *boost::unit_test::timeout(10))
+{
+    const std::vector<std::string> store = {"s3.endpoint=http://127.0.0.1:9000", "s3.bucket=b"};
+    for (const std::string bad : {"storage.backend=S3", "storage.backend=", "s3.endpoint=ftp://x",
+                                  "s3.endpoint=127.0.0.1:9000", "s3.part_bytes=5242879", "s3.part_bytes=5300000",
+                                  "s3.part_bytes=5368774656", "s3.request_timeout_s=0", "s3.region="}) {
+        const auto msg = set_refusal({bad});
+        BOOST_TEST(mentions(msg, bad.substr(0, bad.find('='))), bad << ": " << msg);
+    }
+    BOOST_TEST(mentions(set_refusal({"s3.part_bytes=5300000"}), "multiple of 65536"));
+    // The s3 backend needs its store and bucket; the keys alone change nothing.
+    BOOST_TEST(mentions(set_refusal({"storage.backend=s3"}), "s3.endpoint"));
+    BOOST_TEST(mentions(set_refusal({"storage.backend=s3", "s3.endpoint=http://127.0.0.1:9000"}), "s3.bucket"));
+    auto with_store = store;
+    with_store.push_back("storage.backend=s3");
+    BOOST_TEST(load_config(nullptr, with_store).storage.backend == "s3");
+    BOOST_TEST(load_config(nullptr, store).storage.backend == "local");
+    BOOST_TEST(load_config(nullptr, {"s3.part_bytes=5242880"}).s3.part_bytes == 5242880u);
 }
 
 BOOST_AUTO_TEST_CASE(boolean_keys_take_true_or_false_only, *boost::unit_test::timeout(10))

@@ -3,6 +3,7 @@
 
 #include <fxd/util/hex.hpp>
 #include <fxd/util/net.hpp>
+#include <fxd/util/resumable_sha256.hpp>
 #include <fxd/util/sha256.hpp>
 #include <fxd/util/time.hpp>
 #include <fxd/util/unique_fd.hpp>
@@ -182,6 +183,41 @@ BOOST_AUTO_TEST_CASE(matches_the_standard_vectors, *utf::timeout(10))
     BOOST_TEST(util::sha256_hex("") == sha_of_empty);
     BOOST_TEST(util::sha256_hex("abc") == sha_of_abc);
     BOOST_TEST(util::sha256_hex(two_blocks) == sha_of_two_blocks);
+}
+
+BOOST_AUTO_TEST_CASE(resumable_state_saved_and_restored_continues_the_digest, *utf::timeout(10))
+{
+    // Bytes that are not all alike, three 64-byte blocks and a tail.
+    std::string data;
+    for (int i = 0; i < 200; ++i)
+        data += static_cast<char>(i * 37 + 11);
+    const std::string whole = util::sha256_hex(data);
+
+    util::resumable_sha256 first;
+    first.update(std::span<const char>(data.data(), 128));
+    BOOST_TEST(first.bytes_hashed() == 128u);
+    const std::string saved = first.save();
+    BOOST_TEST(saved.starts_with("128:"));
+
+    // Another process picks it up from the text alone.
+    auto second = util::resumable_sha256::restore(saved);
+    BOOST_TEST(second.bytes_hashed() == 128u);
+    second.update(std::span<const char>(data.data() + 128, data.size() - 128));
+    BOOST_TEST(second.finish_hex() == whole);
+
+    util::resumable_sha256 empty;
+    BOOST_TEST(util::resumable_sha256::restore(empty.save()).finish_hex() == sha_of_empty);
+}
+
+BOOST_AUTO_TEST_CASE(resumable_state_refuses_what_it_cannot_save_or_read, *utf::timeout(10))
+{
+    util::resumable_sha256 h;
+    h.update(std::string_view("abc"));
+    BOOST_CHECK_THROW(h.save(), std::logic_error); // mid-block
+    for (const std::string& bad : std::vector<std::string>{"", "12", "64:", "63:" + std::string(64, 'a'), "64:" + std::string(63, 'a'),
+                                       "x:" + std::string(64, 'a'), "64:" + std::string(64, 'g'),
+                                       "-64:" + std::string(64, 'a')})
+        BOOST_CHECK_THROW(util::resumable_sha256::restore(bad), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(pieces_hash_like_the_whole_and_raw_matches_hex, *utf::timeout(10))

@@ -25,14 +25,16 @@ struct file_record {
     std::uint64_t size = 0;
     std::string sha256;   ///< 64 lowercase hex digits
     std::int64_t mtime = 0; ///< seconds since the epoch
+    std::string blob{};     ///< the object key in an object store; empty on the local disk
 };
 
 struct partial_record {
     std::string name;
     std::uint64_t size = 0;     ///< the whole file's declared size
     std::uint64_t bytes = 0;    ///< bytes held
-    std::string blob;           ///< the partial's file name in the user's folder
+    std::string blob;           ///< the partial's file name in the user's folder, or its object key
     std::int64_t mtime = 0;
+    std::string multipart{};    ///< an object store's multipart upload state (opaque here); empty on the local disk
 };
 
 /// An upload in progress: its blob (temporary file) and, once verified, the
@@ -43,6 +45,7 @@ struct upload_record {
     std::string name;
     std::uint64_t size = 0;
     std::string sha256; ///< empty until the upload is being published
+    std::string multipart{}; ///< an object store's multipart upload state (opaque here); empty on the local disk
 };
 
 /// What one user holds and has in flight, as the quota checks count it.
@@ -88,6 +91,10 @@ public:
     /// In one transaction: the upload's row gone and the partial of its name set (replacing any).
     virtual void upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial) = 0;
     virtual void drop_upload(std::string_view blob) = 0;
+    /// An upload's multipart state after another part is stored (object store only).
+    virtual void record_upload_progress(std::string_view blob, std::string_view multipart) = 0;
+    /// Every blob (object key) a file, partial or upload in progress refers to.
+    virtual std::vector<std::string> referenced_blobs() = 0;
     virtual std::vector<upload_record> uploads() = 0;
     /// Every (user, record) of every partial, for start-up checks.
     virtual std::vector<std::pair<std::string, partial_record>> all_partials() = 0;

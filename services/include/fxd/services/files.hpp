@@ -156,8 +156,6 @@ private:
     /// repair()'s last step: files and partials recorded under a name that is
     /// not in NFC (stored before fxd normalised names) move to the NFC spelling.
     void renormalize_names(std::vector<std::string>& done);
-    std::optional<file_status> over_limits(const std::string& user, const std::string& name, std::uint64_t size,
-                                           const std::optional<partial_record>& resumed, const limits& allowed);
 
     std::filesystem::path users_root_;
     util::unique_fd root_;
@@ -174,5 +172,11 @@ private:
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
 };
+
+/// The quota and file-count checks for an upload of `size` bytes of name
+/// (resumed: the partial it takes over); nullopt when it is within them.
+std::optional<file_status> over_user_limits(file_catalog& catalog, const std::string& user, const std::string& name,
+                                            std::uint64_t size, const std::optional<partial_record>& resumed,
+                                            const local_files::limits& allowed);
 
 } // namespace fxd::services

@@ -62,6 +62,8 @@ public:
     void publish(const upload_record& upload, const file_record& file) override;
     void upload_to_partial(std::string_view blob, std::string_view user, const partial_record& partial) override;
     void drop_upload(std::string_view blob) override;
+    void record_upload_progress(std::string_view blob, std::string_view multipart) override;
+    std::vector<std::string> referenced_blobs() override;
     std::vector<upload_record> uploads() override;
     std::vector<std::pair<std::string, partial_record>> all_partials() override;
     std::vector<std::string> users_with_files() override;
