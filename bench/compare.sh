@@ -24,7 +24,7 @@ The echo, connect, handshake, UDP and idle rows (plain and TLS) run the
 server on CPU 0 and the client on CPU 1 (taskset); transfers and openssl
 s_time are not pinned.
 
-  --quick     short runs and a 128 MiB file instead of 1 GiB (about 2
+  --quick     short runs and a 128 MiB file instead of 1 GiB (about 2.5
               minutes instead of 7, plus the build)
   --tls-only  only the TLS rows (about 40 s with --quick)
   --no-tls    only the plain rows
