@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
-# bench/compare.sh: fxd side by side with redis, iperf3, nginx and a C UDP
-# echo server, on loopback, one server at a time, and one Markdown table of
-# the figures against the targets of issue 8; then the same over TLS (issue
-# 13): fxd's TLS port against redis's and nginx's HTTPS, with one throw-away
-# certificate, and the rate of new TLS connections. docs/benchmarks.md
-# explains every row.
+# bench/compare.sh: fxd side by side with redis, iperf3, nginx, dd and the C
+# reference servers (tcp_reference, udp_reference), on loopback, one server
+# at a time, and one Markdown table of the figures against the targets of
+# issues 8 and 17, every ratio from this one run; then the same over TLS
+# (issue 13): fxd's TLS port against redis's and nginx's HTTPS, with one
+# throw-away certificate, and the rate of new TLS connections.
+# docs/benchmarks.md explains every row.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: bench/compare.sh [--quick] [--tls-only | --no-tls] [--out FILE] [--no-build] [--keep]
+Usage: bench/compare.sh [--quick] [--tls-only | --no-tls] [--no-pin] [--out FILE] [--no-build] [--keep]
 
 Installs the peers when missing (redis-server, redis-tools, iperf3, nginx,
-curl), builds fxd and fxbench with the release preset, then runs on loopback,
-one server at a time: fxd, redis, the C UDP reference, iperf3 and nginx; then
-over TLS with a throw-away P-256 certificate: fxd, redis (tls-port) and nginx
-(HTTPS). Prints two Markdown tables, plain and TLS (also written to FILE with
---out).
+curl), builds fxd, fxbench, tcp_reference and udp_reference with the release
+preset, then runs on loopback, one server at a time: fxd (with dd writing the
+upload's bytes between its uploads), redis, the C TCP and UDP references,
+iperf3 and nginx; then over TLS with a throw-away P-256 certificate: fxd,
+redis (tls-port) and nginx (HTTPS). Prints two Markdown tables, plain and TLS
+(also written to FILE with --out).
 
-  --quick     short runs and a 128 MiB file instead of 1 GiB (about 1.5
-              minutes instead of 5, plus the build)
+The echo, connect, handshake, UDP and idle rows (plain and TLS) run the
+server on CPU 0 and the client on CPU 1 (taskset); transfers and openssl
+s_time are not pinned.
+
+  --quick     short runs and a 128 MiB file instead of 1 GiB (about 2.5
+              minutes instead of 7, plus the build)
   --tls-only  only the TLS rows (about 40 s with --quick)
   --no-tls    only the plain rows
+  --no-pin    pin nothing (the table says so)
   --out FILE  also write the tables to FILE
   --no-build  use the binaries already in build/release
   --keep      keep the work folder (logs, raw outputs) instead of removing it
 EOF
 }
 
-quick=0 out="" build=1 keep=0 plain_rows=1 tls_rows=1
+quick=0 out="" build=1 keep=0 plain_rows=1 tls_rows=1 pin=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -37,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) build=0 ;;
     --tls-only) plain_rows=0 ;;
     --no-tls) tls_rows=0 ;;
+    --no-pin) pin=0 ;;
     --keep) keep=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -46,7 +54,7 @@ done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/release"
-fxd="$bin/daemon/fxd" fxbench="$bin/bench/fxbench" udpref="$bin/bench/udp_reference"
+fxd="$bin/daemon/fxd" fxbench="$bin/bench/fxbench" udpref="$bin/bench/udp_reference" tcpref="$bin/bench/tcp_reference"
 
 [[ $plain_rows == 0 && $tls_rows == 0 ]] && { echo "compare.sh: --tls-only and --no-tls leave nothing to run" >&2; exit 2; }
 if [[ $quick == 1 ]]; then
@@ -55,6 +63,19 @@ else
   secs=5 warm=1 file_size=1G hold=5 iperf_secs=5 reps=3 scale=1 hs_secs=5
 fi
 idle_conns=10000
+# Connect per request: this many clients at a time, each connecting, sending
+# one request and closing once it is answered (fxbench connect, redis-benchmark -k 0).
+cpr_conns=50
+
+# Pinning: the server on CPU 0, its client on CPU 1, so that neither
+# steals the other's core and the figures move less between runs.
+if [[ $pin == 1 && $(nproc) -ge 2 ]]; then
+  on_server=(taskset -c 0) on_client=(taskset -c 1)
+  pinning="server on CPU 0, client on CPU 1 (taskset) for the echo, connect, handshake, UDP and idle rows; transfers and openssl s_time not pinned"
+else
+  on_server=() on_client=()
+  pinning="not pinned"
+fi
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -74,9 +95,10 @@ nginx -V 2>&1 | grep -q -- --with-http_dav_module || { echo "compare.sh: this ng
 # --- the build --------------------------------------------------------------
 if [[ $build == 1 ]]; then
   log "building (release preset)"
-  (cd "$root" && cmake --preset release >/dev/null && cmake --build --preset release)
+  (cd "$root" && cmake --preset release >/dev/null &&
+    cmake --build --preset release --target fxd fxbench udp_reference tcp_reference)
 fi
-for b in "$fxd" "$fxbench" "$udpref"; do
+for b in "$fxd" "$fxbench" "$udpref" "$tcpref"; do
   [[ -x $b ]] || { echo "compare.sh: $b is missing; build with the release preset" >&2; exit 1; }
 done
 
@@ -113,10 +135,12 @@ wait_listening() { # port [udp]
 }
 
 { echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "dd=$(dd --version | head -1 | awk '{print $NF}')"
   echo "cpus=$(nproc)"
   echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "kernel=$(uname -r)"
+  echo "pinning=$pinning"
   echo "quick=$quick"
   echo "file_size=$file_size"
   echo "redis=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
@@ -126,7 +150,10 @@ wait_listening() { # port [udp]
   echo "curl=$(curl --version | head -1 | awk '{print $2}')"
 } > "$raw/machine.txt"
 
-fxb() { "$fxbench" "$@" --json; }
+fxb() { "${on_client[@]}" "$fxbench" "$@" --json; }
+# Transfers are not pinned: the daemon's worker threads, the kernel's
+# write-back and the client may use both cores, as dd and nginx can.
+fxb_free() { "$fxbench" "$@" --json; }
 bench_file="$work/www/files/bench.bin"
 mkdir -p "$work/www/files" "$work/www/up"
 
@@ -144,12 +171,19 @@ start_fxd() { # dir [args...]
       log "this fxd does not know ${kv%%=*}; running without it"
     fi
   done
-  "$fxd" "${fxd_args[@]}" --print-ports > "$dir/ports" 2> "$dir/log" &
+  "${on_server[@]}" "$fxd" "${fxd_args[@]}" --print-ports > "$dir/ports" 2> "$dir/log" &
   server_pid=$!
   for _ in $(seq 300); do grep -q tcp= "$dir/ports" 2>/dev/null && break; sleep 0.1; done
-  local tcp_kv udp_kv tls_kv
-  read -r tcp_kv udp_kv tls_kv < "$dir/ports"
-  fxd_tcp="${tcp_kv#tcp=}" fxd_udp="${udp_kv#udp=}" fxd_tls="${tls_kv#tls=}"
+  # "tcp=P udp=P [tls=P] [admin=P]": read by name, as the set of listeners varies.
+  local kv
+  fxd_tcp="" fxd_udp="" fxd_tls=""
+  for kv in $(head -1 "$dir/ports"); do
+    case $kv in
+      tcp=*) fxd_tcp="${kv#tcp=}" ;;
+      udp=*) fxd_udp="${kv#udp=}" ;;
+      tls=*) fxd_tls="${kv#tls=}" ;;
+    esac
+  done
   fxd_pid=$server_pid
 }
 
@@ -197,6 +231,23 @@ EOF
   server_pid=$!
 }
 
+# Lets every thread of PID run on every core again (for the transfers).
+unpin() { # pid
+  if [[ ${#on_server[@]} -gt 0 ]]; then taskset -a -cp "0-$(($(nproc) - 1))" "$1" >/dev/null; fi
+}
+
+# dd copying SRC to the new file DST (removed afterwards) with 1 MiB writes
+# and an fsync before it exits; writes "bytes seconds" (wall time, the fsync
+# included) to OUT.
+dd_rate() { # src dst out
+  local t0 t1
+  t0=$(date +%s.%N)
+  LC_ALL=C dd if="$1" of="$2" bs=1M conv=fsync status=none
+  t1=$(date +%s.%N)
+  awk -v b="$(stat -c %s "$2")" -v t0="$t0" -v t1="$t1" 'BEGIN { print b, t1 - t0 }' > "$3"
+  rm -f "$2"
+}
+
 # The plain rows: fxd, then each peer.
 plain_rows() {
   # --- fxd --------------------------------------------------------------------
@@ -209,19 +260,28 @@ plain_rows() {
     log "fxd: echo 64 B, connections,pipeline = $cp"
     fxb echo --port "$fxd_tcp" -c "${cp%,*}" -p "${cp#*,}" -s 64 -t "$secs" --warmup "$warm" > "$raw/fxd-echo-$cp.json"
   done
+  log "fxd: echo 64 B, 50 x 16 in batches (redis-benchmark's way, for the latency rows)"
+  fxb echo --batch --port "$fxd_tcp" -c 50 -p 16 -s 64 -t "$secs" --warmup "$warm" > "$raw/fxd-batch-50,16.json"
+  log "fxd: connect, one 64 B echo, close; $cpr_conns at a time"
+  fxb connect --port "$fxd_tcp" --pid "$fxd_pid" -c "$cpr_conns" -s 64 -t "$secs" --warmup "$warm" > "$raw/fxd-connect.json"
   for n in 10 100 1000 10000; do
     log "fxd: echo 64 B over $n connections"
     fxb echo --port "$fxd_tcp" -c "$n" -p 1 -s 64 -t "$secs" --warmup "$warm" > "$raw/fxd-flat-$n.json"
   done
   log "fxd: udp 64 B, 64 in flight"
   fxb udp --udp-port "$fxd_udp" -w 64 -s 64 -t "$secs" --warmup "$warm" > "$raw/fxd-udp.json"
+  unpin "$fxd_pid"
   for r in $(seq "$reps"); do
     log "fxd: download $file_size ($r/$reps)"
-    fxb download --port "$fxd_tcp" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" > "$raw/fxd-download-$r.json"
+    fxb_free download --port "$fxd_tcp" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" > "$raw/fxd-download-$r.json"
   done
+  # Uploads alternate with dd writing the same bytes to a new file on the
+  # same filesystem and syncing it: the disk's own speed for a durable write.
   for r in $(seq "$reps"); do
     log "fxd: upload $file_size ($r/$reps)"
-    fxb upload --port "$fxd_tcp" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" > "$raw/fxd-upload-$r.json"
+    fxb_free upload --port "$fxd_tcp" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" > "$raw/fxd-upload-$r.json"
+    log "dd bs=1M conv=fsync of the same $file_size ($r/$reps)"
+    dd_rate "$bench_file" "$work/fxd/var/dd-$r.bin" "$raw/dd-upload-$r.txt"
   done
   stop_server
   grep -E ' (error|critical) ' "$work/fxd/log" >> "$raw/fxd-errors.txt" || true
@@ -241,7 +301,7 @@ maxclients $((idle_conns + 100))
 dir $work/redis
 logfile $work/redis/log
 EOF
-  redis-server "$work/redis/redis.conf" &
+  "${on_server[@]}" redis-server "$work/redis/redis.conf" &
   server_pid=$!
   wait_listening "$redis_port"
   log "redis: $idle_conns idle connections (one PING each)"
@@ -251,15 +311,42 @@ EOF
     case $cp in 1,1) n=100000 ;; 50,1) n=300000 ;; *) n=3000000 ;; esac
     n=$((n / scale))
     log "redis-benchmark: PING_MBULK and SET -d 64, connections,pipeline = $cp, $n requests"
-    timeout 120 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -P "$p" -n "$n" -t ping_mbulk --csv > "$raw/redis-ping-$cp.csv"
-    timeout 120 redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -P "$p" -n "$n" -t set -d 64 --csv > "$raw/redis-set-$cp.csv"
+    if [[ $cp == 50,16 ]]; then
+      # Without --csv for the percentile listing (the latency rows need p99.9).
+      timeout 120 "${on_client[@]}" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -P "$p" -n "$n" -t ping_mbulk |
+        tr '\r' '\n' > "$raw/redis-ping-$cp.txt"
+    else
+      timeout 120 "${on_client[@]}" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -P "$p" -n "$n" -t ping_mbulk \
+        --csv > "$raw/redis-ping-$cp.csv"
+    fi
+    timeout 120 "${on_client[@]}" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -P "$p" -n "$n" -t set -d 64 \
+      --csv > "$raw/redis-set-$cp.csv"
   done
+  n=$((50000 / scale))
+  log "redis-benchmark -k 0: connect, PING_MBULK, close; $cpr_conns at a time, $n requests"
+  timeout 120 "${on_client[@]}" redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$cpr_conns" -k 0 -n "$n" -t ping_mbulk \
+    --csv 2>/dev/null > "$raw/redis-connect.csv"
+  stop_server
+
+  # --- the C TCP reference ----------------------------------------------------
+  log "tcp_reference"
+  ref_port="$(free_port)"
+  "${on_server[@]}" "$tcpref" "$ref_port" &
+  server_pid=$!
+  wait_listening "$ref_port"
+  for cp in 1,1 50,16; do
+    log "tcp_reference: echo 64 B, connections,pipeline = $cp"
+    fxb echo --port "$ref_port" -c "${cp%,*}" -p "${cp#*,}" -s 64 -t "$secs" --warmup "$warm" > "$raw/tcpref-echo-$cp.json"
+  done
+  log "tcp_reference: connect, one 64 B echo, close; $cpr_conns at a time"
+  fxb connect --port "$ref_port" --pid "$server_pid" -c "$cpr_conns" -s 64 -t "$secs" --warmup "$warm" \
+    > "$raw/tcpref-connect.json"
   stop_server
 
   # --- the C UDP reference ----------------------------------------------------
   log "udp_reference"
   ref_port="$(free_port)"
-  "$udpref" "$ref_port" &
+  "${on_server[@]}" "$udpref" "$ref_port" &
   server_pid=$!
   wait_listening "$ref_port" udp
   fxb udp --raw --udp-port "$ref_port" -w 64 -s 64 -t "$secs" --warmup "$warm" > "$raw/ref-udp.json"
@@ -337,20 +424,21 @@ tls_rows() {
     fxb echo --tls --cacert "$cert" --port "$fxd_tls" -c "${cp%,*}" -p "${cp#*,}" -s 64 -t "$secs" --warmup "$warm" \
       > "$raw/tls-fxd-echo-$cp.json"
   done
-  for r in $(seq "$reps"); do
-    log "fxd TLS: download $file_size ($r/$reps)"
-    fxb download --tls --cacert "$cert" --port "$fxd_tls" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" \
-      > "$raw/tls-fxd-download-$r.json"
-  done
-  for r in $(seq "$reps"); do
-    log "fxd TLS: upload $file_size ($r/$reps)"
-    fxb upload --tls --cacert "$cert" --port "$fxd_tls" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" \
-      > "$raw/tls-fxd-upload-$r.json"
-  done
   for c in 1 16; do
     log "fxd: new connections, $c at a time, TLS and plain TCP"
     fxb handshake --tls --port "$fxd_tls" --pid "$fxd_pid" -c "$c" -t "$hs_secs" --warmup "$warm" > "$raw/tls-fxd-hs-$c.json"
     fxb handshake --port "$fxd_tcp" --pid "$fxd_pid" -c "$c" -t "$hs_secs" --warmup "$warm" > "$raw/tls-fxd-tcp-$c.json"
+  done
+  unpin "$fxd_pid"
+  for r in $(seq "$reps"); do
+    log "fxd TLS: download $file_size ($r/$reps)"
+    fxb_free download --tls --cacert "$cert" --port "$fxd_tls" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" \
+      > "$raw/tls-fxd-download-$r.json"
+  done
+  for r in $(seq "$reps"); do
+    log "fxd TLS: upload $file_size ($r/$reps)"
+    fxb_free upload --tls --cacert "$cert" --port "$fxd_tls" --pid "$fxd_pid" -s "$file_size" --file "$bench_file" \
+      > "$raw/tls-fxd-upload-$r.json"
   done
   log "fxd TLS: openssl s_time -new"
   s_time_rate "$fxd_tls" "$fxd_pid" "$raw/tls-fxd-stime.txt"
@@ -362,7 +450,7 @@ tls_rows() {
   local redis_tls
   redis_tls="$(free_port)"
   mkdir -p "$work/redis-tls"
-  redis-server --bind 127.0.0.1 --port 0 --tls-port "$redis_tls" --tls-cert-file "$cert" --tls-key-file "$key" \
+  "${on_server[@]}" redis-server --bind 127.0.0.1 --port 0 --tls-port "$redis_tls" --tls-cert-file "$cert" --tls-key-file "$key" \
     --tls-ca-cert-file "$cert" --tls-auth-clients no --protected-mode no --save '' --appendonly no \
     --dir "$work/redis-tls" --logfile "$work/redis-tls/log" &
   server_pid=$!
@@ -376,10 +464,11 @@ tls_rows() {
     case $cp in 1,1) n=100000 ;; 50,1) n=300000 ;; *) n=3000000 ;; esac
     n=$((n / scale))
     log "redis-benchmark --tls: PING_MBULK, connections,pipeline = $cp, $n requests"
-    timeout 120 redis-benchmark --tls --cacert "$cert" -h 127.0.0.1 -p "$redis_tls" -c "$c" -P "$p" -n "$n" \
+    timeout 120 "${on_client[@]}" redis-benchmark --tls --cacert "$cert" -h 127.0.0.1 -p "$redis_tls" -c "$c" -P "$p" -n "$n" \
       -t ping_mbulk --csv > "$raw/tls-redis-ping-$cp.csv"
   done
   log "redis TLS: openssl s_time -new"
+  unpin "$server_pid"
   s_time_rate "$redis_tls" "$server_pid" "$raw/tls-redis-stime.txt"
   stop_server
 
@@ -411,6 +500,7 @@ if [[ $plain_rows == 1 ]]; then plain_rows; fi
 if [[ $tls_rows == 1 ]]; then tls_rows; fi
 
 # --- the tables -------------------------------------------------------------
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$raw/machine.txt"
 table="$(python3 "$root/bench/table.py" "$raw")"
 printf '%s\n' "$table"
 [[ -n $out ]] && printf '%s\n' "$table" > "$out"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns the raw outputs bench/compare.sh collected into Markdown tables.
 
-Usage: table.py RAW_DIR   (fxbench --json files, redis-benchmark --csv files,
-iperf3 -J output, curl -w lines, openssl s_time figures, machine.txt)
+Usage: table.py RAW_DIR   (fxbench --json files, redis-benchmark --csv files
+and one text output, iperf3 -J output, curl -w lines, dd figures, openssl
+s_time figures, machine.txt)
 
 Prints the plain table when its files are there, and the TLS table (the
 files named tls-*) when those are.
@@ -26,10 +27,45 @@ def fxb(name):
 
 
 def redis(name):
-    """The first row of redis-benchmark --csv: rps and p50 in microseconds."""
-    with open(path(name)) as f:
+    """The first row of redis-benchmark --csv (NAME.csv), or its text output
+    (NAME.txt): rps and p50 in microseconds."""
+    if not os.path.exists(path(name + ".csv")):
+        r = redis_text(name + ".txt")
+        return r["rps"], r["p50"]
+    with open(path(name + ".csv")) as f:
         row = next(csv.DictReader(f))
     return float(row["rps"]), float(row["p50_latency_ms"]) * 1000.0
+
+
+def redis_text(name):
+    """redis-benchmark's text output: rps, and p50, p99 (its summary) and p99.9
+    in microseconds. Its percentile listing halves the distance to 100 % at
+    each line (..., 99.805 %, 99.902 %, ...), so p99.9 is read at the first
+    line at or above 99.9 %: an upper bound, within one line of the truth."""
+    out = {}
+    with open(path(name)) as f:
+        lines = [line.strip() for line in f]
+    for i, line in enumerate(lines):
+        if line.startswith("throughput summary:"):
+            out["rps"] = float(line.split()[2])
+        if line.startswith("avg") and "p99" in line:
+            values = dict(zip(line.split(), (float(v) for v in lines[i + 1].split())))
+            out["p50"], out["p99"] = values["p50"] * 1000.0, values["p99"] * 1000.0
+        if "p999" not in out and line.endswith(")") and "% <= " in line and "milliseconds" in line:
+            percent = float(line.split("%")[0])
+            if percent >= 99.9:
+                out["p999"] = float(line.split("<=")[1].split()[0]) * 1000.0
+                out["p999_at"] = percent
+    for key in ("rps", "p50", "p99", "p999"):
+        if key not in out:
+            raise SystemExit(f"{name}: no {key} in redis-benchmark's output")
+    return out
+
+
+def dd_mbps(name):
+    with open(path(name)) as f:
+        size, secs = (float(x) for x in f.read().split())
+    return size / secs / 1e6
 
 
 def median_of(prefix, read):
@@ -78,25 +114,59 @@ def plain_rows():
         c, p = cp.split(",")
         e = fxb(f"fxd-echo-{cp}.json")
         rps = e["requests_per_s"]
-        ping_rps, ping_p50 = redis(f"redis-ping-{cp}.csv")
-        set_rps, set_p50 = redis(f"redis-set-{cp}.csv")
+        ping_rps, ping_p50 = redis(f"redis-ping-{cp}")
+        set_rps, set_p50 = redis(f"redis-set-{cp}")
         w = f"64 B echo, {c} conn x {p} pipelined: req/s"
         target = "fxd >= PING_MBULK" if cp == "50,16" else ""
         add(w, num(rps), "redis PING_MBULK", num(ping_rps), rps / ping_rps, target,
             rps >= ping_rps if cp == "50,16" else None)
         add(w, num(rps), "redis SET -d 64", num(set_rps), rps / set_rps)
+        if cp in ("1,1", "50,16"):
+            ref_rps = fxb(f"tcpref-echo-{cp}.json")["requests_per_s"]
+            target = ">= 0.80 x reference" if cp == "50,16" else ""
+            add(w, num(rps), "C epoll reference (tcp_reference)", num(ref_rps), rps / ref_rps, target,
+                rps >= 0.8 * ref_rps if cp == "50,16" else None)
         if cp == "1,1":
             p50 = e["latency_us"]["p50"]
             add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis PING_MBULK p50", num(ping_p50, "us"),
                 p50 / ping_p50, "fxd <= redis", p50 <= ping_p50)
             add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "redis SET -d 64 p50", num(set_p50, "us"),
                 p50 / set_p50)
+            ref_p50 = fxb("tcpref-echo-1,1.json")["latency_us"]["p50"]
+            add("64 B echo, 1 x 1: p50 latency", num(p50, "us"), "C reference p50", num(ref_p50, "us"),
+                p50 / ref_p50)
             lat = e["latency_us"]
             add("64 B echo, 1 x 1: p99 / p99.9", f"{num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
         if cp == "50,16":
             lat = e["latency_us"]
             add("64 B echo, 50 x 16: p50 / p99 / p99.9",
                 f"{num(lat['p50'])} / {num(lat['p99'])} / {num(lat['p999'])} us", "", "", None)
+            # Latency against redis: fxbench in batches of 16 as redis-benchmark -P 16
+            # sends them (each from its batch's send to its reply).
+            b = fxb("fxd-batch-50,16.json")
+            rt = redis_text("redis-ping-50,16.txt")
+            w = "64 B echo, 50 x 16 in batches (redis-benchmark's -P)"
+            add(f"{w}: req/s", num(b["requests_per_s"]), "redis PING_MBULK", num(rt["rps"]),
+                b["requests_per_s"] / rt["rps"])
+            for key, label, peer_label in (("p99", "p99", "p99"), ("p999", "p99.9", f"p{rt['p999_at']:g}")):
+                add(f"{w}: {label} latency", num(b["latency_us"][key], "us"), f"redis PING_MBULK {peer_label}",
+                    num(rt[key], "us"), b["latency_us"][key] / rt[key])
+
+    # Connect per request.
+    fc = fxb("fxd-connect.json")
+    rc = fxb("tcpref-connect.json")
+    with open(path("redis-connect.csv")) as f:
+        redis_cpr = float(next(csv.DictReader(f))["rps"])
+    cpr = fc["connections_per_s"]
+    w = f"connect, one 64 B echo, close ({fc['connections']} at a time): req/s"
+    add(w, num(cpr), "redis -k 0 PING_MBULK", num(redis_cpr), cpr / redis_cpr, ">= 0.95 x redis",
+        cpr >= 0.95 * redis_cpr)
+    add(w, num(cpr), "C epoll reference (tcp_reference)", num(rc["connections_per_s"]),
+        cpr / rc["connections_per_s"])
+    if "server_cpu_us_per_conn" in fc and "server_cpu_us_per_conn" in rc:
+        add("connect per request: server CPU per connection", num(fc["server_cpu_us_per_conn"], "us"),
+            "C reference", num(rc["server_cpu_us_per_conn"], "us"),
+            fc["server_cpu_us_per_conn"] / rc["server_cpu_us_per_conn"])
 
     # Transfers.
     with open(path("iperf3.json")) as f:
@@ -117,6 +187,10 @@ def plain_rows():
         ">= 0.60 x iperf3", ul >= 0.6 * iperf)
     add(f"upload {size}B, 1 conn: MB/s{runs}", num(ul, "MB/s"), "nginx WebDAV PUT + curl -T", num(ng_ul, "MB/s"),
         ul / ng_ul, ">= nginx", ul >= ng_ul)
+    dd, n_dd = median_of("dd-upload-", dd_mbps)
+    runs_dd = f", medians of {n_ul} alternating" if n_ul > 1 else ", alternating"
+    add(f"upload {size}B with SHA-256, durable: MB/s{runs_dd}", num(ul, "MB/s"), "dd bs=1M conv=fsync, same filesystem",
+        num(dd, "MB/s"), ul / dd, ">= 0.90 x dd", ul >= 0.9 * dd)
     add("download: daemon CPU per GB", num(dl_cpu, "s/GB"), "", "", None)
     add("upload: daemon CPU per GB (SHA-256 + fsync)", num(ul_cpu, "s/GB"), "", "", None)
 
@@ -167,7 +241,7 @@ def tls_rows():
         c, p = cp.split(",")
         e = fxb(f"tls-fxd-echo-{cp}.json")
         rps = e["requests_per_s"]
-        ping_rps, ping_p50 = redis(f"tls-redis-ping-{cp}.csv")
+        ping_rps, ping_p50 = redis(f"tls-redis-ping-{cp}")
         w = f"64 B echo over TLS, {c} conn x {p} pipelined: req/s"
         tls_add(w, num(rps), "redis --tls PING_MBULK", num(ping_rps), rps / ping_rps)
         if plain:
@@ -211,8 +285,10 @@ mode = "quick run (--quick)" if machine.get("quick") == "1" else "full run"
 if os.path.exists(path("fxd-idle.json")):
     plain_rows()
     print(f"fxd against its peers on loopback, {machine.get('date')}: {machine.get('cpus')} cores "
-          f"({machine.get('cpu')}), kernel {machine.get('kernel')}, load average at start {machine.get('load')}; "
-          f"{mode}; redis {machine.get('redis')}, nginx {machine.get('nginx')}, iperf3 {machine.get('iperf3')}.")
+          f"({machine.get('cpu')}), kernel {machine.get('kernel')}, load average {machine.get('load')} at start, "
+          f"{machine.get('load_end', '?')} at end; "
+          f"{mode}; {machine.get('pinning', 'not pinned')}; redis {machine.get('redis')}, nginx {machine.get('nginx')}, "
+          f"iperf3 {machine.get('iperf3')}, dd {machine.get('dd', '?')}.")
     print()
     print("| workload | fxd | peer | peer figure | ratio | target | met? |")
     print("| --- | ---: | --- | ---: | ---: | --- | --- |")
@@ -225,7 +301,7 @@ if os.path.exists(path("tls-fxd-echo-1,1.json")):
         print()
     params = {k: open(path(f"tls-params-{k}.txt")).read().strip() or "?" for k in ("fxd", "redis", "nginx")}
     print(f"TLS: fxd against its peers on loopback, {machine.get('date')}: {machine.get('cpus')} cores "
-          f"({machine.get('cpu')}), load average at start {machine.get('load')}; {mode}; OpenSSL "
+          f"({machine.get('cpu')}), load average at start {machine.get('load')}; {mode}; {machine.get('pinning', 'not pinned')}; OpenSSL "
           f"{machine.get('openssl')}, one self-signed P-256 ECDSA certificate; negotiated with OpenSSL's "
           f"defaults: fxd {params['fxd']}, redis {params['redis']}, nginx {params['nginx']}.")
     print()

@@ -192,13 +192,13 @@ bool dispatcher::read_login(const protocol::request_header& request, login_field
 
 bool dispatcher::read_remember(const protocol::request_header& request, login_fields& fields, std::string& out)
 {
-    const auto* remember = request.fields->if_contains("remember");
-    if (remember && !remember->is_bool()) {
+    const auto remember = protocol::bool_field(request, "remember");
+    if (!remember && protocol::has_field(request, "remember")) {
         reply_error(out, &request, errc::bad_request, "remember must be true or false");
         return false;
     }
     // A token login is remembered already: it gets no second token.
-    fields.remember = remember && remember->get_bool() && !fields.by_token;
+    fields.remember = remember.value_or(false) && !fields.by_token;
     return true;
 }
 

@@ -13,9 +13,10 @@ namespace fxd::daemon {
 
 class held_request {
 public:
-    explicit held_request(const protocol::request_header& from) : fields_(*from.fields), header_(from)
+    explicit held_request(const protocol::request_header& from) : fields_(protocol::fields_copy(from)), header_(from)
     {
         header_.fields = &fields_;
+        header_.members = {}; // the decoder's: fields_ holds them now
         header_.id = from.id ? fields_.if_contains("id") : nullptr;
         if (const auto* name = fields_.if_contains("op"); name && name->is_string())
             header_.op_name = name->get_string();

@@ -43,8 +43,8 @@ std::optional<refusal> check_upload(const protocol::request_header& request, con
 {
     if (auto refused = check_file_name(request, cfg))
         return refused;
-    if (const auto* sha = request.fields->if_contains("sha256");
-        sha && !(sha->is_string() && protocol::is_sha256_hex(sha->get_string())))
+    if (const auto sha = protocol::string_field(request, "sha256");
+        protocol::has_field(request, "sha256") && !(sha && protocol::is_sha256_hex(*sha)))
         return refusal{errc::bad_request, "sha256 must be 64 lowercase hex digits"};
     if (protocol::has_field(request, "mtime") && !protocol::mtime_field(request))
         return refusal{errc::bad_request, "mtime must be whole seconds since 1970 from 0 to 253402300799 (9999-12-31)"};

@@ -276,18 +276,21 @@ asio::awaitable<bool> session<Stream>::serve_buffered()
     using event = protocol::decoder::event;
     while (phase_ == phase::serving && pending() < env_.cfg.limits.max_pending_reply_bytes) {
         switch (decoder_.next()) {
-        case event::need_more: co_return true;
+        case event::need_more:
+            observe_batch();
+            co_return true;
         case event::error: on_frame_error(); break;
         case event::header: co_await on_header(); break;
         case event::frame:
             env_.dispatch.serve(decoder_.header(), decoder_.body(), &context_, out_);
             end_request();
-            observe_request(decoder_.header().operation);
+            observe_later(decoder_.header().operation);
             break;
         case event::body_chunk: co_await on_body_chunk(); break;
         case event::body_end: co_await on_body_end(); break;
         }
     }
+    observe_batch();
     co_return false;
 }
 
@@ -304,7 +307,7 @@ asio::awaitable<void> session<Stream>::on_header()
 {
     header_clock_ = false;
     framed_ = true;
-    request_began_ = clock::now();
+    request_began_ = arrived_;
     const auto& request = decoder_.header();
     decoder_.set_body_length(protocol::request_body_length(request));
     const admission plan = env_.dispatch.admit(request, transport::tcp, env_.requests.draining(), &context_);
@@ -332,7 +335,10 @@ asio::awaitable<void> session<Stream>::on_header()
         break;
     case admission::kind::download: co_await serve_download(); break;
     }
-    observe_request(plan_op);
+    if (plan.action == admission::kind::refuse || plan.action == admission::kind::serve_now)
+        observe_later(plan_op);
+    else
+        observe_request(plan_op);
 }
 
 /// The discard rule, for every refusal: a body small enough is read and
@@ -428,7 +434,25 @@ void session<Stream>::end_request()
 template <class Stream>
 void session<Stream>::observe_request(std::optional<protocol::op> op)
 {
+    observe_batch(); // the earlier ones of the batch first, with their own end
     env_.timing.observe_request(op, clock::now() - request_began_);
+}
+
+template <class Stream>
+void session<Stream>::observe_later(std::optional<protocol::op> op)
+{
+    served_now_.emplace_back(op, request_began_);
+}
+
+template <class Stream>
+void session<Stream>::observe_batch()
+{
+    if (served_now_.empty())
+        return;
+    const auto now = clock::now();
+    for (const auto& [op, began] : served_now_)
+        env_.timing.observe_request(op, now - began);
+    served_now_.clear();
 }
 
 /// Slow work off the loop; this connection waits (its replies stay in order)
@@ -663,9 +687,10 @@ auto session<Stream>::read_now() -> read_result
     drained_ = got.bytes < space.size();
     if (!drained_)
         read_chunk_ = std::min(read_chunk_ * 2, max_read_chunk);
+    arrived_ = clock::now();
     if (between_frames) {
         header_clock_ = true;
-        header_started_ = clock::now();
+        header_started_ = arrived_;
     }
     return read_result::got;
 }

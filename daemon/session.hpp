@@ -101,7 +101,12 @@ private:
     void begin_request();
     void end_request();
     /// The request whose header came last is answered: its duration goes to /metrics.
+    /// A request that awaited (worker, store, transfer): its duration now.
     void observe_request(std::optional<protocol::op> op);
+    /// A request served on the spot: timed with the others of its batch, at
+    /// the batch's end (one clock read per batch, not two per request).
+    void observe_later(std::optional<protocol::op> op);
+    void observe_batch();
     /// Reports this connection's share of the memory budget; when the total
     /// has passed limits.max_buffered_bytes, has the server relieve it.
     void account_memory();
@@ -131,7 +136,12 @@ private:
     std::size_t requests_open_ = 0; ///< admitted and not yet answered (each also counts in the gate)
     std::optional<streaming_upload> upload_;
     clock::time_point header_started_; ///< timeouts.header_s runs from a frame's first byte
-    clock::time_point request_began_;  ///< the current request's header was decoded (its duration histogram)
+    clock::time_point request_began_;  ///< the current request's bytes arrived (its duration histogram)
+    /// When the last read brought bytes (set at start too: bytes may come
+    /// before the first read_now, a PROXY header's leftovers).
+    clock::time_point arrived_ = clock::now();
+    /// Requests served on the spot in this batch, for observe_batch().
+    std::vector<std::pair<std::optional<protocol::op>, clock::time_point>> served_now_;
     bool header_clock_ = false;
     /// The last read found the stream empty: the next step is a wait. After a
     /// full read another read is tried first (pipelined bytes are likely there).

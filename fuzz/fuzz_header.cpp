@@ -4,6 +4,11 @@
 // routes to serve_now or buffer. Work, upload and download stop at admit(), so
 // nothing reaches the worker pool, Argon2id, SQLite or the disk.
 //
+// Every text is also parsed with Boost.JSON alone (header_parser::
+// parse_general): the parser's fast path must give the same verdict and the
+// same reading (protocol::same_reading), and the ok-reply shortcut the same
+// bytes as reply_writer.
+//
 // Input: byte 0 = flags (bit 0: UDP, bit 1: logged in, bit 2: draining), then
 // the header text up to the first NUL byte, then the body.
 
@@ -14,6 +19,7 @@
 #include "worker_pool.hpp"
 
 #include <fxd/protocol/decoder.hpp>
+#include <fxd/protocol/encoder.hpp>
 #include <fxd/protocol/header.hpp>
 #include <fxd/protocol/names.hpp>
 #include <fxd/protocol/ops.hpp>
@@ -97,11 +103,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     protocol::header_parser parser;
     protocol::request_header request;
     errc error{};
-    if (!parser.parse(text, request, error)) {
-        FXD_FUZZ_CHECK(error == errc::bad_header);
+    const bool accepted = parser.parse(text, request, error);
+
+    // The parser's fast path against Boost.JSON alone on the same text: the
+    // same verdict, and on acceptance the same reading of every member.
+    protocol::header_parser reference;
+    protocol::request_header general;
+    errc general_error{};
+    const bool general_accepted = reference.parse_general(text, general, general_error);
+    FXD_FUZZ_CHECK(accepted == general_accepted);
+    if (!accepted) {
+        FXD_FUZZ_CHECK(error == errc::bad_header && general_error == errc::bad_header);
         return 0;
     }
-    FXD_FUZZ_CHECK(request.fields != nullptr);
+    FXD_FUZZ_CHECK(general.fields != nullptr);
+    FXD_FUZZ_CHECK(!request.fields || request.members.empty()); // one place or the other
+    FXD_FUZZ_CHECK(protocol::same_reading(request, general));
+
+    // The ok-reply shortcut (echo, ping) writes reply_writer's bytes for any op text and id.
+    {
+        std::string shortcut;
+        std::string written;
+        protocol::append_ok_reply_header(shortcut, request.op_name, request.id, request.size);
+        protocol::reply_writer writer(written);
+        writer.begin(request.op_name, request.id, true);
+        writer.end(request.size);
+        FXD_FUZZ_CHECK(shortcut == written);
+    }
     if (request.operation)
         FXD_FUZZ_CHECK(protocol::to_string(*request.operation) == request.op_name);
 
@@ -159,8 +187,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case kind::upload: {
         FXD_FUZZ_CHECK(o == op::upload);
         FXD_FUZZ_CHECK(request.size <= limits.max_upload_bytes);
-        const auto* sha = request.fields->if_contains("sha256");
-        FXD_FUZZ_CHECK(!sha || (sha->is_string() && protocol::is_sha256_hex(sha->get_string())));
+        const auto sha = protocol::string_field(request, "sha256");
+        FXD_FUZZ_CHECK(!protocol::has_field(request, "sha256") || (sha && protocol::is_sha256_hex(*sha)));
         FXD_FUZZ_CHECK(protocol::request_body_length(request) <= request.size);
         return 0;
     }

@@ -109,6 +109,37 @@ def header_seeds():
     seeds["udp-hello"] = bytes([1]) + b'{"op":"hello","id":1}\0'
     seeds["draining-ping"] = bytes([4]) + b'{"op":"ping","id":1}\0'
     seeds["upload-logged-out"] = bytes([0]) + b'{"op":"upload","name":"a","size":1}\0x'
+    # The parser's fast path (flat, printable ASCII, unsigned integers, booleans)
+    # and the edges where it hands over to Boost.JSON.
+    fast = {
+        "fast-echo": (0, b'{"op":"echo","size":4,"id":7}\0abcd'),
+        "fast-spaces": (0, b' {"op": "echo", "id": "r-1", "size": 2}\t\r\n\0xy'),
+        "fast-login-remember": (0, b'{"op":"login","user":"alice","password":"pw12345678","remember":true}\0'),
+        "fast-upload": (2, b'{"op":"upload","name":"a.txt","size":3,"mtime":1700000000,'
+                           b'"sha256":"' + b"ab" * 32 + b'"}\0abc'),
+        "fast-id-uint64": (0, b'{"op":"ping","id":9223372036854775808}\0'),
+        "fast-size-19-digits": (0, b'{"op":"echo","size":9999999999999999999}\0'),
+        "fast-eight-members": (0, b'{"op":"ping","a":1,"b":true,"c":"x","d":0,"e":false,"f":"","g":2}\0'),
+        "edge-size-20-digits": (0, b'{"op":"echo","size":18446744073709551615}\0'),
+        "edge-size-past-uint64": (0, b'{"op":"echo","size":18446744073709551616}\0'),
+        "edge-minus-zero": (0, b'{"op":"echo","size":-0}\0'),
+        "edge-exponent": (0, b'{"op":"echo","size":1e3}\0'),
+        "edge-leading-zero": (0, b'{"op":"echo","size":01}\0'),
+        "edge-duplicate-op": (0, b'{"op":"ping","op":"echo","size":1}\0a'),
+        "edge-escape": (0, b'{"op":"ec\\u0068o","size":1}\0a'),
+        "edge-unicode-name": (2, '{"op":"stat","name":"caf\u00e9"}'.encode() + b"\0"),
+        "edge-nine-members": (0, b'{"op":"ping","a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}\0'),
+        "edge-trailing-comma": (0, b'{"op":"ping",}\0'),
+        "edge-truex": (0, b'{"op":"ping","x":truex}\0'),
+        "edge-vertical-tab": (0, b'{"op":"ping"}\x0b\0'),
+        "edge-null-id": (0, b'{"op":"ping","id":null}\0'),
+        # Bytes past ASCII, raw (valid UTF-8 or not) or escaped: Boost.JSON decides.
+        "edge-escaped-unicode": (2, b'{"op":"stat","name":"caf\\u00e9"}\0'),
+        "edge-invalid-utf8-key": (0, b'{"id\x8c\x8c":1}\0'),
+        "edge-bool-id": (0, b'{"op":"ping","id":false}\0'),
+    }
+    for name, (flags, data) in fast.items():
+        seeds[name] = bytes([flags]) + data
     return seeds
 
 

@@ -6,9 +6,7 @@ namespace fxd::services {
 
 void serve_ping(const protocol::request_header& request, std::string& out)
 {
-    protocol::reply_writer reply(out);
-    reply.begin(protocol::to_string(protocol::op::ping), request.id, true);
-    reply.end(0);
+    protocol::append_ok_reply_header(out, protocol::to_string(protocol::op::ping), request.id, 0);
 }
 
 void serve_hello(const protocol::request_header& request, const server_info& info, std::string& out)

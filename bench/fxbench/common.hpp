@@ -28,12 +28,13 @@ struct options {
     int connections = 1;
     int pipeline = 1;
     int window = 64;                 ///< udp: datagrams in flight
-    std::uint64_t size = 0;          ///< body bytes (echo, udp) or file bytes (upload, download); 0: the mode's default
-    double seconds = 5;              ///< measured time (echo, udp)
+    std::uint64_t size = 0;          ///< body bytes (echo, udp, connect) or file bytes (upload, download); 0: the mode's default
+    double seconds = 5;              ///< measured time (echo, udp, handshake, connect)
     double warmup = 1;               ///< unmeasured time before it
     double hold = 5;                 ///< idle: seconds the connections are held
     double udp_timeout_ms = 100;     ///< udp: resend after this long without a reply
     double max_seconds = 600;        ///< upload, download: give up after this long
+    bool batch = false;              ///< echo: P requests, then wait for all P replies (redis-benchmark -P)
     bool raw = false;                ///< udp: the server echoes bytes unchanged
     bool raw_idle = false;           ///< idle: connect and hold, send nothing
     std::string raw_ping;            ///< idle with raw_idle: bytes to send on each connection, any reply will do
@@ -43,7 +44,7 @@ struct options {
     std::string file;                ///< upload, download: the local file (generated when missing)
     std::string name = "fxbench";    ///< upload, download: the name on the server (a suffix per connection)
     pid_t pid = 0;                   ///< the server's pid; 0: found from the port with ss
-    bool tls = false;                ///< echo, upload, download, handshake: speak TLS on --port
+    bool tls = false;                ///< echo, upload, download, handshake, connect: speak TLS on --port
     std::string cacert;              ///< with tls: verify the server against this CA file (else no check)
 };
 
@@ -117,5 +118,6 @@ int run_upload(const options& o, report& r);
 int run_download(const options& o, report& r);
 int run_idle(const options& o, report& r);
 int run_handshake(const options& o, report& r);
+int run_connect(const options& o, report& r);
 
 } // namespace fxd::bench

@@ -1,5 +1,7 @@
 // echo: C connections, P requests outstanding on each at all times, one
-// epoll loop on one thread. Every request is the same frame, so a
+// epoll loop on one thread. With --batch a connection sends P requests and
+// waits for all P replies before sending the next P, as redis-benchmark -P
+// does, so its latency figures compare with redis-benchmark's. Every request is the same frame, so a
 // connection's unsent bytes are just a count into a buffer of P + 1 copies.
 // With --tls the same loop runs through OpenSSL on each socket (stream.hpp).
 
@@ -122,6 +124,7 @@ public:
 
         r.count("connections", static_cast<std::uint64_t>(o_.connections), "connections");
         r.count("pipeline", static_cast<std::uint64_t>(o_.pipeline), "pipeline");
+        r.set("batch", o_.batch);
         r.count("size", o_.size, "body bytes");
         r.figure("seconds", elapsed, "measured", "s", 2);
         r.count("requests", replies_, "requests");
@@ -223,8 +226,9 @@ private:
         }
         if (c.have == c.in.size())
             c.in.resize(c.in.size() * 2);
-        if (done > 0) {
-            queue(c, done, t);
+        const bool refill = o_.batch ? (done > 0 && c.outstanding == 0) : done > 0;
+        if (refill) {
+            queue(c, o_.batch ? static_cast<std::size_t>(o_.pipeline) : done, t);
             flush(c);
         }
     }

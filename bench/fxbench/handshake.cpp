@@ -1,8 +1,11 @@
-// handshake: new connections per second. C slots, each in a loop of connect,
-// TLS handshake (with --tls; a full one, as no session is reused), one ping
-// and its reply, close. Without --tls the same loop measures what TCP set-up
-// alone costs, for comparison. When the server's pid is known (--pid, or
-// the listener on --port), its CPU time per connection is reported too: on a
+// handshake and connect: new connections per second. C slots, each in a
+// loop of connect, TLS handshake (with --tls; a full one, as no session is
+// reused), one request and its reply, close. handshake sends a ping: without
+// --tls it measures what TCP set-up alone costs, for comparison. connect
+// sends one -s byte echo and checks its reply whole: the "connect, one echo,
+// close" pattern of clients that open a connection per exchange, which also
+// runs against tcp_reference. When the server's pid is known (--pid, or the
+// listener on --port), its CPU time per connection is reported too: on a
 // machine where client and server share the cores, that is the server's own
 // cost, which the rate (a figure of the pair) hides.
 
@@ -34,9 +37,32 @@ struct slot {
     std::int64_t started = 0;
 };
 
+/// What each connection sends: a ping (handshake) or one echo (connect).
+struct exchange {
+    std::string request;
+    std::string expected_body; ///< connect: the upper-cased echo body
+    bool echo = false;
+};
+
+exchange ping_exchange()
+{
+    return {client::make_frame({{"op", "ping"}}), {}, false};
+}
+
+exchange echo_exchange(std::uint64_t size)
+{
+    std::string body(size, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i)
+        body[i] = static_cast<char>('a' + i % 26);
+    std::string expected = body;
+    for (auto& ch : expected)
+        ch = static_cast<char>(ch - 'a' + 'A');
+    return {client::make_frame({{"op", "echo"}}, body), std::move(expected), true};
+}
+
 class handshake_run {
 public:
-    explicit handshake_run(const options& o) : o_(o), ping_(client::make_frame({{"op", "ping"}})) {}
+    handshake_run(const options& o, exchange x) : o_(o), x_(std::move(x)) {}
 
     int run(report& r)
     {
@@ -77,8 +103,14 @@ public:
         r.set("tls", o_.tls);
         r.count("connections", static_cast<std::uint64_t>(o_.connections), "connections at a time");
         r.figure("seconds", elapsed, "measured", "s", 2);
-        r.count("handshakes", done_, o_.tls ? "TLS connections (connect, handshake, ping, close)"
-                                           : "TCP connections (connect, ping, close)");
+        if (x_.echo) {
+            r.count("size", o_.size, "echo body bytes");
+            r.count("requests", done_, o_.tls ? "TLS connections (connect, handshake, one echo, close)"
+                                              : "TCP connections (connect, one echo, close)");
+        } else {
+            r.count("handshakes", done_, o_.tls ? "TLS connections (connect, handshake, ping, close)"
+                                               : "TCP connections (connect, ping, close)");
+        }
         r.figure("connections_per_s", elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0,
                  "new connections/s", "", 0);
         r.latency(hist_);
@@ -140,9 +172,10 @@ private:
             sl.at = phase::sending;
         }
         if (sl.at == phase::sending) {
-            while (sl.sent < ping_.size()) {
+            const auto& request = x_.request;
+            while (sl.sent < request.size()) {
                 std::size_t put = 0;
-                const auto r = sl.s.write(ping_.data() + sl.sent, ping_.size() - sl.sent, put);
+                const auto r = sl.s.write(request.data() + sl.sent, request.size() - sl.sent, put);
                 if (r != io::ok)
                     return wait_for(i, r);
                 sl.sent += put;
@@ -155,14 +188,18 @@ private:
             std::size_t got = 0;
             const auto r = sl.s.read(buf, sizeof buf, got);
             if (r == io::closed)
-                throw bench_error("the server closed a connection before answering its ping");
+                throw bench_error("the server closed a connection before answering its request");
             if (r != io::ok)
                 return wait_for(i, r);
             sl.in.append(buf, got);
-            if (complete_reply(sl.in) != 0)
-                break;
+            const auto length = complete_reply(sl.in);
+            if (length == 0)
+                continue;
+            if (x_.echo)
+                check_echo_reply(std::string_view(sl.in).substr(0, length), x_.expected_body);
+            break;
         }
-        // The ping is answered: count the connection, close it, start the next.
+        // The request is answered: count the connection, close it, start the next.
         const auto t = now_ns();
         ++total_;
         if (measuring_) {
@@ -175,7 +212,7 @@ private:
     }
 
     const options& o_;
-    const std::string ping_;
+    const exchange x_;
     util::endpoint ep_{};
     std::optional<tls_client> tls_;
     util::unique_fd epfd_;
@@ -190,7 +227,13 @@ private:
 
 int run_handshake(const options& o, report& r)
 {
-    handshake_run run(o);
+    handshake_run run(o, ping_exchange());
+    return run.run(r);
+}
+
+int run_connect(const options& o, report& r)
+{
+    handshake_run run(o, echo_exchange(o.size));
     return run.run(r);
 }
 

@@ -37,6 +37,9 @@ Load for fxd on one thread (non-blocking sockets and epoll). Modes:
              full TLS handshake, sending one ping and closing once answered,
              again and again for T seconds after a warm-up: new connections/s
              and the time each took
+  connect    the same loop with one B-byte echo instead of the ping (connect,
+             one echo, close), its reply checked whole: new connections/s
+             (each one request) and the time each took
 
 Options:
   --host HOST            server address (default 127.0.0.1)
@@ -44,11 +47,14 @@ Options:
   --udp-port PORT        UDP port (default 7071)
   -c, --connections N    connections (default 1)
   -p, --pipeline P       echo: requests outstanding per connection (default 1)
+  --batch                echo: send P requests, wait for all P replies, then
+                         send the next P (redis-benchmark -P's way; by default
+                         each reply is answered at once with a new request)
   -w, --window W         udp: datagrams in flight (default 64)
-  -s, --size BYTES       echo/udp body (default 64); upload/download file size
+  -s, --size BYTES       echo/udp/connect body (default 64); upload/download file size
                          (default 1G); suffixes K, M, G (powers of 1024)
-  -t, --seconds T        echo/udp/handshake: measured seconds (default 5)
-  --warmup T             echo/udp/handshake: seconds before measuring (default 1; echo also
+  -t, --seconds T        echo/udp/handshake/connect: measured seconds (default 5)
+  --warmup T             echo/udp/handshake/connect: seconds before measuring (default 1; echo also
                          waits for a first reply on every connection)
   --udp-timeout MS       udp: resend a datagram unanswered this long (default 100)
   --raw                  udp: the server echoes the bytes unchanged (udp_reference)
@@ -63,7 +69,7 @@ Options:
                          /tmp/fxbench-SIZE.bin, generated when missing)
   --name NAME            upload/download: name prefix on the server (default fxbench)
   --max-seconds T        upload/download: give up after T seconds (default 600)
-  --tls                  echo, upload, download, handshake: speak TLS to --port
+  --tls                  echo, upload, download, handshake, connect: speak TLS to --port
                          (fxd's tls port); the server's certificate is NOT
                          verified unless --cacert is given
   --cacert FILE          with --tls: verify the server's certificate against
@@ -130,6 +136,7 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
                                {"--max-seconds", &o.max_seconds}})
         app.add_option(name, *value)->check(CLI::Validator(non_negative, "T"));
     app.add_flag("--raw", o.raw);
+    app.add_flag("--batch", o.batch);
     app.add_flag("--raw-idle", o.raw_idle);
     app.add_option_function<std::string>("--raw-ping", [&](const std::string& text) { o.raw_ping = unescape(text); });
     app.add_flag("--json", o.json);
@@ -140,7 +147,7 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
     app.add_flag("--tls", o.tls);
     app.add_option("--cacert", o.cacert)->check(CLI::ExistingFile);
     app.add_option("--pid", o.pid)->check(CLI::Range(1, 1 << 30));
-    app.add_option("mode", o.mode)->check(CLI::IsMember({"echo", "udp", "upload", "download", "idle", "handshake"}));
+    app.add_option("mode", o.mode)->check(CLI::IsMember({"echo", "udp", "upload", "download", "idle", "handshake", "connect"}));
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -150,16 +157,18 @@ std::optional<fxd::bench::options> parse(int argc, char** argv)
         throw usage_error(e.what());
     }
     if (o.mode.empty())
-        throw usage_error("name a mode: echo, udp, upload, download, idle or handshake");
+        throw usage_error("name a mode: echo, udp, upload, download, idle, handshake or connect");
     if (size->count() == 0)
         o.size = (o.mode == "upload" || o.mode == "download") ? (1ull << 30) : 64;
     if (o.mode == "udp" && o.size < 16)
         throw usage_error("udp needs --size of at least 16 bytes (the sequence number travels in the body)");
     if (o.tls && (o.mode == "udp" || o.mode == "idle"))
-        throw usage_error("--tls works with echo, upload, download and handshake");
+        throw usage_error("--tls works with echo, upload, download, handshake and connect");
+    if (o.batch && o.mode != "echo")
+        throw usage_error("--batch works with echo only");
     if (!o.cacert.empty() && !o.tls)
         throw usage_error("--cacert needs --tls");
-    if (o.mode == "echo" && o.size > (64u << 20))
+    if ((o.mode == "echo" || o.mode == "connect") && o.size > (64u << 20))
         throw usage_error("echo bodies are limited to 64 MiB here");
     return o;
 }
@@ -195,6 +204,8 @@ int main(int argc, char** argv)
             run_download(o, r);
         else if (o.mode == "handshake")
             run_handshake(o, r);
+        else if (o.mode == "connect")
+            run_connect(o, r);
         else
             run_idle(o, r);
     } catch (const connect_error& e) {

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
@@ -70,6 +71,61 @@ void append_request(std::string& out, std::string_view header_json, std::span<co
     out.append(reinterpret_cast<const char*>(prefix.data()), prefix.size());
     out += header_json;
     out.append(body.data(), body.size());
+}
+
+namespace {
+
+/// A JSON string's text that needs no escaping and is short enough for
+/// the stack buffer of append_ok_reply_header.
+bool is_plain_short(std::string_view text) noexcept
+{
+    constexpr std::size_t max_plain = 64;
+    return text.size() <= max_plain && std::all_of(text.begin(), text.end(), [](char c) {
+               const auto u = static_cast<unsigned char>(c);
+               return u >= 0x20 && u != '"' && u != '\\' && u < 0x80;
+           });
+}
+
+char* put(char* at, std::string_view text) noexcept
+{
+    return std::copy(text.begin(), text.end(), at);
+}
+
+} // namespace
+
+void append_ok_reply_header(std::string& out, std::string_view op, const boost::json::value* id, std::uint64_t body_size)
+{
+    const bool plain_id = !id || id->is_int64() || id->is_uint64() || (id->is_string() && is_plain_short(id->get_string()));
+    if (op.empty() || !is_plain_short(op) || !plain_id) {
+        reply_writer reply(out);
+        reply.begin(op, id, true);
+        reply.end(body_size);
+        return;
+    }
+    // prefix, {"status":"ok","op":"OP","id":ID,"size":SIZE}, each part bounded above
+    constexpr std::size_t max_digits = 20; // of a 64-bit integer, sign included
+    std::array<char, 256> frame; // filled as far as `at` goes
+    char* const header = frame.data() + prefix_bytes;
+    char* at = put(header, R"({"status":"ok","op":")");
+    at = put(at, op);
+    *at++ = '"';
+    if (id) {
+        at = put(at, R"(,"id":)");
+        if (id->is_string()) {
+            *at++ = '"';
+            at = put(at, id->get_string());
+            *at++ = '"';
+        } else if (id->is_int64()) {
+            at = std::to_chars(at, at + max_digits, id->get_int64()).ptr;
+        } else {
+            at = std::to_chars(at, at + max_digits, id->get_uint64()).ptr;
+        }
+    }
+    at = put(at, R"(,"size":)");
+    at = std::to_chars(at, at + max_digits, body_size).ptr;
+    *at++ = '}';
+    store_u32_be(reinterpret_cast<unsigned char*>(frame.data()), static_cast<std::uint32_t>(at - header));
+    out.append(frame.data(), at);
 }
 
 void reply_writer::key(std::string_view k)

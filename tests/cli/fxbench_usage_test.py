@@ -20,7 +20,7 @@ class Usage(unittest.TestCase):
     def test_help_exits_0_and_lists_the_options(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0, r.stderr)
-        for word in ("echo", "udp", "upload", "download", "idle", "handshake", "--tls", "--cacert", "--connections", "--pipeline", "--window",
+        for word in ("echo", "udp", "upload", "download", "idle", "handshake", "connect", "--batch", "--tls", "--cacert", "--connections", "--pipeline", "--window",
                      "--size", "--seconds", "--warmup", "--udp-timeout", "--raw-ping", "--pid", "--json",
                      "Exit status"):
             self.assertIn(word, r.stdout)
@@ -46,6 +46,8 @@ class Usage(unittest.TestCase):
             (("echo", "--port"), "--port"),          # a value is missing
             (("udp", "-s", "8"), "--size"),          # too small for the sequence number
             (("echo", "-s", "1G"), "64 MiB"),
+            (("connect", "-s", "1G"), "64 MiB"),
+            (("udp", "--batch"), "--batch"),
             (("udp", "--tls"), "--tls"),             # TLS is for the TCP modes
             (("idle", "--tls"), "--tls"),
             (("echo", "--cacert", __file__), "--cacert needs --tls"),

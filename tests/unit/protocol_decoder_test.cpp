@@ -106,8 +106,7 @@ decoded_frame copy_header(const request_header& h)
         d.id = json::value(*h.id, json::storage_ptr{});
     d.field_error = h.field_error;
     d.size = h.size;
-    BOOST_REQUIRE(h.fields != nullptr);
-    d.fields = json::object(*h.fields, json::storage_ptr{});
+    d.fields = fields_copy(h); // whichever path of the parser read it
     return d;
 }
 

@@ -9,6 +9,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
@@ -442,6 +443,23 @@ BOOST_AUTO_TEST_CASE(uppercases_ascii_only, *boost::unit_test::timeout(10))
     }
 }
 
+BOOST_AUTO_TEST_CASE(uppercases_every_length_through_blocks_and_tail, *boost::unit_test::timeout(10))
+{
+    // upper_ascii works in 16-byte blocks, then byte by byte: every split of the two.
+    for (std::size_t n = 0; n <= 50; ++n) {
+        std::string from;
+        for (std::size_t i = 0; i < n; ++i)
+            from += static_cast<char>("az{`@A\xe1q"[i % 8]);
+        std::string to(n, '#');
+        fxd::services::upper_ascii({from.data(), n}, {to.data(), n});
+        std::string want = from;
+        for (auto& c : want)
+            if (c >= 'a' && c <= 'z')
+                c = static_cast<char>(c - 32);
+        BOOST_TEST(to == want, "length " << n);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(uppercases_in_place, *boost::unit_test::timeout(10))
 {
     std::string s = "hello, Wörld! \xff\x00z";
@@ -480,6 +498,39 @@ BOOST_AUTO_TEST_CASE(echo_reply_carries_the_uppercased_body_and_the_id, *boost::
     for (int i = 0; i < 256; ++i) {
         const int want = (i >= 'a' && i <= 'z') ? i - 32 : i;
         BOOST_TEST(static_cast<unsigned char>(r.body[i]) == want, "byte " << i);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_ok_reply_header_shortcut_writes_what_reply_writer_writes, *boost::unit_test::timeout(10))
+{
+    const std::vector<json::value> ids = {
+        json::value(nullptr), // stands for no id
+        json::value(7),
+        json::value(-5),
+        json::value(std::numeric_limits<std::int64_t>::min()),
+        json::value(std::numeric_limits<std::uint64_t>::max()),
+        json::value("r-1"),
+        json::value(""),
+        json::value("quote \" and back\\slash"),
+        json::value("\xc3\xa9"),
+        json::value(std::string(64, 'i')),
+        json::value(std::string(65, 'i')),
+        json::value(std::string(5000, 'i')),
+    };
+    const std::vector<std::string> ops = {"echo", "ping", "", "o\"p", std::string(65, 'o')};
+    for (const auto& op : ops) {
+        for (const auto& id : ids) {
+            for (const std::uint64_t size : {std::uint64_t{0}, std::uint64_t{64}, std::numeric_limits<std::uint64_t>::max()}) {
+                const json::value* id_ptr = id.is_null() ? nullptr : &id;
+                std::string want = "before";
+                reply_writer w(want);
+                w.begin(op, id_ptr, true);
+                w.end(size);
+                std::string got = "before";
+                append_ok_reply_header(got, op, id_ptr, size);
+                BOOST_TEST(got == want, "op " << op << ", id " << json::serialize(id) << ", size " << size);
+            }
+        }
     }
 }
 

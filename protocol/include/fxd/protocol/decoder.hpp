@@ -29,18 +29,38 @@ struct decoder_limits {
 
 /// Parses one header's JSON text and checks the fields every op shares.
 /// Keeps its memory between calls, so steady-state parsing allocates nothing.
+///
+/// Two paths give the same answer: a scanner for the common shape (one flat
+/// object of short ASCII strings without escapes, unsigned integers up to 19
+/// digits and booleans, no key twice, at most max_flat_members) that reads it
+/// in place, and Boost.JSON for everything else. The scanner gives up on
+/// anything it does not fully understand, and fuzz_header checks both paths
+/// against each other on the same text.
 class header_parser {
 public:
+    static constexpr std::size_t max_flat_members = 8;
+
     explicit header_parser(std::size_t max_depth = 32);
     header_parser(const header_parser&) = delete;
     header_parser& operator=(const header_parser&) = delete;
 
-    /// On success the returned header views this parser's storage until the next call.
-    /// Fails with bad_header when the text is not a UTF-8 JSON object or `size` is
-    /// not a non-negative integer.
+    /// On success the returned header views this parser's storage and the
+    /// text until the next call. Fails with bad_header when the text is not a
+    /// UTF-8 JSON object or `size` is not a non-negative integer.
     bool parse(std::string_view json_text, request_header& out, errc& error);
 
+    /// The same with Boost.JSON alone (out.fields is always set): the
+    /// reference the fuzzers hold the fast path to.
+    bool parse_general(std::string_view json_text, request_header& out, errc& error);
+
 private:
+    enum class scan { taken, bad_size, declined };
+    scan scan_flat(std::string_view json_text, request_header& out);
+    bool parse_tree(std::string_view json_text, request_header& out, errc& error);
+    void recycle_storage() noexcept;
+
+    std::size_t max_depth_;
+    std::array<header_member, max_flat_members> members_{};
     std::array<unsigned char, 2048> initial_arena_{};
     /// Made anew for each header: Boost 1.81's release() keeps doubling the
     /// next block size, so a reused arena asked for gigabytes after a few
@@ -49,6 +69,7 @@ private:
     std::array<unsigned char, 1024> parser_stack_{};
     boost::json::parser parser_;
     boost::json::value value_;
+    boost::json::value id_value_; ///< the fast path's id (a long string id lives in the arena)
 };
 
 class decoder {

@@ -19,6 +19,13 @@ void append_json_string(std::string& out, std::string_view text);
 /// Appends a whole request frame: prefix, the header text as given, body.
 void append_request(std::string& out, std::string_view header_json, std::span<const char> body = {});
 
+/// Appends the prefix and header of an ok reply that has no fields but op,
+/// id and size (echo's and ping's), byte for byte what reply_writer's
+/// begin(op, id, true) and end(body_size) write, but assembled on the stack
+/// and appended at once. Ids and ops that need escaping, or are long, go
+/// through reply_writer.
+void append_ok_reply_header(std::string& out, std::string_view op, const boost::json::value* id, std::uint64_t body_size);
+
 /// Writes one reply frame into an output string, field by field.
 /// Usage: begin(), any number of field calls, end(body_size), then append the body.
 class reply_writer {
