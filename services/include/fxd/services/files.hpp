@@ -4,11 +4,13 @@
 /// client's name never becomes a path. Uploads stream into a private blob and
 /// are published by rename after fsync; metadata lives in the catalog.
 /// Every call except upload::write blocks (fsync, SQLite): call it from the
-/// worker pool. upload::write only copies into the page cache.
+/// worker pool. upload::write only copies into the page cache; the SHA-256
+/// of an upload is computed behind it by local_files' small hashing pool
+/// (reading back from the page cache), which also starts the write-back.
 
 #include <fxd/protocol/names.hpp>
 #include <fxd/services/file_catalog.hpp>
-#include <fxd/util/sha256.hpp>
+#include <fxd/util/trailing_hash.hpp>
 #include <fxd/util/unique_fd.hpp>
 
 #include <atomic>
@@ -54,14 +56,17 @@ public:
 
 private:
     friend class local_files;
-    upload(local_files& owner, util::unique_fd dir, util::unique_fd file, upload_record record, std::uint64_t received);
+    upload(local_files& owner, util::unique_fd dir, util::unique_fd file, upload_record record, std::uint64_t received,
+           util::trailing_hash hash);
 
     local_files& owner_;
     util::unique_fd dir_;
     util::unique_fd file_;
     upload_record record_;
     std::uint64_t received_ = 0;
-    util::sha256 hash_;
+    /// SHA-256 of the blob from byte 0 (a resumed partial's bytes too),
+    /// hashed by owner_'s pool as the bytes are written; commit catches up.
+    util::trailing_hash hash_;
     bool finished_ = false; ///< committed, kept as partial or removed
 };
 
@@ -173,6 +178,8 @@ private:
     std::set<std::string> active_;
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
+    /// Hashes uploads off the event loop: a few threads, whatever the number of uploads.
+    util::trailing_hash_pool hashers_;
 };
 
 } // namespace fxd::services
