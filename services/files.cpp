@@ -417,11 +417,8 @@ void local_files::abandon(upload& up)
 file_status local_files::commit_now(upload& up, const std::optional<std::string>& expected_sha256,
                                     file_record& published, std::optional<std::int64_t> mtime)
 {
-    const std::string sha = up.hash_.finish_hex(up.received_);
-    if (expected_sha256 && *expected_sha256 != sha) {
-        discard(up);
-        return file_status::checksum_mismatch;
-    }
+    // The fsync first: while it waits for the disk, the hashing pool goes on
+    // with whatever it has not reached yet (it lags when the CPUs are busy).
     if (::fsync(up.file_.get()) != 0) {
         const int err = errno;
         discard(up);
@@ -429,6 +426,11 @@ file_status local_files::commit_now(upload& up, const std::optional<std::string>
             return file_status::storage_full;
         errno = err;
         throw_errno("fsync upload");
+    }
+    const std::string sha = up.hash_.finish_hex(up.received_);
+    if (expected_sha256 && *expected_sha256 != sha) {
+        discard(up);
+        return file_status::checksum_mismatch;
     }
     std::optional<partial_record> stale;
     std::optional<file_status> failed;

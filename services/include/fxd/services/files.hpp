@@ -99,11 +99,12 @@ public:
     };
     /// Checks the user's limits and the offset, records the upload (from then
     /// on its size counts against the quota until it ends, whichever way),
-    /// then opens a fresh blob or takes over the partial (hashing the bytes it
-    /// holds, so the final SHA-256 covers the whole file).
+    /// then opens a fresh blob or takes over the partial (its bytes are hashed
+    /// in the background while the rest arrives, so the final SHA-256 covers
+    /// the whole file).
     begun begin_upload(const std::string& user, const std::string& name, std::uint64_t size, std::uint64_t offset,
                        const limits& allowed);
-    /// fsync, rename into place, fsync the folder, record. checksum_mismatch
+    /// fsync, finish the SHA-256, rename into place, fsync the folder, record. checksum_mismatch
     /// (nothing stored) when expected_sha256 is given and differs. The file's
     /// mtime is the client's (the upload's optional mtime field), else now.
     file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
