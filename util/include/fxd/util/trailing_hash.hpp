@@ -39,8 +39,6 @@ public:
     /// Throws std::system_error when the descriptor cannot be duplicated.
     trailing_hash follow(int fd, std::uint64_t present);
 
-    std::size_t threads() const noexcept { return threads_.size(); }
-
     /// The shared state of one followed file (defined in trailing_hash.cpp).
     struct follower;
 
