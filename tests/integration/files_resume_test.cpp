@@ -1,6 +1,7 @@
 // Interrupted uploads against the real daemon: kept as a partial, resumed
-// (once or in steps), a replacement cut short keeps the old version, a fresh
-// upload or a delete over a partial, partial_ttl_s, and bad_offset.
+// (once or in steps; a large one in small pieces, its partial hashed as held
+// while the rest arrives), a replacement cut short keeps the old version, a
+// fresh upload or a delete over a partial, partial_ttl_s, and bad_offset.
 
 #include "daemon_process.hpp"
 #include "files.hpp"
@@ -13,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -85,6 +87,53 @@ BOOST_AUTO_TEST_CASE(an_upload_interrupted_twice_resumes_in_steps_and_hashes_the
     const auto r = upload_resume(conn, "steps.bin", whole, second, std::nullopt);
     check_upload_ok(r, "steps.bin", whole.size(), sha256_of(whole));
     BOOST_TEST(same_bytes(download(conn, "steps.bin").body, whole));
+}
+
+BOOST_AUTO_TEST_CASE(a_large_resumed_upload_hashes_the_partials_bytes_and_the_rest, *utf::timeout(300))
+{
+    // The partial's bytes are read back and hashed while the rest arrives (in
+    // many small reads); the digest covers the whole file either way.
+    daemon_process fxd(fast());
+    auto conn = user_session(fxd.tcp_port(), "alice", 120s);
+    const std::uint64_t total = 36 * MiB + 999;
+    const std::uint64_t cut = 21 * MiB + 13;
+    const pattern p{403};
+    const std::string whole = p.bytes(0, total);
+    const std::string sha = sha256_of(whole);
+    const auto folder = user_folder(fxd, "alice");
+
+    for (const bool announced : {true, false}) {
+        const std::string name = announced ? "with.bin" : "without.bin";
+        const std::optional<std::string> given = announced ? std::optional(sha) : std::nullopt;
+        interrupt_upload(fxd, "alice", name, whole, cut, given);
+        BOOST_TEST(eventually([&] { return num(stat_file(conn, name), "partial") == static_cast<std::int64_t>(cut); }));
+        conn.send_raw(upload_prefix(name, total, cut, given));
+        send_pattern_in_small_pieces(conn, p, cut, total);
+        check_upload_ok(conn.receive(), name, total, sha);
+        const auto d = download_streamed(conn, name);
+        BOOST_TEST(d.bytes == total, name);
+        BOOST_TEST(d.sha == sha, name);
+    }
+
+    // The digest is of the partial's bytes as held, not of what was sent
+    // first: one byte changed on disk while the partial waits is seen.
+    std::string changed = whole;
+    const std::size_t at = MiB + 7;
+    changed[at] = static_cast<char>(changed[at] ^ 1);
+    const auto hold_changed_partial = [&] {
+        interrupt_upload(fxd, "alice", "changed.bin", whole, cut, std::nullopt);
+        BOOST_TEST(eventually([&] { return num(stat_file(conn, "changed.bin"), "partial") == static_cast<std::int64_t>(cut); }));
+        const auto blobs = blobs_in(folder);
+        BOOST_REQUIRE_EQUAL(blobs.size(), 1U);
+        std::fstream held(blobs.front(), std::ios::in | std::ios::out | std::ios::binary);
+        held.seekp(static_cast<std::streamoff>(at));
+        held.put(changed[at]);
+    };
+    hold_changed_partial();
+    check_upload_ok(upload_resume(conn, "changed.bin", whole, cut), "changed.bin", total, sha256_of(changed));
+    BOOST_TEST(delete_file(conn, "changed.bin").ok());
+    hold_changed_partial();
+    check_error(upload_resume(conn, "changed.bin", whole, cut, sha), "upload", "checksum_mismatch");
 }
 
 BOOST_AUTO_TEST_CASE(an_interrupted_replacement_keeps_the_old_version_and_reports_the_partial, *utf::timeout(120))

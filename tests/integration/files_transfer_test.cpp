@@ -1,7 +1,8 @@
 // Files against the real daemon, as the wire contract and issue 4 state them:
 // upload/download round trips (0 bytes, 1 byte, 3 MiB + 17, a large streamed
 // file with the daemon's memory checked to stay flat), sha256 match and
-// mismatch, download offsets, list order, stat, delete, the old version
+// mismatch (also of a large body in small pieces, hashed behind the writes),
+// download offsets, list order, stat, delete, the old version
 // readable during a replacing upload, concurrent uploads of one name, and the
 // stats counters. FXD_BIG_TESTS=1 makes the streamed file 512 MiB.
 
@@ -190,6 +191,44 @@ BOOST_AUTO_TEST_CASE(a_sha256_mismatch_is_checksum_mismatch_stores_nothing_and_k
 
     // The same body with its right sha256 then goes through.
     check_upload_ok(upload(conn, "new.bin", flipped, sha256_of(flipped)), "new.bin", flipped.size(), sha256_of(flipped));
+}
+
+BOOST_AUTO_TEST_CASE(a_large_upload_in_small_pieces_is_hashed_whole_with_and_without_sha256, *utf::timeout(300))
+{
+    // The daemon hashes behind its writes, on other threads, and catches up
+    // at the end: past one turn of a hashing thread (32 MiB), through many
+    // hand-overs and write-back steps, in many small reads.
+    const std::uint64_t total = 40 * MiB + 4321;
+    const pattern p{0x5A17};
+    const std::string sha = p.sha(total);
+    daemon_process fxd(fast());
+    auto conn = user_session(fxd.tcp_port(), "alice", 120s);
+
+    conn.send_raw(upload_prefix("with.bin", total, std::nullopt, sha));
+    send_pattern_in_small_pieces(conn, p, 0, total);
+    check_upload_ok(conn.receive(), "with.bin", total, sha);
+
+    conn.send_raw(upload_prefix("without.bin", total, std::nullopt, std::nullopt));
+    send_pattern_in_small_pieces(conn, p, 0, total);
+    check_upload_ok(conn.receive(), "without.bin", total, sha);
+
+    // The last byte differs: only the catch-up at the end can see it.
+    conn.send_raw(upload_prefix("last.bin", total, std::nullopt, sha));
+    send_pattern_in_small_pieces(conn, p, 0, total - 1);
+    std::string last = p.bytes(total - 1, 1);
+    last[0] = static_cast<char>(last[0] ^ 1);
+    conn.send_raw(last);
+    check_error(conn.receive(), "upload", "checksum_mismatch");
+    check_error(stat_file(conn, "last.bin"), "stat", "not_found");
+
+    for (const std::string name : {"with.bin", "without.bin"}) {
+        const auto d = download_streamed(conn, name);
+        BOOST_TEST(d.ok, name);
+        BOOST_TEST(d.bytes == total, name);
+        BOOST_TEST(d.sha == sha, name);
+        BOOST_TEST(fxd::util::sha256_file(user_folder(fxd, "alice") / name) == sha, name);
+    }
+    BOOST_TEST(eventually([&] { return blobs_in(user_folder(fxd, "alice")).empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_sha256_is_bad_request_and_the_body_is_skipped, *utf::timeout(60))

@@ -16,12 +16,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace fxd::test {
 
@@ -177,6 +179,21 @@ void send_pattern(connection& conn, const pattern& p, std::uint64_t from, std::u
         chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(MiB, to - at)));
         p.fill(at, chunk.data(), chunk.size());
         conn.send_raw(chunk);
+    }
+}
+
+void send_pattern_in_small_pieces(connection& conn, const pattern& p, std::uint64_t from, std::uint64_t to)
+{
+    constexpr std::array<std::size_t, 6> sizes{1, 7, 4097, 65521, 12345, 30011};
+    std::string chunk;
+    std::uint64_t at = from;
+    for (std::size_t i = 0; at < to; ++i) {
+        chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(sizes[i % sizes.size()], to - at)));
+        p.fill(at, chunk.data(), chunk.size());
+        conn.send_raw(chunk);
+        at += chunk.size();
+        if (i % 64 == 63)
+            std::this_thread::sleep_for(1ms);
     }
 }
 

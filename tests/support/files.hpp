@@ -90,6 +90,10 @@ client::reply upload_resume(client::connection& conn, std::string_view name, std
 /// Sends bytes [from, to) of a pattern in 1 MiB pieces.
 void send_pattern(client::connection& conn, const pattern& p, std::uint64_t from, std::uint64_t to);
 
+/// Sends bytes [from, to) of a pattern in pieces of odd sizes, most of them
+/// small, pausing now and then, so the daemon gets the body in many small reads.
+void send_pattern_in_small_pieces(client::connection& conn, const pattern& p, std::uint64_t from, std::uint64_t to);
+
 /// Like send_pattern, in small pieces, stopping when the server answers or
 /// closes first; returns the bytes sent.
 std::uint64_t send_pattern_until_answer(client::connection& conn, const pattern& p, std::uint64_t from, std::uint64_t to);

@@ -6,6 +6,7 @@
 #include <fxd/util/resumable_sha256.hpp>
 #include <fxd/util/sha256.hpp>
 #include <fxd/util/time.hpp>
+#include <fxd/util/trailing_hash.hpp>
 #include <fxd/util/unique_fd.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -16,14 +17,18 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 namespace util = fxd::util;
@@ -302,6 +307,111 @@ BOOST_AUTO_TEST_CASE(a_missing_file_or_a_bad_descriptor_throws, *utf::timeout(10
     BOOST_CHECK_THROW(util::sha256_file(fs::path("/nonexistent/fxd/file")), std::system_error);
     util::sha256 h;
     BOOST_CHECK_THROW(util::hash_file(-1, 1, h), std::system_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(util_trailing_hash)
+
+namespace {
+
+/// Appends `content` to fd in pieces whose sizes cycle through odd values,
+/// telling the hash after each one, with a pause now and then so the pool
+/// sometimes catches up and sometimes lags.
+void write_in_pieces(int fd, std::string_view content, util::trailing_hash& hash, std::uint64_t already = 0)
+{
+    constexpr std::array<std::size_t, 7> sizes{1, 4095, 4097, 65536, 300001, 3, 2 << 20};
+    std::size_t at = 0;
+    for (std::size_t i = 0; at < content.size(); ++i) {
+        const std::size_t n = std::min(sizes[i % sizes.size()], content.size() - at);
+        BOOST_REQUIRE(::write(fd, content.data() + at, n) == static_cast<ssize_t>(n));
+        at += n;
+        hash.written(already + at);
+        if (i % 16 == 15)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(hashes_every_byte_written_in_pieces_of_any_size, *utf::timeout(60))
+{
+    // Past one turn of a pool thread (32 MiB) and many write-back steps.
+    const std::string content = patterned(41 * (1 << 20) + 4321);
+    const temp_file file("");
+    const util::unique_fd fd(::open(file.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    BOOST_REQUIRE(fd);
+    util::trailing_hash_pool pool(2);
+    auto hash = pool.follow(fd.get(), 0);
+    write_in_pieces(fd.get(), content, hash);
+    BOOST_TEST(hash.finish_hex(content.size()) == util::sha256_hex(content));
+    BOOST_CHECK_THROW(hash.finish_hex(content.size()), std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_resumed_file_hashes_the_bytes_already_there_first, *utf::timeout(60))
+{
+    const std::string content = patterned(12 * (1 << 20) + 77);
+    const std::size_t present = 5 * (1 << 20) + 3;
+    const temp_file file(content.substr(0, present));
+    const util::unique_fd fd(::open(file.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    BOOST_REQUIRE(fd);
+    util::trailing_hash_pool pool(1);
+    auto hash = pool.follow(fd.get(), present);
+    write_in_pieces(fd.get(), std::string_view(content).substr(present), hash, present);
+    BOOST_TEST(hash.finish_hex(content.size()) == util::sha256_hex(content));
+}
+
+BOOST_AUTO_TEST_CASE(files_share_one_thread_and_a_dropped_one_stops_nobody, *utf::timeout(60))
+{
+    const std::string a = patterned(9 * (1 << 20) + 1);
+    const std::string b = a.substr(1) + "b";
+    const temp_file fa(""), fb(""), fc("");
+    const util::unique_fd da(::open(fa.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    const util::unique_fd db(::open(fb.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    const util::unique_fd dc(::open(fc.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    BOOST_REQUIRE(da);
+    BOOST_REQUIRE(db);
+    BOOST_REQUIRE(dc);
+    util::trailing_hash_pool pool(1);
+    auto ha = pool.follow(da.get(), 0);
+    auto hb = pool.follow(db.get(), 0);
+    {
+        auto dropped = pool.follow(dc.get(), 0);
+        write_in_pieces(dc.get(), a, dropped); // never finished: cancelled when it goes
+    }
+    for (std::size_t at = 0; at < a.size(); at += 1 << 20) {
+        const std::size_t n = std::min<std::size_t>(1 << 20, a.size() - at);
+        BOOST_REQUIRE(::write(da.get(), a.data() + at, n) == static_cast<ssize_t>(n));
+        ha.written(at + n);
+        BOOST_REQUIRE(::write(db.get(), b.data() + at, n) == static_cast<ssize_t>(n));
+        hb.written(at + n);
+    }
+    BOOST_TEST(hb.finish_hex(b.size()) == util::sha256_hex(b));
+    BOOST_TEST(ha.finish_hex(a.size()) == util::sha256_hex(a));
+}
+
+BOOST_AUTO_TEST_CASE(finish_hashes_what_a_stopped_pool_left, *utf::timeout(60))
+{
+    const std::string content = patterned(20 * (1 << 20) + 9);
+    const temp_file file("");
+    const util::unique_fd fd(::open(file.path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    BOOST_REQUIRE(fd);
+    auto pool = std::make_unique<util::trailing_hash_pool>(2);
+    auto hash = pool->follow(fd.get(), 0);
+    write_in_pieces(fd.get(), content, hash);
+    pool.reset();
+    BOOST_TEST(hash.finish_hex(content.size()) == util::sha256_hex(content));
+}
+
+BOOST_AUTO_TEST_CASE(a_file_shorter_than_the_bytes_to_hash_is_an_error, *utf::timeout(30))
+{
+    const std::string content = patterned(3 * (1 << 20));
+    const temp_file file(content);
+    const util::unique_fd fd(::open(file.path.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(fd);
+    util::trailing_hash_pool pool(1);
+    auto hash = pool.follow(fd.get(), content.size());
+    BOOST_CHECK_THROW(hash.finish_hex(content.size() + 10), util::file_too_short);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,11 +4,13 @@
 /// client's name never becomes a path. Uploads stream into a private blob and
 /// are published by rename after fsync; metadata lives in the catalog.
 /// Every call except upload::write blocks (fsync, SQLite): call it from the
-/// worker pool. upload::write only copies into the page cache.
+/// worker pool. upload::write only copies into the page cache; the SHA-256
+/// of an upload is computed behind it by local_files' small hashing pool
+/// (reading back from the page cache), which also starts the write-back.
 
 #include <fxd/protocol/names.hpp>
 #include <fxd/services/file_catalog.hpp>
-#include <fxd/util/sha256.hpp>
+#include <fxd/util/trailing_hash.hpp>
 #include <fxd/util/unique_fd.hpp>
 
 #include <atomic>
@@ -54,14 +56,17 @@ public:
 
 private:
     friend class local_files;
-    upload(local_files& owner, util::unique_fd dir, util::unique_fd file, upload_record record, std::uint64_t received);
+    upload(local_files& owner, util::unique_fd dir, util::unique_fd file, upload_record record, std::uint64_t received,
+           util::trailing_hash hash);
 
     local_files& owner_;
     util::unique_fd dir_;
     util::unique_fd file_;
     upload_record record_;
     std::uint64_t received_ = 0;
-    util::sha256 hash_;
+    /// SHA-256 of the blob from byte 0 (a resumed partial's bytes too),
+    /// hashed by owner_'s pool as the bytes are written; commit catches up.
+    util::trailing_hash hash_;
     bool finished_ = false; ///< committed, kept as partial or removed
 };
 
@@ -94,11 +99,12 @@ public:
     };
     /// Checks the user's limits and the offset, records the upload (from then
     /// on its size counts against the quota until it ends, whichever way),
-    /// then opens a fresh blob or takes over the partial (hashing the bytes it
-    /// holds, so the final SHA-256 covers the whole file).
+    /// then opens a fresh blob or takes over the partial (its bytes are hashed
+    /// in the background while the rest arrives, so the final SHA-256 covers
+    /// the whole file).
     begun begin_upload(const std::string& user, const std::string& name, std::uint64_t size, std::uint64_t offset,
                        const limits& allowed);
-    /// fsync, rename into place, fsync the folder, record. checksum_mismatch
+    /// fsync, finish the SHA-256, rename into place, fsync the folder, record. checksum_mismatch
     /// (nothing stored) when expected_sha256 is given and differs. The file's
     /// mtime is the client's (the upload's optional mtime field), else now.
     file_status commit(upload& up, const std::optional<std::string>& expected_sha256, file_record& published,
@@ -171,6 +177,8 @@ private:
     std::set<std::string> active_;
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
+    /// Hashes uploads off the event loop: a few threads, whatever the number of uploads.
+    util::trailing_hash_pool hashers_;
 };
 
 /// The quota and file-count checks for an upload of `size` bytes of name
