@@ -193,12 +193,12 @@ std::string object_files::fresh_key() const
 
 void object_files::fail(std::string_view what, const std::exception& e)
 {
-    const std::string why = std::string(what) + ": " + e.what();
     {
+        // /readyz shows it without a login: the store's answer, not whose file it was.
         std::lock_guard lock(health_mutex_);
-        failing_ = why;
+        failing_ = e.what();
     }
-    throw store_failure(why);
+    throw store_failure(std::string(what) + ": " + e.what());
 }
 
 void object_files::answered()

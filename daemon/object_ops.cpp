@@ -19,9 +19,9 @@ void dispatcher::reply_store_failure(std::string& out, const protocol::request_h
     log_.warn("{}", what);
     const bool upload = request.operation == protocol::op::upload;
     reply_error(out, &request, errc::storage_unavailable,
-                upload ? "the object store cannot be reached; try again later (the whole parts stored are kept: stat "
-                         "the name and resume)"
-                       : "the object store cannot be reached; try again later");
+                upload ? "the object store failed or did not answer; try again later (any whole parts stored are "
+                         "kept: stat the name and resume)"
+                       : "the object store failed or did not answer; try again later");
 }
 
 boost::asio::awaitable<upload_handle>
