@@ -1,4 +1,5 @@
 #include "object_files.hpp"
+#include "logging.hpp"
 
 #include <fxd/s3/client.hpp>
 #include <fxd/util/hex.hpp>
@@ -93,12 +94,10 @@ std::optional<std::int64_t> parse_timestamp(const std::string& text)
     return static_cast<std::int64_t>(::timegm(&tm));
 }
 
+/// user/name for logs, the name escaped as every log line escapes it.
 std::string printable_key(const std::string& user, const std::string& name)
 {
-    std::string out = user + "/";
-    for (const unsigned char c : name)
-        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-    return out;
+    return user + "/" + escape_for_log(name);
 }
 
 } // namespace
