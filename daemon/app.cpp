@@ -90,6 +90,10 @@ hashes, files, partial uploads) into an empty PostgreSQL one.
 Without --config the built-in defaults apply: TCP 127.0.0.1:7070, UDP
 127.0.0.1:7071, storage in ./var. config/fxd.json lists every key.
 
+storage.backend=s3 keeps file bodies in an S3-compatible bucket (s3.endpoint,
+s3.bucket; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or
+s3.credentials_file) instead of storage.dir/users (docs/s3.md).
+
 The admin listener (HTTP, 127.0.0.1:9470 by default; admin.enabled=false
 turns it off) serves /metrics (Prometheus), /healthz, /readyz and /status.
 
