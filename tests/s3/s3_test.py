@@ -274,7 +274,8 @@ def the_store_named(body):
 def case_roundtrip(fxd, backend="s3"):
     """Sizes around the part size, whole and ranged downloads, one object each."""
     def body(setup):
-        node = setup.instance()
+        # Uploads may be larger than 10000 parts here, so that S3's own limit is what refuses.
+        node = setup.instance(extra=[f"limits.max_upload_bytes={20000 * PART}"])
         setup.register(node)
         files = {"empty.bin": b"", "small.bin": os.urandom(MIB + 7), "one_part.bin": os.urandom(PART),
                  "parts_and_tail.bin": os.urandom(3 * PART + 12345)}
@@ -299,6 +300,15 @@ def case_roundtrip(fxd, backend="s3"):
             # Past the end is refused as for the local backend.
             bad, _ = c.call("download", name="small.bin", offset=MIB + 8)
             assert bad["status"] == "error" and bad["code"] == "bad_offset", bad
+        if backend == "s3":
+            # A size that needs more than the 10000 parts S3 takes: refused before
+            # any byte moves; the daemon goes on serving.
+            with setup.client(node) as probe:
+                probe.send_raw(header_frame({"op": "upload", "id": 5, "name": "huge.bin", "size": 10000 * PART + 1}))
+                refused, _ = probe.read_reply()
+            assert refused["status"] == "error" and refused["code"] == "body_too_large", refused
+            with setup.client(node) as c:
+                assert c.stat("huge.bin") is None
         setup.check_bucket([len(d) for d in files.values()])
         # The catalog and the bucket outlive the process.
         node.stop()
@@ -362,6 +372,15 @@ def case_resume_other_instance(fxd, backend="s3"):
                     refused, _ = probe.read_reply()
                 assert refused["status"] == "error" and refused["code"] == "bad_offset", refused
                 assert refused["partial"] == kept, refused
+            # The partial's offset with another size is not a resume of it: refused,
+            # and the partial stays as it was.
+            with setup.client(b) as probe:
+                probe.send_raw(header_frame({"op": "upload", "id": 9, "name": "big.bin", "size": len(data) + 1,
+                                             "offset": kept}))
+                refused, _ = probe.read_reply()
+            assert refused["status"] == "error" and refused["code"] == "bad_offset", refused
+            assert refused["partial"] == kept, refused
+            assert held_partial(c, "big.bin") == kept
             resume(c, setup, "big.bin", data, kept)
         with setup.client(a) as c:
             info = c.stat("big.bin")
