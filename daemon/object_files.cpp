@@ -235,7 +235,7 @@ object_files::admitted object_files::admit_now(const std::string& user, const st
 {
     admitted a;
     std::lock_guard admitting(admit_mutex_);
-    catalog_.exclusive("admit/" + user, [&] {
+    catalog_.exclusive(services::admit_lock(user), [&] {
         auto partial = catalog_.find_partial(user, name);
         const auto state = partial ? from_text(partial->multipart) : std::nullopt;
         const bool resuming = offset != 0 && state && partial->bytes == offset && partial->size == size &&
@@ -368,7 +368,7 @@ asio::awaitable<file_status> object_files::commit(object_upload& up, std::option
     const auto& file = published;
     const replaced r = co_await workers_.run([catalog, &record, &file] {
         replaced out;
-        catalog->exclusive("name/" + record.user + "/" + record.name, [&] {
+        catalog->exclusive(services::name_lock(record.user, record.name), [&] {
             out.previous = catalog->find_file(record.user, record.name);
             out.stale = catalog->find_partial(record.user, record.name);
             catalog->publish(record, file);
@@ -460,7 +460,7 @@ asio::awaitable<s3::object_stream> object_files::read(const std::string& key, st
 object_files::removed object_files::remove_now(const std::string& user, const std::string& name)
 {
     removed r;
-    catalog_.exclusive("name/" + user + "/" + name, [&] {
+    catalog_.exclusive(services::name_lock(user, name), [&] {
         const auto file = catalog_.find_file(user, name);
         const auto partial = catalog_.find_partial(user, name);
         if (file) {

@@ -101,13 +101,6 @@ std::vector<std::string> folder_entries(int dir)
     return names;
 }
 
-/// The cluster-wide lock of one name: publishing, opening for download and
-/// deleting it take turns.
-std::string name_lock(const std::string& user, const std::string& name)
-{
-    return "name/" + user + "/" + name;
-}
-
 std::string printable(const std::string& name)
 {
     std::string out;
@@ -276,7 +269,7 @@ std::optional<local_files::begun> local_files::admit(const std::string& user, co
     // Checking the limits and recording the upload are one step, against
     // this process's other threads and against other instances.
     std::lock_guard admitting(admit_mutex_);
-    catalog_.exclusive("admit/" + user, [&] {
+    catalog_.exclusive(admit_lock(user), [&] {
         a.partial = catalog_.find_partial(user, name);
         const bool resuming = offset != 0 && a.partial && a.partial->bytes == offset && a.partial->size == size;
         if (const auto over = over_user_limits(catalog_, user, name, size, resuming ? a.partial : std::nullopt, allowed)) {
@@ -809,6 +802,16 @@ void local_files::renormalize_names(std::vector<std::string>& done)
         done.push_back("renamed a partial of " + printable(p.name) + " of user " + user + " to its NFC spelling " +
                        printable(*nfc));
     }
+}
+
+std::string name_lock(const std::string& user, const std::string& name)
+{
+    return "name/" + user + "/" + name;
+}
+
+std::string admit_lock(const std::string& user)
+{
+    return "admit/" + user;
 }
 
 } // namespace fxd::services

@@ -187,4 +187,10 @@ std::optional<file_status> over_user_limits(file_catalog& catalog, const std::st
                                             std::uint64_t size, const std::optional<partial_record>& resumed,
                                             const local_files::limits& allowed);
 
+/// The cluster-wide lock (file_catalog::exclusive) of one name: publishing,
+/// opening for download and deleting it take turns, whichever backend.
+std::string name_lock(const std::string& user, const std::string& name);
+/// The lock under which a user's limits are checked and an upload recorded.
+std::string admit_lock(const std::string& user);
+
 } // namespace fxd::services
