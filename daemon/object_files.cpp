@@ -107,12 +107,12 @@ std::string printable_key(const std::string& user, const std::string& name)
 object_upload::object_upload(object_files& owner, services::upload_record record)
     : owner_(owner), record_(std::move(record))
 {
-    owner_.track(record_.blob);
+    owner_.active_.insert(record_.blob);
 }
 
 object_upload::~object_upload()
 {
-    owner_.untrack(record_.blob);
+    owner_.active_.erase(record_.blob);
 }
 
 std::string object_upload::progress() const
@@ -212,24 +212,6 @@ std::optional<std::string> object_files::unavailable_reason() const
     return failing_;
 }
 
-void object_files::track(const std::string& key)
-{
-    std::lock_guard lock(active_mutex_);
-    active_.insert(key);
-}
-
-void object_files::untrack(const std::string& key)
-{
-    std::lock_guard lock(active_mutex_);
-    active_.erase(key);
-}
-
-bool object_files::tracked(const std::string& key)
-{
-    std::lock_guard lock(active_mutex_);
-    return active_.contains(key);
-}
-
 object_files::admitted object_files::admit_now(const std::string& user, const std::string& name, std::uint64_t size,
                                                std::uint64_t offset, const services::local_files::limits& allowed)
 {
@@ -254,13 +236,13 @@ object_files::admitted object_files::admit_now(const std::string& user, const st
         // the row moves from partials to uploads (uploads first: a crash in
         // between leaves both, and the recovery makes them one partial again).
         a.record = {resuming ? partial->blob : fresh_key(), user, name, size, {}, resuming ? partial->multipart : ""};
-        track(a.record.blob);
+        active_.insert(a.record.blob);
         try {
             catalog_.begin_upload(a.record);
             if (resuming)
                 catalog_.remove_partial(user, name);
         } catch (...) {
-            untrack(a.record.blob);
+            active_.erase(a.record.blob);
             throw;
         }
         if (resuming)
@@ -503,7 +485,7 @@ std::vector<std::string> object_files::recover_now()
     std::vector<std::string> done;
     catalog_.exclusive("recover", [&] {
         for (const auto& u : catalog_.recoverable_uploads()) {
-            if (tracked(u.blob))
+            if (active_.contains(u.blob))
                 continue; // this process is still writing it
             const auto state = from_text(u.multipart);
             const std::uint64_t bytes = state ? stored_bytes(*state) : 0;
@@ -570,7 +552,7 @@ asio::awaitable<std::vector<std::string>> object_files::sweep_store(std::int64_t
         for (;;) {
             const auto page = co_await client_.list_multipart_uploads(bucket_, prefix_ + "blobs/", key_marker, id_marker);
             for (const auto& u : page.uploads) {
-                if (referenced.contains(u.key) || tracked(u.key) || !old_enough(u.initiated))
+                if (referenced.contains(u.key) || active_.contains(u.key) || !old_enough(u.initiated))
                     continue;
                 co_await client_.abort_multipart_upload(bucket_, u.key, u.upload_id);
                 lines.push_back("aborted an abandoned multipart upload of " + u.key);
@@ -584,7 +566,7 @@ asio::awaitable<std::vector<std::string>> object_files::sweep_store(std::int64_t
         for (;;) {
             const auto page = co_await client_.list_objects_v2(bucket_, prefix_ + "blobs/", token);
             for (const auto& o : page.objects) {
-                if (referenced.contains(o.key) || tracked(o.key) || !old_enough(o.last_modified))
+                if (referenced.contains(o.key) || active_.contains(o.key) || !old_enough(o.last_modified))
                     continue;
                 co_await client_.delete_object(bucket_, o.key);
                 lines.push_back("deleted an object no file refers to: " + o.key);

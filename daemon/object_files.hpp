@@ -165,9 +165,6 @@ private:
     /// Turns an S3 error into store_failure and remembers the store as failing.
     [[noreturn]] void fail(std::string_view what, const std::exception& e);
     void answered();
-    void track(const std::string& key);
-    void untrack(const std::string& key);
-    bool tracked(const std::string& key);
     std::vector<std::string> recover_now();
     boost::asio::awaitable<std::vector<std::string>> sweep_store(std::int64_t before);
     boost::asio::awaitable<void> abort_quietly(const std::string& key, const std::string& upload_id);
@@ -180,8 +177,7 @@ private:
     worker_pool& workers_;
     spdlog::logger& log_;
     std::mutex admit_mutex_;
-    std::mutex active_mutex_;
-    std::set<std::string> active_; ///< keys of uploads this process is writing
+    services::active_uploads active_;
     mutable std::mutex health_mutex_;
     std::optional<std::string> failing_; ///< the last failure, until the store answers again
     removed pending_;                    ///< queued by delete_later (loop thread only)

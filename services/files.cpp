@@ -139,19 +139,16 @@ upload::~upload()
 
 void local_files::track(const std::string& blob)
 {
-    std::lock_guard lock(active_mutex_);
     active_.insert(blob);
 }
 
 void local_files::untrack(const std::string& blob)
 {
-    std::lock_guard lock(active_mutex_);
     active_.erase(blob);
 }
 
 bool local_files::tracked(const std::string& blob)
 {
-    std::lock_guard lock(active_mutex_);
     return active_.contains(blob);
 }
 

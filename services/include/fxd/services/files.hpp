@@ -40,6 +40,31 @@ enum class file_status {
 
 class local_files;
 
+/// The keys (blob names, object keys) of the uploads this process is writing,
+/// shared between the loop and the workers: a recovery must not touch them.
+class active_uploads {
+public:
+    void insert(const std::string& key)
+    {
+        std::lock_guard lock(mutex_);
+        keys_.insert(key);
+    }
+    void erase(const std::string& key)
+    {
+        std::lock_guard lock(mutex_);
+        keys_.erase(key);
+    }
+    bool contains(const std::string& key) const
+    {
+        std::lock_guard lock(mutex_);
+        return keys_.contains(key);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::set<std::string> keys_;
+};
+
 /// One upload in progress. Destroying it without commit or keep_partial
 /// removes its blob (use the blocking calls of local_files from a worker).
 class upload {
@@ -172,9 +197,7 @@ private:
     /// Checking a user's limits and recording the upload are one step, so
     /// concurrent uploads (on other worker threads) see each other.
     std::mutex admit_mutex_;
-    /// Blobs of uploads this process is writing: a recovery must not touch them.
-    std::mutex active_mutex_;
-    std::set<std::string> active_;
+    active_uploads active_;
     std::atomic<std::uint64_t> bytes_stored_{0};
     std::atomic<std::uint64_t> partials_{0};
     /// Hashes uploads off the event loop: a few threads, whatever the number of uploads.
